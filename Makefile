@@ -1,0 +1,31 @@
+# `make report` and `make test` each create .venv when it is missing, install the project with its
+# pins, then run. Nothing else is needed on a fresh machine with Python >= 3.10.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: report test install clean tutorial digits
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+report: $(STAMP)
+	$(PY) -m parity report --out reports
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+tutorial: $(STAMP)
+	$(PY) -m scratchnet.tutorial
+
+digits: $(STAMP)
+	$(PY) -m scratchnet.examples.digits_mlp
+
+clean:
+	rm -rf $(VENV) .pytest_cache

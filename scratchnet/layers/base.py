@@ -1,0 +1,167 @@
+"""The layer protocol every scratchnet layer follows.
+
+A layer owns
+- ``params``: trainable arrays by Keras name (``kernel``, ``bias``, ``gamma``, ``beta``,
+  ``recurrent_kernel``, ``embeddings``), created by ``build`` from the input shape;
+- ``grads``: one array per parameter, same name, same shape and dtype, *overwritten* by every
+  ``backward`` call (not accumulated);
+- ``state``: non-trainable arrays (``moving_mean``, ``moving_variance``), updated by training-mode
+  forwards.
+
+and implements
+- ``compute_output_shape(input_shape) -> output_shape``: shapes exclude the batch axis; raises
+  ``ValueError`` naming the layer when the input does not fit (this is also what the parity
+  harness uses to infer shapes through a spec before anything is built);
+- ``_build(input_shape, rng)``: create parameters with ``self.add_param``;
+- ``_forward(x, training) -> (y, cache)`` and ``_backward(dy, cache) -> dx`` (filling
+  ``self.grads``). The public ``forward`` / ``backward`` keep the cache between the two, so the
+  backward reads what the forward stored instead of recomputing it.
+
+float32 stays float32 and float64 stays float64: ``forward`` refuses a floating input whose dtype
+differs from the layer's, rather than casting it silently.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_counter = itertools.count()
+
+
+def as_float_dtype(dtype: Any, what: str = "dtype") -> np.dtype:
+    """Return ``dtype`` as a numpy float32/float64 dtype or raise a ValueError naming ``what``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"{what}: expected float32 or float64, got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"{what}: expected float32 or float64, got {dt}")
+    return dt
+
+
+def pair(value: Any, what: str) -> tuple[int, int]:
+    """An int or an [h, w] pair of positive ints, as ``(h, w)``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (int(value), int(value))
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"{what}: expected a positive int or an [h, w] pair of them, got {value!r}")
+    if min(value) < 1:
+        raise ValueError(f"{what}: expected positive sizes, got {list(value)}")
+    return int(value[0]), int(value[1])
+
+
+def positive_int(value: Any, what: str) -> int:
+    """``value`` as a positive int, or a ValueError naming ``what``."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+class Layer:
+    """Base class: parameters, gradients, state, build-on-first-call and the forward/backward
+    cache. Subclasses implement ``compute_output_shape``, ``_build``, ``_forward``, ``_backward``.
+
+    ``rng`` (a ``numpy.random.Generator``) is used for weight initialisation when the layer is
+    built lazily by its first ``forward``; ``build(..., rng=...)`` overrides it. Without either,
+    ``numpy.random.default_rng(0)`` is used, so an unseeded layer is still deterministic.
+    """
+
+    def __init__(self, name: str | None = None, rng: np.random.Generator | None = None):
+        self.name = name or f"{type(self).__name__.lower()}_{next(_counter)}"
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self.built = False
+        self.dtype: np.dtype | None = None
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self._rng = rng
+        self._cache: Any = None
+
+    # -- building ---------------------------------------------------------------------------
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Output shape (without batch) for ``input_shape`` (without batch). Identity here."""
+        return tuple(input_shape)
+
+    def build(self, input_shape, dtype="float64", rng: np.random.Generator | None = None) -> "Layer":
+        """Validate ``input_shape`` (no batch axis), fix the dtype and create the parameters."""
+        input_shape = tuple(int(s) for s in input_shape)
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        self.dtype = as_float_dtype(dtype, f"{self.name}: dtype")
+        self.input_shape = input_shape
+        rng = rng if rng is not None else (self._rng if self._rng is not None else np.random.default_rng(0))
+        self.params, self.grads = {}, {}
+        self._build(input_shape, rng)
+        self.built = True
+        return self
+
+    def _build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        """Create parameters with ``add_param``. Layers without parameters need not override."""
+
+    def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register a trainable parameter (cast once to the layer dtype) and its zero gradient."""
+        value = np.array(value, dtype=self.dtype)  # a fresh, owned copy
+        self.params[name] = value
+        self.grads[name] = np.zeros_like(value)
+        return value
+
+    def add_state(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Register a non-trainable array (running statistics)."""
+        value = np.array(value, dtype=self.dtype)
+        self.state[name] = value
+        return value
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Copy arrays into parameters/state by name, asserting shape; the dtype stays the layer's."""
+        for name, value in weights.items():
+            target = self.params.get(name, self.state.get(name))
+            if target is None:
+                raise ValueError(f"{self.name}: no parameter or state named {name!r} "
+                                 f"(has {sorted([*self.params, *self.state])})")
+            value = np.asarray(value)
+            if value.shape != target.shape:
+                raise ValueError(f"{self.name}.{name}: expected shape {target.shape}, got {value.shape}")
+            target[...] = value
+
+    # -- running ------------------------------------------------------------------------------
+    def _check_input(self, x: np.ndarray) -> None:
+        if x.ndim < 1 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{self.name}: expected input shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {tuple(x.shape)}")
+        if x.dtype.kind == "f" and x.dtype != self.dtype:
+            raise ValueError(f"{self.name}: expected {self.dtype} input, got {x.dtype} "
+                             "(scratchnet never casts silently; cast before calling)")
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Compute the output and keep what ``backward`` needs. Builds on first call."""
+        x = np.asarray(x)
+        if not self.built:
+            dtype = x.dtype if x.dtype.kind == "f" else np.float64
+            self.build(x.shape[1:], dtype)
+        self._check_input(x)
+        y, self._cache = self._forward(x, training)
+        return y
+
+    __call__ = forward
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Given dL/dy, fill ``self.grads`` and return dL/dx, using the last forward's cache."""
+        if self._cache is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        dy = np.asarray(dy)
+        if dy.dtype != self.dtype:
+            raise ValueError(f"{self.name}: expected {self.dtype} upstream gradient, got {dy.dtype}")
+        return self._backward(dy, self._cache)
+
+    def _forward(self, x: np.ndarray, training: bool):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _backward(self, dy: np.ndarray, cache):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

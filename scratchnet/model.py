@@ -1,0 +1,170 @@
+"""Sequential: a stack of layers, forward in order, backward in reverse, trained by an optimizer."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from scratchnet import losses as losses_mod
+from scratchnet import optimizers as optimizers_mod
+from scratchnet.layers.base import Layer, as_float_dtype
+
+
+class Sequential:
+    """y = f_L(... f_2(f_1(x)))  and, by the chain rule, dL/dx = J_1^T (J_2^T (... J_L^T dL/dy)).
+
+    ``forward`` runs the layers in order (casting a floating input to the model dtype once, at
+    the door; integer token ids pass through); ``backward(dL/dy)`` runs their backward passes in
+    reverse, filling every layer's ``grads``. ``parameters()`` maps ``"<layer>/<param>"`` to
+    ``(param, grad)``: the arrays themselves, so an optimizer updates them in place.
+    """
+
+    def __init__(self, layers=(), name: str = "sequential"):
+        self.name = name
+        self.layers: list[Layer] = []
+        self.dtype: np.dtype | None = None
+        self.loss = None
+        self.optimizer = None
+        self.outputs: list[np.ndarray] = []
+        for layer in layers:
+            self.add(layer)
+
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise ValueError(f"{self.name}: expected a scratchnet Layer, got {type(layer).__name__}")
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(f"{self.name}: a layer named {layer.name!r} is already in the model")
+        self.layers.append(layer)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    def build(self, input_shape, dtype="float64", rng: np.random.Generator | None = None) -> "Sequential":
+        """Build every layer in turn from ``input_shape`` (no batch axis)."""
+        self.dtype = as_float_dtype(dtype, f"{self.name}: dtype")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            layer.build(shape, self.dtype, rng)
+            shape = layer.output_shape
+        return self
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = tuple(layer.compute_output_shape(shape))
+        return shape
+
+    # -- forward / backward -----------------------------------------------------------------
+    def forward(self, x, training: bool = False) -> np.ndarray:
+        """Run every layer; ``self.outputs`` keeps each layer's output (for per-layer comparison)."""
+        x = np.asarray(x)
+        if not self.built:
+            self.build(x.shape[1:], x.dtype if x.dtype.kind == "f" else np.float64)
+        if x.dtype.kind in "fb" or (x.dtype.kind in "iu" and self._first_takes_floats()):
+            x = x.astype(self.dtype, copy=False)
+        self.outputs = []
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+            self.outputs.append(x)
+        return x
+
+    __call__ = forward
+
+    def _first_takes_floats(self) -> bool:
+        return type(self.layers[0]).__name__ != "Embedding"
+
+    def backward(self, dy) -> np.ndarray:
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def parameters(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {f"{layer.name}/{name}": (param, layer.grads[name])
+                for layer in self.layers for name, param in layer.params.items()}
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and state array, keyed ``"<layer>/<name>"``."""
+        out = {}
+        for layer in self.layers:
+            for name, value in {**layer.params, **layer.state}.items():
+                out[f"{layer.name}/{name}"] = value.copy()
+        return out
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        by_layer: dict[str, dict[str, np.ndarray]] = {}
+        for key, value in weights.items():
+            layer_name, _, name = key.partition("/")
+            by_layer.setdefault(layer_name, {})[name] = value
+        names = {layer.name: layer for layer in self.layers}
+        for layer_name, values in by_layer.items():
+            if layer_name not in names:
+                raise ValueError(f"{self.name}: no layer named {layer_name!r}")
+            names[layer_name].set_weights(values)
+
+    # -- training -----------------------------------------------------------------------------
+    def compile(self, loss, optimizer, **loss_params) -> "Sequential":
+        self.loss = losses_mod.get(loss, **loss_params)
+        self.optimizer = optimizers_mod.get(optimizer)
+        return self
+
+    def _require_compiled(self):
+        if self.loss is None or self.optimizer is None:
+            raise RuntimeError(f"{self.name}: call compile(loss, optimizer) first")
+
+    def train_step(self, x, y) -> float:
+        """One forward, backward and optimizer update on one batch; returns the batch loss."""
+        self._require_compiled()
+        out = self.forward(x, training=True)
+        value = self.loss.forward(y, out)
+        self.backward(self.loss.backward())
+        params = self.parameters()
+        self.optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
+        return float(value)
+
+    def fit(self, x, y, epochs: int = 1, batch_size: int | None = 32, rng: np.random.Generator | None = None,
+            shuffle: bool = True, verbose: bool = True) -> dict[str, list[float]]:
+        """Mini-batch training. Each epoch visits every row once, in an order drawn from ``rng``
+        when ``shuffle``; returns ``{"loss": [mean batch loss per epoch], "time": seconds}``."""
+        self._require_compiled()
+        x, y = np.asarray(x), np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"fit: x has {len(x)} rows but y has {len(y)}")
+        n = len(x)
+        batch_size = n if batch_size is None else int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"fit: batch_size must be positive, got {batch_size}")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        history: dict[str, list[float]] = {"loss": []}
+        start = time.perf_counter()
+        progress = _progress(epochs, verbose)
+        for _ in progress:
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            batch_losses = []
+            for lo in range(0, n, batch_size):
+                idx = order[lo:lo + batch_size]
+                batch_losses.append(self.train_step(x[idx], y[idx]))
+            history["loss"].append(float(np.mean(batch_losses)))
+            if hasattr(progress, "set_postfix"):
+                progress.set_postfix(loss=f"{history['loss'][-1]:.4g}")
+        history["time"] = [time.perf_counter() - start]
+        return history
+
+    def predict(self, x, batch_size: int | None = None) -> np.ndarray:
+        x = np.asarray(x)
+        if batch_size is None:
+            return self.forward(x, training=False)
+        return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def evaluate(self, x, y) -> float:
+        """The compiled loss on (x, y) in inference mode."""
+        self._require_compiled()
+        return float(self.loss.forward(y, self.forward(x, training=False)))
+
+
+def _progress(epochs: int, verbose: bool):
+    if not verbose:
+        return range(epochs)
+    from tqdm.auto import tqdm  # optional dependency: only for the progress bar
+    return tqdm(range(epochs), desc="epochs", leave=False)
