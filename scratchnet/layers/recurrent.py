@@ -1,2 +1,461 @@
-"""Placeholder: filled in by the layers work (issue 3)."""
-__all__: list[str] = []
+"""Recurrent layers on batch-first sequences: SimpleRNN, LSTM, GRU (Keras names and layouts).
+
+Every layer reads x (N, T, F) and runs a recurrence h_t = step(x_t, h_{t-1}) from h_0 = 0 (and
+c_0 = 0 for the LSTM). Output: the last hidden state h_T (N, U), or every state h_1..h_T
+(N, T, U) with ``return_sequences=True``.
+
+Parameters, Keras names and layouts, k gate blocks of width U side by side along the last axis:
+    kernel            (F, k U)   input weights,     blocks in Keras gate order
+    recurrent_kernel  (U, k U)   recurrent weights, same blocks
+    bias              (k U,)     (GRU ``reset_after=True``: (2, 3U), row 0 input bias, row 1
+                                 recurrent bias)
+k = 1 (SimpleRNN), 4 (LSTM: i, f, c, o), 3 (GRU: z, r, h).
+
+How each pass is organised (the same in all three):
+- Forward: the input projection of every time step is one matmul before the loop,
+  ``xw = x @ kernel (+ input bias)``  (N, T, kU); the only Python loop is over t = 1..T, doing the
+  recurrent matmul ``h_{t-1} @ recurrent_kernel`` and the gate nonlinearities. The cache keeps
+  x, every state h_0..h_T (and c_0..c_T) and every gate activation.
+- Backward (backpropagation through time): dh_t = dL/dh_t from the output (nonzero only at t = T
+  without ``return_sequences``) plus what flows back from step t+1. One loop over reversed t turns
+  dh_t into the gradients of the gate pre-activations, stored per step, and sends
+  dh_{t-1} = (gate gradients) @ recurrent_kernel^T (+ any direct path) back. After the loop the
+  weight gradients are each one matmul over all (n, t) pairs:
+      d kernel = x^T da,   d recurrent_kernel = h_prev^T da_rec,   d bias = sum_{n,t} da,
+      dx = da @ kernel^T
+  with x, h_prev flattened to (N T, .) and da the pre-activation gradients flattened to (N T, kU).
+  Nothing from the forward is recomputed.
+
+Initialisation (Keras defaults): kernel glorot_uniform, recurrent_kernel orthogonal (``orthogonal``
+below), bias zeros except the LSTM forget-gate block, which starts at 1 (Keras
+``unit_forget_bias=True``).
+
+Input shapes are fixed at build time, as for every scratchnet layer: a later call must have the
+same T and F.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet import activations, initializers
+from scratchnet.activations import sigmoid
+from scratchnet.layers.base import Layer, positive_int
+
+__all__ = ["SimpleRNN", "LSTM", "GRU"]
+
+
+# -- initialiser -----------------------------------------------------------------------------------
+def orthogonal(shape, rng, dtype="float64", gain=1.0):
+    """Keras's ``Orthogonal`` rule: draw A ~ N(0, 1) of shape (max(r, c), min(r, c)) for a
+    (r, c) target, take A = QR, fix the signs so that diag(R) > 0 (q *= sign(diag R)), and
+    transpose when r < c. The result has orthonormal rows (r <= c) or columns (r >= c): for a
+    recurrent kernel (U, kU) the U rows of the whole matrix are orthonormal (for k = 1 it is an
+    orthogonal matrix). The draw is made in float64 and cast to ``dtype`` at the end."""
+    rows, cols = int(shape[0]), int(np.prod(shape[1:]))
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)  # (max, min), (min, min)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return (gain * q).reshape(shape).astype(dtype)
+
+
+# -- SimpleRNN -------------------------------------------------------------------------------------
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, activation="tanh"):
+    """h_t = act(x_t W + h_{t-1} U + b),  h_0 = 0.
+
+    x (N, T, F), W (F, U), U (U, U), b (U,) -> hs (N, T, U) = h_1..h_T, cache.
+    """
+    act = activations.get(activation)
+    n, t_len, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    xw = x @ kernel  # (N, T, U)
+    if bias is not None:
+        xw = xw + bias
+    h = np.zeros((n, t_len + 1, units), dtype=x.dtype)  # h[:, t] = h_t, h[:, 0] = h_0 = 0
+    act_caches = []
+    for t in range(t_len):
+        a = xw[:, t] + h[:, t] @ recurrent_kernel  # (N, U)
+        h[:, t + 1], act_cache = act.forward(a)
+        act_caches.append(act_cache)
+    return h[:, 1:], (x, kernel, recurrent_kernel, h, act, act_caches)
+
+
+def simple_rnn_backward(dhs, cache):
+    """BPTT for ``simple_rnn_forward``; dhs = dL/dh_t from the output, (N, T, U).
+
+    For t = T..1:  g_t = dhs_t + g_{t+1}-path,  da_t = act'(a_t) * g_t,  g_{t-1}-path = da_t U^T.
+    dx = da W^T,  dW = x^T da,  dU = h_{prev}^T da,  db = sum_{n,t} da.
+    Returns dx (N, T, F), dW (F, U), dU (U, U), db (U,).
+    """
+    x, kernel, recurrent_kernel, h, act, act_caches = cache
+    n, t_len, f = x.shape
+    units = recurrent_kernel.shape[0]
+    da = np.empty((n, t_len, units), dtype=x.dtype)  # pre-activation gradients
+    dh_next = np.zeros((n, units), dtype=x.dtype)  # dL/dh_t through step t+1
+    for t in reversed(range(t_len)):
+        da[:, t] = act.backward(dhs[:, t] + dh_next, act_caches[t])  # (N, U)
+        dh_next = da[:, t] @ recurrent_kernel.T  # (N, U)
+    da2 = da.reshape(-1, units)  # (N T, U)
+    dkernel = x.reshape(-1, f).T @ da2  # (F, U)
+    drecurrent = h[:, :-1].reshape(-1, units).T @ da2  # (U, U)
+    return da @ kernel.T, dkernel, drecurrent, da2.sum(axis=0)
+
+
+# -- LSTM --------------------------------------------------------------------------------------------
+def lstm_forward(x, kernel, recurrent_kernel, bias=None):
+    """Keras LSTM, gate blocks i, f, c, o:
+        [a_i, a_f, a_c, a_o] = x_t W + h_{t-1} U + b
+        i = sig(a_i), f = sig(a_f), g = tanh(a_c), o = sig(a_o)
+        c_t = f c_{t-1} + i g,   h_t = o tanh(c_t),   h_0 = c_0 = 0.
+
+    x (N, T, F), W (F, 4U), U (U, 4U), b (4U,) -> hs (N, T, U), cache.
+    """
+    n, t_len, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    xw = x @ kernel  # (N, T, 4U)
+    if bias is not None:
+        xw = xw + bias
+    h = np.zeros((n, t_len + 1, units), dtype=x.dtype)
+    c = np.zeros((n, t_len + 1, units), dtype=x.dtype)
+    gates = np.empty((n, t_len, 4 * units), dtype=x.dtype)  # [i, f, g, o] after nonlinearity
+    tanh_c = np.empty((n, t_len, units), dtype=x.dtype)
+    u = units
+    for t in range(t_len):
+        a = xw[:, t] + h[:, t] @ recurrent_kernel  # (N, 4U)
+        gates[:, t, :2 * u] = sigmoid(a[:, :2 * u])  # i, f
+        gates[:, t, 2 * u:3 * u] = np.tanh(a[:, 2 * u:3 * u])  # g (Keras's "c" block)
+        gates[:, t, 3 * u:] = sigmoid(a[:, 3 * u:])  # o
+        i, f, g, o = np.split(gates[:, t], 4, axis=-1)
+        c[:, t + 1] = f * c[:, t] + i * g
+        tanh_c[:, t] = np.tanh(c[:, t + 1])
+        h[:, t + 1] = o * tanh_c[:, t]
+    return h[:, 1:], (x, kernel, recurrent_kernel, h, c, gates, tanh_c)
+
+
+def lstm_backward(dhs, cache):
+    """BPTT for ``lstm_forward``. For t = T..1, with dh = dhs_t + (from step t+1) and
+    dc = (from step t+1):
+        dc += dh o (1 - tanh^2 c_t)
+        do = dh tanh c_t,  di = dc g,  dg = dc i,  df = dc c_{t-1}
+        da = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]         (N, 4U)
+        dh_{t-1} path = da U^T,   dc_{t-1} path = dc f
+    dx = da W^T,  dW = x^T da,  dU = h_prev^T da,  db = sum_{n,t} da.
+    """
+    x, kernel, recurrent_kernel, h, c, gates, tanh_c = cache
+    n, t_len, f_in = x.shape
+    u = recurrent_kernel.shape[0]
+    da = np.empty((n, t_len, 4 * u), dtype=x.dtype)
+    dh_next = np.zeros((n, u), dtype=x.dtype)
+    dc_next = np.zeros((n, u), dtype=x.dtype)
+    for t in reversed(range(t_len)):
+        i, f, g, o = np.split(gates[:, t], 4, axis=-1)
+        dh = dhs[:, t] + dh_next
+        dc = dc_next + dh * o * (1 - tanh_c[:, t] ** 2)
+        da[:, t, :u] = dc * g * i * (1 - i)  # d a_i
+        da[:, t, u:2 * u] = dc * c[:, t] * f * (1 - f)  # d a_f
+        da[:, t, 2 * u:3 * u] = dc * i * (1 - g * g)  # d a_c
+        da[:, t, 3 * u:] = dh * tanh_c[:, t] * o * (1 - o)  # d a_o
+        dh_next = da[:, t] @ recurrent_kernel.T  # (N, U)
+        dc_next = dc * f
+    da2 = da.reshape(-1, 4 * u)  # (N T, 4U)
+    dkernel = x.reshape(-1, f_in).T @ da2  # (F, 4U)
+    drecurrent = h[:, :-1].reshape(-1, u).T @ da2  # (U, 4U)
+    return da @ kernel.T, dkernel, drecurrent, da2.sum(axis=0)
+
+
+# -- GRU ---------------------------------------------------------------------------------------------
+def gru_forward(x, kernel, recurrent_kernel, bias=None, reset_after=True):
+    """Keras GRU, gate blocks z, r, h; W = [Wz Wr Wh] (F, 3U), U = [Uz Ur Uh] (U, 3U).
+
+    reset_after=True  (bias (2, 3U): b_in = bias[0], b_rec = bias[1]):
+        xw = x_t W + b_in,  hu = h_{t-1} U + b_rec                          (N, 3U) each
+        z = sig(xw_z + hu_z),  r = sig(xw_r + hu_r),  hh = tanh(xw_h + r * hu_h)
+    reset_after=False (bias (3U,)):
+        xw = x_t W + b
+        z = sig(xw_z + h_{t-1} Uz),  r = sig(xw_r + h_{t-1} Ur),  hh = tanh(xw_h + (r h_{t-1}) Uh)
+    both:  h_t = z h_{t-1} + (1 - z) hh,   h_0 = 0.
+
+    x (N, T, F) -> hs (N, T, U), cache.
+    """
+    n, t_len, _ = x.shape
+    u = recurrent_kernel.shape[0]
+    b_in, b_rec = (None, None) if bias is None else ((bias[0], bias[1]) if reset_after else (bias, None))
+    xw = x @ kernel  # (N, T, 3U)
+    if b_in is not None:
+        xw = xw + b_in
+    h = np.zeros((n, t_len + 1, u), dtype=x.dtype)
+    gates = np.empty((n, t_len, 3 * u), dtype=x.dtype)  # [z, r, hh]
+    # reset_after: hu_h = h_{t-1} Uh + bh_rec (the reset gate's multiplicand);
+    # else:        r h_{t-1} (the input of the Uh matmul). Either way (N, T, U).
+    rec = np.empty((n, t_len, u), dtype=x.dtype)
+    for t in range(t_len):
+        h_prev = h[:, t]
+        if reset_after:
+            hu = h_prev @ recurrent_kernel  # (N, 3U)
+            if b_rec is not None:
+                hu = hu + b_rec
+            gates[:, t, :2 * u] = sigmoid(xw[:, t, :2 * u] + hu[:, :2 * u])  # z, r
+            rec[:, t] = hu[:, 2 * u:]
+            gates[:, t, 2 * u:] = np.tanh(xw[:, t, 2 * u:] + gates[:, t, u:2 * u] * rec[:, t])
+        else:
+            gates[:, t, :2 * u] = sigmoid(xw[:, t, :2 * u] + h_prev @ recurrent_kernel[:, :2 * u])
+            rec[:, t] = gates[:, t, u:2 * u] * h_prev
+            gates[:, t, 2 * u:] = np.tanh(xw[:, t, 2 * u:] + rec[:, t] @ recurrent_kernel[:, 2 * u:])
+        z, hh = gates[:, t, :u], gates[:, t, 2 * u:]
+        h[:, t + 1] = z * h_prev + (1 - z) * hh
+    return h[:, 1:], (x, kernel, recurrent_kernel, h, gates, rec, reset_after)
+
+
+def gru_backward(dhs, cache):
+    """BPTT for ``gru_forward``. For t = T..1, with dh = dhs_t + (from step t+1):
+        dz = dh (h_{t-1} - hh),  dhh = dh (1 - z),  dh_{t-1} path starts at dh z
+        da_h = dhh (1 - hh^2),   da_z = dz z (1 - z)
+    reset_after=True:
+        dr = da_h hu_h,  da_r = dr r (1 - r)
+        d xw = [da_z, da_r, da_h],   d hu = [da_z, da_r, r da_h]
+        dh_{t-1} path += d hu U^T
+        dW = x^T d xw,  dU = h_prev^T d hu,  db_in = sum d xw,  db_rec = sum d hu
+    reset_after=False:
+        d(r h) = da_h Uh^T,  dr = d(r h) h_{t-1},  da_r = dr r (1 - r)
+        dh_{t-1} path += d(r h) r + [da_z, da_r] [Uz Ur]^T
+        dW = x^T da,  d[Uz Ur] = h_prev^T [da_z, da_r],  dUh = (r h_prev)^T da_h,  db = sum da
+    dx = d xw W^T in both.
+    Returns dx, dW, dU, dbias (bias-shaped: (2, 3U) for reset_after, else (3U,)).
+    """
+    x, kernel, recurrent_kernel, h, gates, rec, reset_after = cache
+    n, t_len, f_in = x.shape
+    u = recurrent_kernel.shape[0]
+    dxw = np.empty((n, t_len, 3 * u), dtype=x.dtype)  # d of the input projection x W (+ b_in)
+    dhu = np.empty((n, t_len, 3 * u), dtype=x.dtype)  # d of the recurrent matmul's output
+    dh_next = np.zeros((n, u), dtype=x.dtype)
+    for t in reversed(range(t_len)):
+        h_prev = h[:, t]
+        z, r, hh = np.split(gates[:, t], 3, axis=-1)
+        dh = dhs[:, t] + dh_next
+        da_h = dh * (1 - z) * (1 - hh * hh)
+        da_z = dh * (h_prev - hh) * z * (1 - z)
+        if reset_after:
+            da_r = da_h * rec[:, t] * r * (1 - r)
+            dhu[:, t, 2 * u:] = r * da_h
+            dh_prev = dh * z
+        else:
+            drh = da_h @ recurrent_kernel[:, 2 * u:].T  # d(r h_{t-1}), (N, U)
+            da_r = drh * h_prev * r * (1 - r)
+            dhu[:, t, 2 * u:] = da_h  # gradient of the Uh matmul output; its input is r h_prev
+            dh_prev = dh * z + drh * r
+        dxw[:, t, :u], dxw[:, t, u:2 * u], dxw[:, t, 2 * u:] = da_z, da_r, da_h
+        dhu[:, t, :u], dhu[:, t, u:2 * u] = da_z, da_r
+        if reset_after:
+            dh_next = dh_prev + dhu[:, t] @ recurrent_kernel.T  # (N, U)
+        else:
+            dh_next = dh_prev + dhu[:, t, :2 * u] @ recurrent_kernel[:, :2 * u].T
+    dxw2 = dxw.reshape(-1, 3 * u)  # (N T, 3U)
+    dhu2 = dhu.reshape(-1, 3 * u)  # (N T, 3U)
+    h_prev2 = h[:, :-1].reshape(-1, u)  # (N T, U)
+    dkernel = x.reshape(-1, f_in).T @ dxw2  # (F, 3U)
+    if reset_after:
+        drecurrent = h_prev2.T @ dhu2  # (U, 3U)
+        dbias = np.stack([dxw2.sum(axis=0), dhu2.sum(axis=0)])  # (2, 3U)
+    else:
+        drecurrent = np.concatenate([h_prev2.T @ dhu2[:, :2 * u],  # (U, 2U)
+                                     rec.reshape(-1, u).T @ dhu2[:, 2 * u:]], axis=1)  # (U, U)
+        dbias = dxw2.sum(axis=0)  # (3U,)
+    return dxw @ kernel.T, dkernel, drecurrent, dbias
+
+
+# -- layers ------------------------------------------------------------------------------------------
+class _Recurrent(Layer):
+    """Shared shape checks, parameters and the return_sequences plumbing; subclasses set
+    ``_gates`` (k) and implement ``_run`` / ``_bptt`` with the pure functions above."""
+
+    _gates = 1
+
+    def __init__(self, units, return_sequences=False, use_bias=True, name=None, rng=None):
+        super().__init__(name, rng)
+        self.units = positive_int(units, f"{self.name}: units")
+        self.return_sequences = bool(return_sequences)
+        self.use_bias = bool(use_bias)
+
+    # -- shapes ------------------------------------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 2:
+            raise ValueError(f"{self.name}: input_shape: expected (T, F) per sample, i.e. input "
+                             f"(N, T, F), got {input_shape}")
+        t_len, features = input_shape
+        if t_len < 1 or features < 1:
+            raise ValueError(f"{self.name}: input_shape: expected T >= 1 and F >= 1, got {input_shape}")
+        return (t_len, self.units) if self.return_sequences else (self.units,)
+
+    def forward(self, x, training=False):
+        """Check the rank before anything (a lazy build would otherwise report a cut shape)."""
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"{self.name}: input: expected rank 3 (N, T, F), got rank {x.ndim} "
+                             f"with shape {tuple(x.shape)}")
+        return super().forward(x, training)
+
+    __call__ = forward
+
+    def _check_input(self, x):
+        t_len, features = self.input_shape
+        if x.shape[2] != features:
+            raise ValueError(f"{self.name}: input features F: expected {features}, got {x.shape[2]} "
+                             f"(input shape {tuple(x.shape)})")
+        if x.shape[1] != t_len:
+            raise ValueError(f"{self.name}: input time steps T: expected {t_len} (the built length), "
+                             f"got {x.shape[1]}")
+        super()._check_input(x)
+
+    # -- parameters ------------------------------------------------------------------------------
+    def _bias_init(self):
+        return np.zeros((self._gates * self.units,))
+
+    def _build(self, input_shape, rng):
+        features, k_u = input_shape[-1], self._gates * self.units
+        self.add_param("kernel", initializers.glorot_uniform((features, k_u), rng, self.dtype))
+        self.add_param("recurrent_kernel", orthogonal((self.units, k_u), rng, self.dtype))
+        if self.use_bias:
+            self.add_param("bias", self._bias_init())
+
+    # -- passes ------------------------------------------------------------------------------------
+    def _forward(self, x, training):
+        hs, cache = self._run(x)
+        return (hs if self.return_sequences else hs[:, -1]), cache
+
+    def _backward(self, dy, cache):
+        if self.return_sequences:
+            dhs = dy
+        else:  # only h_T reaches the output
+            x = cache[0]
+            dhs = np.zeros((x.shape[0], x.shape[1], self.units), dtype=dy.dtype)  # (N, T, U)
+            dhs[:, -1] = dy
+        dx, dkernel, drecurrent, dbias = self._bptt(dhs, cache)
+        self.grads["kernel"][...] = dkernel
+        self.grads["recurrent_kernel"][...] = drecurrent
+        if self.use_bias:
+            self.grads["bias"][...] = dbias
+        return dx
+
+
+class SimpleRNN(_Recurrent):
+    """h_t = act(x_t W + h_{t-1} U + b),  h_0 = 0; output h_T, or h_1..h_T with return_sequences.
+
+    Shapes: x (N, T, F) -> y (N, U) or (N, T, U); kernel W (F, U); recurrent_kernel U (U, U);
+    bias b (U,).
+
+    Forward:  a_t = x_t W + h_{t-1} U + b,  h_t = act(a_t)
+    Backward: g_t = dL/dh_t (output) + da_{t+1} U^T,  da_t = act'(a_t) * g_t  (t = T..1)
+              dx_t = da_t W^T,  dW = sum_t x_t^T da_t,  dU = sum_t h_{t-1}^T da_t,  db = sum da
+
+    NOTE: torch's ``nn.RNN`` stores ``weight_ih_l0`` (U, F), ``weight_hh_l0`` (U, U) and two
+    biases ``bias_ih_l0`` + ``bias_hh_l0``, so ``kernel = weight_ih.T``,
+    ``recurrent_kernel = weight_hh.T``, ``bias = bias_ih + bias_hh`` (torch's
+    ``nonlinearity`` is only tanh or relu). Keras's ``SimpleRNN`` is laid out exactly as here.
+    """
+
+    def __init__(self, units, activation="tanh", use_bias=True, return_sequences=False, name=None,
+                 rng=None):
+        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
+        self.activation = activations.get(activation)
+
+    def _run(self, x):
+        return simple_rnn_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
+                                  self.params.get("bias"), self.activation)
+
+    def _bptt(self, dhs, cache):
+        return simple_rnn_backward(dhs, cache)
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory, Keras gate order i, f, c, o; output h_T, or h_1..h_T.
+
+    Shapes: x (N, T, F) -> y (N, U) or (N, T, U); kernel (F, 4U); recurrent_kernel (U, 4U);
+    bias (4U,). Blocks [i | f | c | o] of width U along the last axis.
+
+    Forward:  [a_i, a_f, a_c, a_o] = x_t W + h_{t-1} U + b
+              i = sig(a_i), f = sig(a_f), g = tanh(a_c), o = sig(a_o)
+              c_t = f c_{t-1} + i g,   h_t = o tanh(c_t),   h_0 = c_0 = 0
+    Backward (t = T..1, dh = dL/dh_t (output) + da_{t+1} U^T, dc = dc_{t+1} f_{t+1}):
+              dc += dh o (1 - tanh^2 c_t);  do = dh tanh c_t; di = dc g; dg = dc i; df = dc c_{t-1}
+              da = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]
+              dx_t = da_t W^T,  dW = sum_t x_t^T da_t,  dU = sum_t h_{t-1}^T da_t,  db = sum da
+    activation tanh and recurrent_activation sigmoid are fixed (Keras's defaults).
+
+    Initial bias: zeros except the forget block bias[U:2U] = 1 (Keras ``unit_forget_bias=True``;
+    torch initialises both its biases uniformly instead).
+
+    NOTE: torch's ``nn.LSTM`` uses the same gate order (i, f, g, o) but stores ``weight_ih_l0``
+    (4U, F), ``weight_hh_l0`` (4U, U) and two biases: ``kernel = weight_ih.T``,
+    ``recurrent_kernel = weight_hh.T``, ``bias = bias_ih + bias_hh`` (any split of ``bias`` into
+    the two torch biases is equivalent, e.g. ``bias_ih = bias, bias_hh = 0``).
+    """
+
+    _gates = 4
+
+    def __init__(self, units, return_sequences=False, use_bias=True, name=None, rng=None):
+        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
+
+    def _bias_init(self):
+        bias = np.zeros((4 * self.units,))
+        bias[self.units:2 * self.units] = 1.0  # unit_forget_bias
+        return bias
+
+    def _run(self, x):
+        return lstm_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
+                            self.params.get("bias"))
+
+    def _bptt(self, dhs, cache):
+        return lstm_backward(dhs, cache)
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit, Keras gate order z, r, h; output h_T, or h_1..h_T.
+
+    Shapes: x (N, T, F) -> y (N, U) or (N, T, U); kernel (F, 3U); recurrent_kernel (U, 3U);
+    bias (2, 3U) with ``reset_after=True`` (row 0 input bias, row 1 recurrent bias), (3U,) with
+    ``reset_after=False``. Blocks [z | r | h] of width U along the last axis.
+
+    Forward, reset_after=True (Keras's default, the cuDNN/torch variant):
+              xw = x_t W + b[0],  hu = h_{t-1} U + b[1]
+              z = sig(xw_z + hu_z),  r = sig(xw_r + hu_r),  hh = tanh(xw_h + r * hu_h)
+    Forward, reset_after=False (the original GRU; reset applied before the matmul):
+              z = sig(x_t Wz + h_{t-1} Uz + bz), r = sig(x_t Wr + h_{t-1} Ur + br),
+              hh = tanh(x_t Wh + (r h_{t-1}) Uh + bh)
+    both:     h_t = z h_{t-1} + (1 - z) hh,  h_0 = 0
+    Backward (t = T..1, dh = dL/dh_t (output) + path from step t+1):
+              da_z = dh (h_{t-1} - hh) z(1-z),  da_h = dh (1-z)(1-hh^2),  direct dh_{t-1} += dh z
+              reset_after:  da_r = da_h hu_h r(1-r);  d hu = [da_z, da_r, r da_h];
+                            dh_{t-1} += d hu U^T;  dU = sum h_{t-1}^T d hu;  db[1] = sum d hu
+              else:         d(rh) = da_h Uh^T;  da_r = d(rh) h_{t-1} r(1-r);
+                            dh_{t-1} += d(rh) r + [da_z, da_r] [Uz Ur]^T;
+                            d[Uz Ur] = sum h_{t-1}^T [da_z, da_r];  dUh = sum (r h_{t-1})^T da_h
+              dx_t = [da_z, da_r, da_h] W^T,  dW = sum x_t^T [da_z, da_r, da_h],
+              db (or db[0]) = sum [da_z, da_r, da_h]
+    activation tanh and recurrent_activation sigmoid are fixed (Keras's defaults).
+
+    NOTE: torch's ``nn.GRU`` is Keras's ``reset_after=True`` with gate order r, z, n (n = hh) and
+    ``h' = (1 - z) n + z h`` (the same update). It stores ``weight_ih_l0`` (3U, F),
+    ``weight_hh_l0`` (3U, U), ``bias_ih_l0`` and ``bias_hh_l0`` (3U,): kernel = weight_ih.T and
+    recurrent_kernel = weight_hh.T with the r and z column blocks swapped, and
+    ``bias = stack([bias_ih, bias_hh])`` with the same swap. Keras ``reset_after=False`` has no
+    torch twin.
+    """
+
+    _gates = 3
+
+    def __init__(self, units, return_sequences=False, reset_after=True, use_bias=True, name=None,
+                 rng=None):
+        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
+        self.reset_after = bool(reset_after)
+
+    def _bias_init(self):
+        return np.zeros((2, 3 * self.units) if self.reset_after else (3 * self.units,))
+
+    def _run(self, x):
+        return gru_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
+                           self.params.get("bias"), self.reset_after)
+
+    def _bptt(self, dhs, cache):
+        return gru_backward(dhs, cache)

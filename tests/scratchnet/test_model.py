@@ -1,0 +1,56 @@
+"""Sequential: chain rule through the stack, fit/predict/evaluate, isolation from the frameworks."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet.gradcheck import check_model
+
+
+def test_model_gradients_finite_differences():
+    rng = np.random.default_rng(0)
+    model = sn.Sequential([sn.Dense(7, activation="tanh"), sn.Dense(4, activation="softplus"), sn.Dense(3)])
+    model.build((5,), "float64", rng)
+    loss = sn.losses.get("categorical_crossentropy", from_logits=True)
+    y = np.eye(3)[rng.integers(0, 3, 6)]
+    errors = check_model(model, rng.standard_normal((6, 5)), y, loss)
+    assert max(errors.values()) < 1e-7, errors
+    assert len(errors) == 1 + 6
+
+
+def test_forward_keeps_per_layer_outputs_and_casts_at_the_door():
+    model = sn.Sequential([sn.Dense(3), sn.Activation("relu")]).build((2,), "float32")
+    y = model.forward(np.ones((4, 2)))  # float64 in: cast once at the door
+    assert y.dtype == np.float32 and [o.shape for o in model.outputs] == [(4, 3), (4, 3)]
+
+
+def test_fit_reduces_the_loss_and_is_reproducible():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]])
+
+    def train():
+        model = sn.Sequential([sn.Dense(1)]).build((3,), "float64", np.random.default_rng(2))
+        model.compile("mean_squared_error", sn.optimizers.get("sgd", learning_rate=0.1))
+        return model.fit(x, y, epochs=20, batch_size=8, rng=np.random.default_rng(3), verbose=False)["loss"]
+
+    first, second = train(), train()
+    assert first == second
+    assert first[-1] < 0.01 * first[0]
+
+
+def test_duplicate_layer_names_and_uncompiled_fit_are_errors():
+    with pytest.raises(ValueError, match="a layer named 'a' is already in the model"):
+        sn.Sequential([sn.Dense(2, name="a"), sn.Dense(2, name="a")])
+    with pytest.raises(RuntimeError, match="compile"):
+        sn.Sequential([sn.Dense(2)]).fit(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_scratchnet_imports_without_torch_or_tensorflow():
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+            "import scratchnet, scratchnet.tutorial, scratchnet.gradcheck\n"
+            "assert not any(m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'parity') "
+            "for m, v in sys.modules.items() if v is not None)")
+    subprocess.run([sys.executable, "-c", code], check=True)
