@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 report: $(STAMP)
-	$(PY) -m parity report --out reports
+	$(PY) -m parity run --out reports
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

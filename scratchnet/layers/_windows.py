@@ -106,3 +106,26 @@ def col2im(dcols: np.ndarray, padded_shape, kernel, strides, dilation=(1, 1)) ->
             cols = slice(b * dw, b * dw + (wo - 1) * sw + 1, sw)
             dxp[:, rows, cols, :] += dcols[:, :, :, a, b, :] if per_offset else dcols  # (N, H_out, W_out, C)
     return dxp
+
+
+def image_hw(name: str, input_shape) -> tuple[int, int, int]:
+    """``(H, W, C)`` of an image shape without the batch axis, or a ValueError naming the layer."""
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ValueError(f"{name}: input_shape: expected an image (H, W, C) without the batch axis "
+                         f"(channels-last), got {input_shape}")
+    return input_shape
+
+
+def windows_out_hw(name: str, what: str, size_hw, kernel, strides, pads, dilation=(1, 1)):
+    """``(H_out, W_out)``, or a ValueError naming the layer and ``what`` (the kernel argument)
+    when the (dilated) window is larger than the padded input on some axis."""
+    out = []
+    for axis, n, k, s, d, (lo, hi) in zip("HW", size_hw, kernel, strides, dilation, pads):
+        o = output_size(lo + n + hi, k, s, d)
+        if o < 1:
+            raise ValueError(f"{name}: {what}: the window along {axis} spans {(k - 1) * d + 1} cells "
+                             f"(size {k}, dilation {d}), larger than the padded input's {lo + n + hi} "
+                             f"(input {n}, padding {lo}+{hi}); expected at most {lo + n + hi}")
+        out.append(o)
+    return tuple(out)

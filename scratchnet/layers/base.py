@@ -104,14 +104,14 @@ class Layer:
 
     def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
         """Register a trainable parameter (cast once to the layer dtype) and its zero gradient."""
-        value = np.array(value, dtype=self.dtype)  # a fresh, owned copy
+        value = np.array(value, dtype=self.dtype, order="C")  # a fresh, owned, C-contiguous copy
         self.params[name] = value
         self.grads[name] = np.zeros_like(value)
         return value
 
     def add_state(self, name: str, value: np.ndarray) -> np.ndarray:
         """Register a non-trainable array (running statistics)."""
-        value = np.array(value, dtype=self.dtype)
+        value = np.array(value, dtype=self.dtype, order="C")
         self.state[name] = value
         return value
 

@@ -1,2 +1,252 @@
-"""Placeholder: filled in by the layers work (issue 3)."""
-__all__: list[str] = []
+"""2-D convolutions on channels-last images: Conv2D (with groups) and DepthwiseConv2D.
+
+Both run as im2col + one (batched) matmul: a strided view of every window of the padded input
+(no copy), reshaped once into the im2col matrix, times the kernel reshaped to a matrix, one
+matrix per group (numpy's batched matmul; no Python loop over groups). The backward is the same
+two matmuls transposed plus ``col2im``, which adds each window's gradient back into the padded
+input with one strided slice-add per kernel offset (kh * kw of them). Padding rule and window
+helpers: ``scratchnet.layers._windows`` (``same_padding`` is TensorFlow's rule).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet import activations, initializers
+from scratchnet.layers import _windows
+from scratchnet.layers.base import Layer, pair, positive_int
+
+__all__ = ["Conv2D", "DepthwiseConv2D"]
+
+
+def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
+                   groups=1):
+    """Grouped 2-D cross-correlation (what every framework calls convolution), channels-last.
+
+    x (N, H, W, C), kernel (kh, kw, C/g, F), bias (F,) or None, ``pads`` = ((top, bottom),
+    (left, right)) already resolved (``_windows.resolve_padding``). Output channel f belongs to
+    group f // (F/g) and sees input channels [g_f C/g, (g_f + 1) C/g):
+
+        y[n, i, j, f] = b[f] + sum_{a, b, c} xp[n, i s_h + a d_h, j s_w + b d_w, g_f C/g + c]
+                                             * kernel[a, b, c, f]
+
+    Returns ``(y, cache)``, y (N, H_out, W_out, F).
+    """
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    g, fg = groups, f // groups
+    xp = _windows.pad(x, pads)  # (N, H_p, W_p, C)
+    view = _windows.windows(xp, (kh, kw), strides, dilation)  # (N, H_out, W_out, kh, kw, C), no copy
+    ho, wo = view.shape[1], view.shape[2]
+    m = n * ho * wo
+    view = view.reshape(n, ho, wo, kh, kw, g, cg)  # split C into (groups, C/g)
+    # the im2col copy, one row per output pixel and group:
+    cols = view.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g, m, kh * kw * cg)  # (g, N*H_out*W_out, kh*kw*C/g)
+    wmat = kernel.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)  # (g, kh, kw, C/g, F/g)
+    wmat = wmat.reshape(g, kh * kw * cg, fg)  # (g, kh*kw*C/g, F/g)
+    y = cols @ wmat  # (g, N*H_out*W_out, F/g)
+    y = y.transpose(1, 0, 2).reshape(n, ho, wo, f)  # (N, H_out, W_out, F), channel = group * F/g + k
+    if bias is not None:
+        y = y + bias
+    return y, (cols, wmat, x.shape, xp.shape, kernel.shape, strides, pads, dilation, groups)
+
+
+def conv2d_backward(dy, cache):
+    """Given dL/dy (N, H_out, W_out, F): ``(dx, dkernel, dbias)``.
+
+        dkernel = cols^T dy          per group: (kh*kw*C/g, M) (M, F/g), M = N H_out W_out
+        dcols   = dy kernel^T        per group: (M, F/g) (F/g, kh*kw*C/g)
+        dx      = col2im(dcols)      cropped back from the padded input
+        dbias   = sum_{n, i, j} dy
+    """
+    cols, wmat, x_shape, xp_shape, k_shape, strides, pads, dilation, g = cache
+    n, h, w, c = x_shape
+    kh, kw, cg, f = k_shape
+    ho, wo = dy.shape[1], dy.shape[2]
+    m, fg = n * ho * wo, f // g
+    dyg = dy.reshape(m, g, fg).transpose(1, 0, 2)  # (g, M, F/g)
+    dw = cols.transpose(0, 2, 1) @ dyg  # (g, kh*kw*C/g, F/g)
+    dkernel = dw.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4)  # (kh, kw, C/g, g, F/g)
+    dkernel = dkernel.reshape(kh, kw, cg, f)  # (kh, kw, C/g, F)
+    dcols = dyg @ wmat.transpose(0, 2, 1)  # (g, M, kh*kw*C/g)
+    dcols = dcols.reshape(g, n, ho, wo, kh, kw, cg)  # (g, N, H_out, W_out, kh, kw, C/g)
+    dcols = dcols.transpose(1, 2, 3, 4, 5, 0, 6)  # (N, H_out, W_out, kh, kw, g, C/g)
+    dcols = dcols.reshape(n, ho, wo, kh, kw, c)  # (N, H_out, W_out, kh, kw, C)
+    dxp = _windows.col2im(dcols, xp_shape, (kh, kw), strides, dilation)  # (N, H_p, W_p, C)
+    (top, _), (left, _) = pads
+    dx = dxp[:, top:top + h, left:left + w, :]  # (N, H, W, C)
+    return dx, dkernel, dy.sum(axis=(0, 1, 2))
+
+
+def depthwise_conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)),
+                             dilation=(1, 1)):
+    """Depthwise convolution: x (N, H, W, C), kernel (kh, kw, C, m) -> y (N, H_out, W_out, C m),
+
+        y[n, i, j, c m + k] = b[c m + k] + sum_{a, b} xp[n, i s_h + a d_h, j s_w + b d_w, c]
+                                                   * kernel[a, b, c, k]
+
+    It is the grouped convolution with groups = C and kernel.reshape(kh, kw, 1, C m): output
+    channel c m + k is in group c, exactly the channel order above, so no data moves.
+    """
+    kh, kw, c, mult = kernel.shape
+    return conv2d_forward(x, kernel.reshape(kh, kw, 1, c * mult), bias, strides, pads, dilation, groups=c)
+
+
+def depthwise_conv2d_backward(dy, cache):
+    """``(dx, dkernel (kh, kw, C, m), dbias (C m,))``: the grouped backward, kernel reshaped back."""
+    dx, dkernel, dbias = conv2d_backward(dy, cache)
+    kh, kw, _, cm = dkernel.shape
+    c = cache[2][3]
+    return dx, dkernel.reshape(kh, kw, c, cm // c), dbias
+
+
+class _ConvBase(Layer):
+    """Shared argument handling and the fused activation."""
+
+    def _init_windows(self, kernel_size, strides, padding, dilation_rate):
+        self.kernel_size = pair(kernel_size, f"{self.name}: kernel_size")
+        self.strides = pair(strides, f"{self.name}: strides")
+        self.padding = _windows.padding_arg(padding, f"{self.name}: padding")
+        self.dilation_rate = pair(dilation_rate, f"{self.name}: dilation_rate")
+
+    def _pads(self, h, w):
+        return _windows.resolve_padding(self.padding, (h, w), self.kernel_size, self.strides,
+                                        self.dilation_rate)
+
+    def _out_hw(self, h, w):
+        return _windows.windows_out_hw(self.name, "kernel_size", (h, w), self.kernel_size,
+                                       self.strides, self._pads(h, w), self.dilation_rate)
+
+
+class Conv2D(_ConvBase):
+    """y = act(conv(x, kernel) + bias), channels-last, with groups, strides, dilation, padding.
+
+    Shapes: x (N, H, W, C) -> y (N, H_out, W_out, F); kernel (kh, kw, C/g, F); bias (F,).
+        H_out = floor((H + top + bottom - ((kh - 1) d_h + 1)) / s_h) + 1   (W likewise)
+    padding: "valid" (none), "same" (TensorFlow's rule: total = max((ceil(H/s) - 1) s +
+    (k - 1) d + 1 - H, 0), top = total // 2, bottom = total - top, so H_out = ceil(H / s)),
+    an int p or an [p_h, p_w] pair (explicit symmetric padding, as torch's ``padding=p``).
+
+    Forward (group of output channel f: g_f = f // (F/g)):
+        z[n,i,j,f] = b[f] + sum_{a,b,c} xp[n, i s_h + a d_h, j s_w + b d_w, g_f C/g + c] W[a,b,c,f]
+        y = act(z)
+    Backward (dz = act'(z) * dy, or act's vector-Jacobian product):
+        dW[a,b,c,f] = sum_{n,i,j} xp[n, i s_h + a d_h, j s_w + b d_w, g_f C/g + c] dz[n,i,j,f]
+        db[f]       = sum_{n,i,j} dz[n,i,j,f]
+        dxp[n, i s_h + a d_h, j s_w + b d_w, g_f C/g + c] += W[a,b,c,f] dz[n,i,j,f]  (all terms),
+        dx = dxp without its padding.
+    Computed as im2col + one batched matmul per call (``conv2d_forward`` / ``conv2d_backward``).
+
+    NOTE: torch's ``nn.Conv2d`` takes NCHW input and stores ``weight`` as OIHW (F, C/g, kh, kw):
+    ``kernel = weight.permute(2, 3, 1, 0)``, input ``x_torch = x.permute(0, 3, 1, 2)``. Both group
+    output channels in the same contiguous blocks. torch refuses ``padding='same'`` with stride > 1
+    and its explicit padding is symmetric, while TF's "same" may put one more row/column at the
+    bottom/right: reproduce it with ``F.pad(x, (left, right, top, bottom))`` and ``padding=0``
+    (``_windows.same_padding`` gives (lo, hi) per axis). Keras ``Conv2D`` matches this layout and
+    rule exactly, but refuses strides > 1 together with dilation_rate > 1 (torch and this layer
+    allow it). Keras has no explicit int padding for Conv2D.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1,
+                 activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, rng=None, **activation_params):
+        super().__init__(name, rng)
+        self.filters = positive_int(filters, f"{self.name}: filters")
+        self._init_windows(kernel_size, strides, padding, dilation_rate)
+        self.groups = positive_int(groups, f"{self.name}: groups")
+        if self.filters % self.groups:
+            raise ValueError(f"{self.name}: groups: expected a divisor of filters={self.filters}, "
+                             f"got groups={self.groups}")
+        self.activation = activations.get(activation, **activation_params)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        h, w, c = _windows.image_hw(self.name, input_shape)
+        if c % self.groups:
+            raise ValueError(f"{self.name}: groups: expected a divisor of the input channels C={c}, "
+                             f"got groups={self.groups} (input_shape {tuple(input_shape)})")
+        return (*self._out_hw(h, w), self.filters)
+
+    def _build(self, input_shape, rng):
+        h, w, c = input_shape
+        self._padding = self._pads(h, w)
+        shape = (*self.kernel_size, c // self.groups, self.filters)
+        self.add_param("kernel", self.kernel_initializer(shape, rng, self.dtype))
+        if self.use_bias:
+            self.add_param("bias", self.bias_initializer((self.filters,), rng, self.dtype))
+
+    def _forward(self, x, training):
+        z, conv_cache = conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides,
+                                       self._padding, self.dilation_rate, self.groups)
+        y, act_cache = self.activation.forward(z)
+        return y, (conv_cache, act_cache)
+
+    def _backward(self, dy, cache):
+        conv_cache, act_cache = cache
+        dz = self.activation.backward(dy, act_cache)
+        dx, dkernel, dbias = conv2d_backward(dz, conv_cache)
+        self.grads["kernel"][...] = dkernel
+        if self.use_bias:
+            self.grads["bias"][...] = dbias
+        return dx
+
+
+class DepthwiseConv2D(_ConvBase):
+    """Each input channel convolved with its own m = depth_multiplier filters.
+
+    Shapes: x (N, H, W, C) -> y (N, H_out, W_out, C m); kernel (kh, kw, C, m); bias (C m,).
+    H_out, W_out and the padding rule as in ``Conv2D``.
+
+    Forward:  z[n,i,j,c m + k] = b[c m + k] + sum_{a,b} xp[n, i s_h + a d_h, j s_w + b d_w, c] W[a,b,c,k]
+              y = act(z)
+    Backward: dW[a,b,c,k] = sum_{n,i,j} xp[n, i s_h + a d_h, j s_w + b d_w, c] dz[n,i,j,c m + k]
+              db[c m + k] = sum_{n,i,j} dz[n,i,j,c m + k]
+              dxp[n, i s_h + a d_h, j s_w + b d_w, c] += sum_k W[a,b,c,k] dz[n,i,j,c m + k]
+    Computed as the grouped convolution with groups = C (``depthwise_conv2d_forward``).
+
+    NOTE: torch has no depthwise class: it is ``nn.Conv2d(C, C m, k, groups=C)`` with weight
+    (C m, 1, kh, kw), output channel c m + k as here; ``kernel = W[:, 0].transpose(1, 2, 0)
+    .reshape(kh, kw, C, m)`` (and back: ``kernel.reshape(kh, kw, C m).transpose(2, 0, 1)[:, None]``).
+    Keras's ``DepthwiseConv2D`` stores this same ``kernel`` (kh, kw, C, m) (its initializer
+    argument is ``depthwise_initializer``, accepted here too) and refuses strides > 1 with
+    dilation_rate > 1.
+    """
+
+    def __init__(self, kernel_size, depth_multiplier=1, strides=1, padding="valid", dilation_rate=1,
+                 activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", name=None, rng=None, **activation_params):
+        super().__init__(name, rng)
+        self._init_windows(kernel_size, strides, padding, dilation_rate)
+        self.depth_multiplier = positive_int(depth_multiplier, f"{self.name}: depth_multiplier")
+        self.activation = activations.get(activation, **activation_params)
+        self.use_bias = bool(use_bias)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def compute_output_shape(self, input_shape):
+        h, w, c = _windows.image_hw(self.name, input_shape)
+        return (*self._out_hw(h, w), c * self.depth_multiplier)
+
+    def _build(self, input_shape, rng):
+        h, w, c = input_shape
+        self._padding = self._pads(h, w)
+        shape = (*self.kernel_size, c, self.depth_multiplier)
+        self.add_param("kernel", self.depthwise_initializer(shape, rng, self.dtype))
+        if self.use_bias:
+            self.add_param("bias", self.bias_initializer((c * self.depth_multiplier,), rng, self.dtype))
+
+    def _forward(self, x, training):
+        z, conv_cache = depthwise_conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
+                                                 self.strides, self._padding, self.dilation_rate)
+        y, act_cache = self.activation.forward(z)
+        return y, (conv_cache, act_cache)
+
+    def _backward(self, dy, cache):
+        conv_cache, act_cache = cache
+        dz = self.activation.backward(dy, act_cache)
+        dx, dkernel, dbias = depthwise_conv2d_backward(dz, conv_cache)
+        self.grads["kernel"][...] = dkernel
+        if self.use_bias:
+            self.grads["bias"][...] = dbias
+        return dx

@@ -57,7 +57,7 @@ def orthogonal(shape, rng, dtype="float64", gain=1.0):
     q = q * np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    return (gain * q).reshape(shape).astype(dtype)
+    return np.ascontiguousarray((gain * q).reshape(shape), dtype=dtype)  # q.T is F-ordered
 
 
 # -- SimpleRNN -------------------------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""scratchnet backend: the spec as a scratchnet ``Sequential``; every gradient by hand."""
+from __future__ import annotations
+
+import numpy as np
+
+from parity.backends.common import BackendResult, PreparedCase
+from parity.mappings import OPTIMIZERS
+from parity.spec import scratch_layer
+
+
+def build_model(case: PreparedCase, convention: str = "keras"):
+    import scratchnet as sn
+
+    layers = []
+    for key, spec in zip(case.keys, case.spec.layers):
+        layer = scratch_layer(spec, name=key)
+        if hasattr(layer, "convention"):
+            layer.convention = convention
+        layers.append(layer)
+    model = sn.Sequential(layers)
+    model.build(case.spec.input_shape[1:], case.spec.dtype, np.random.default_rng(case.spec.seed))
+    model.set_weights(case.initial) if case.initial else None
+    for key, mask in case.masks.items():
+        next(l for l in model.layers if l.name == key).set_mask(mask)
+    return model
+
+
+def run(case: PreparedCase, convention: str = "keras", name: str = "scratch") -> BackendResult:
+    from scratchnet import losses
+
+    spec = case.spec
+    model = build_model(case, convention)
+    loss = losses.get(spec.loss.type, **spec.loss.params)
+    opt_spec = spec.optimizer
+    optimizer = OPTIMIZERS[opt_spec.type].scratch(opt_spec.params, convention)
+    result = None
+    for step in range(max(spec.steps, 1)):
+        out = model.forward(case.x, training=spec.training)
+        value = float(loss.forward(case.y, out))
+        dx = model.backward(loss.backward())
+        params = model.parameters()
+        if result is None:
+            result = BackendResult(
+                name, outputs={k: o.copy() for k, o in zip(case.keys, model.outputs)}, loss=value,
+                grads={k: g.copy() for k, (_, g) in params.items()},
+                input_grad=None if case.x.dtype.kind in "iu" else dx.copy())
+        result.losses.append(value)
+        if spec.steps:
+            optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
+            result.steps.append(model.get_weights())
+    return result
+
+
+def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Central differences of the loss at the initial weights (float64 only)."""
+    from scratchnet import losses
+    from scratchnet.gradcheck import numerical_gradient
+
+    model = build_model(case)
+    loss = losses.get(case.spec.loss.type, **case.spec.loss.params)
+    x = np.array(case.x)
+
+    def value() -> float:
+        return float(loss.forward(case.y, model.forward(x, training=case.spec.training)))
+
+    grads = {k: numerical_gradient(value, p, eps) for k, (p, _) in model.parameters().items()}
+    dx = None if x.dtype.kind in "iu" else numerical_gradient(value, x, eps)
+    return grads, dx

@@ -1,0 +1,122 @@
+"""PyTorch backend: the spec as a list of ``torch.nn`` modules, channels-first inside.
+
+Each mapping returns its module and the layout of its output; captured outputs and gradients are
+converted back to the canonical layout with that ``Layout`` before they leave this module.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from parity.backends.common import BackendResult, PreparedCase
+from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Layout, layer_mapping
+from parity.mappings.base import SAME
+
+
+def input_layout(x: np.ndarray) -> Layout:
+    """Images (N, H, W, C) go in channels-first; everything else as is."""
+    return Layout("channels_first") if x.ndim == 4 else SAME
+
+
+@contextlib.contextmanager
+def torch_state(dtype: str):
+    """Set torch's default dtype for the case and restore it (and the thread count) afterwards."""
+    import torch
+
+    old_dtype, old_threads = torch.get_default_dtype(), torch.get_num_threads()
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        yield torch
+    finally:
+        torch.set_default_dtype(old_dtype)
+        torch.set_num_threads(old_threads)
+
+
+def _tensor(module, name):
+    try:
+        return module.get_parameter(name)
+    except AttributeError:
+        return module.get_buffer(name)
+
+
+def build(case: PreparedCase):
+    """(modules, contexts, rules, out layouts) for the case, weights loaded from ``case.initial``."""
+    import torch
+
+    spec = case.spec
+    layout = input_layout(case.x)
+    in_shape = tuple(spec.input_shape[1:])
+    modules, entries = [], []
+    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
+        mapping = layer_mapping(lspec.type)
+        ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), layout, spec.dtype)
+        module, out_layout = mapping.torch(ctx)
+        module.to(getattr(torch, spec.dtype))
+        if key in case.masks and hasattr(module, "set_mask"):
+            module.set_mask(torch.from_numpy(np.ascontiguousarray(out_layout.from_canonical(case.masks[key]))))
+        rules = mapping.rules(ctx)
+        with torch.no_grad():
+            for rule in rules:
+                target = _tensor(module, rule.torch)
+                value = rule.to_torch(case.initial[f"{key}/{rule.canonical}"], ctx)
+                if tuple(target.shape) != value.shape:
+                    raise AssertionError(f"{key}: torch {rule.torch} has shape {tuple(target.shape)}, "
+                                         f"conversion gave {value.shape}")
+                target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        module.train(spec.training)
+        modules.append(module)
+        entries.append((key, ctx, rules, out_layout))
+        layout, in_shape = out_layout, tuple(case.shapes[i])
+    return modules, entries
+
+
+def run(case: PreparedCase) -> BackendResult:
+    spec = case.spec
+    with torch_state(spec.dtype) as torch:
+        modules, entries = build(case)
+        layout0 = input_layout(case.x)
+        x = torch.from_numpy(np.ascontiguousarray(layout0.from_canonical(case.x)))
+        if x.is_floating_point():
+            x.requires_grad_(True)
+        out_layout = entries[-1][3]
+        y_np = case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
+        y = torch.from_numpy(np.ascontiguousarray(y_np))
+        loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params)
+        params = [p for m in modules for p in m.parameters()]
+        optimizer = OPTIMIZERS[spec.optimizer.type].torch(params, spec.optimizer.params) if spec.steps else None
+
+        def canonical(tensors: str) -> dict[str, np.ndarray]:
+            """Every rule's tensor (``"value"``) or its gradient (``"grad"``), canonical layout."""
+            out = {}
+            for module, (key, ctx, rules, _) in zip(modules, entries):
+                for rule in rules:
+                    t = _tensor(module, rule.torch)
+                    if tensors == "grad":
+                        if not t.requires_grad:
+                            continue
+                        t = t.grad if t.grad is not None else torch.zeros_like(t)
+                    out[f"{key}/{rule.canonical}"] = rule.to_canonical(t.detach().numpy().copy(), ctx)
+            return out
+
+        result = None
+        for step in range(max(spec.steps, 1)):
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=False)
+            if x.grad is not None:
+                x.grad = None
+            h, outs = x, {}
+            for module, (key, _, _, lay) in zip(modules, entries):
+                h = module(h)
+                outs[key] = lay.to_canonical(h.detach().numpy().copy())
+            loss = loss_fn(h, y)
+            loss.backward()
+            if result is None:
+                result = BackendResult(
+                    "torch", outputs=outs, loss=float(loss.item()), grads=canonical("grad"),
+                    input_grad=layout0.to_canonical(x.grad.numpy().copy()) if x.grad is not None else None)
+            result.losses.append(float(loss.item()))
+            if optimizer is not None:
+                optimizer.step()
+                result.steps.append(canonical("value"))
+    return result

@@ -1,0 +1,142 @@
+"""``python -m parity run | list | explain``.
+
+Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
+the size and the odd one out); 2 bad input (one line naming the file or argument, the field and
+what is wrong; no traceback; nothing written to --out).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class UsageError(Exception):
+    """Bad input detected by the command line itself (exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m parity", description="one spec, three frameworks, every tensor compared")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run specs (default: the built-in catalog) through scratchnet, torch and keras")
+    run.add_argument("specs", nargs="*", metavar="SPEC", help="spec files (.json or .toml); none: the whole catalog")
+    run.add_argument("--dtype", choices=["float32", "float64"], help="override the specs' dtype")
+    run.add_argument("--out", default="parity-out", help="output folder (default: parity-out)")
+    sub.add_parser("list", help="print the built-in catalog")
+    explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
+    explain.add_argument("type")
+    return parser
+
+
+def _load(args):
+    from parity.spec import load_catalog, load_spec
+
+    if args.specs:
+        specs = [load_spec(path) for path in args.specs]
+        return [s.with_dtype(args.dtype) if args.dtype else s for s in specs]
+    catalog = load_catalog()
+    dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
+    return [s.with_dtype(d) for d in dtypes for s in catalog]
+
+
+def _check_out(out: Path) -> None:
+    parent = out.resolve().parent
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    if not parent.exists():
+        raise UsageError(f"--out {out}: parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"--out {out}: not writable")
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    out = Path(args.out)
+    _check_out(out)
+    specs = _load(args)
+    from parity.report import environment, writers
+    from parity.run import run_case
+
+    results = []
+    bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
+    for spec in bar:
+        bar.set_postfix_str(f"{spec.name} {spec.dtype}")
+        res = run_case(spec)
+        results.append(res)
+        verdict = "pass" if res.passed else "FAIL"
+        tqdm.write(f"{verdict:4s}  {spec.name} [{spec.dtype}]" + _first_failure(res), file=sys.stdout)
+    env = environment.environment()
+    df = writers.results_frame(results)
+    staging = Path(tempfile.mkdtemp(prefix=".parity-", dir=out.resolve().parent))
+    try:
+        writers.write_csv(df, staging / "results.csv")
+        writers.write_npz(results, staging / "tensors.npz")
+        writers.write_json(env, staging / "environment.json")
+        writers.write_markdown(df, results, env, staging / "report.md")
+        _replace_outputs(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    failed = [r for r in results if not r.passed]
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed; report in {out}/report.md")
+    return 1 if failed else 0
+
+
+def _replace_outputs(staging: Path, out: Path) -> None:
+    """Move the finished files into ``out``; files there that this run does not write stay."""
+    out.mkdir(exist_ok=True)
+    for item in staging.iterdir():
+        target = out / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+
+
+def _first_failure(res) -> str:
+    bad = [r for r in res.rows if not r["passed"]]
+    if not bad:
+        return ""
+    r = bad[0]
+    return (f": {r['quantity']} {r['tensor']} (step {r['step']}) {r['backend_a']}-{r['backend_b']} max_rel {r['max_rel']:.2e}"
+            f" > {r['tolerance']:.1e}; odd one out: {r['odd_one_out'] or '?'}")
+
+
+def cmd_list(args) -> int:
+    from parity.spec import load_catalog
+
+    for spec in load_catalog():
+        kinds = ", ".join(l.type for l in spec.layers)
+        print(f"{spec.name:32s} {spec.dtype:8s} {spec.loss.type:32s} {spec.optimizer.type:8s} steps={spec.steps:<5d} [{kinds}]")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from parity.atlas import entry_text, known_types
+
+    if args.type not in known_types():
+        raise UsageError(f"explain: unknown type {args.type!r}; expected one of {', '.join(sorted(known_types()))}")
+    print(entry_text(args.type))
+    return 0
+
+
+def main(argv=None) -> int:
+    from parity.spec import SpecError
+
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain}[args.command](args)
+    except (SpecError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

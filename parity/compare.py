@@ -1,0 +1,90 @@
+"""Error metrics, the one tolerance policy, and odd-one-out blame.
+
+Tolerance policy (the only place it is stated):
+- A difference is measured against the magnitude of the tensor, not elementwise: with
+  scale = max(max|a|, max|b|), a pair passes when max|a - b| <= rtol * scale. (Elementwise relative
+  errors explode on elements near zero: CONVENTIONS.md measured 1.8e-4 at 0.1% of the max in
+  float32 where the tensor as a whole agreed to 5e-7.)
+- rtol = 1e-12 in float64 and 1e-5 in float32 for outputs, the loss, gradients and the first
+  optimizer step.
+- Trajectories: rounding differences compound, so at optimizer step t the allowed rtol is
+  rtol * t (linear in the step; step 1 gets the base tolerance). The report gives the first step
+  at which a pair parts beyond it.
+- Known deviations (a framework computing something else by definition or precision, each stated
+  with its reason in a mapping) replace rtol with their own stated rtol for the affected backend
+  and quantities only; the row's status says ``deviation`` and names the reason.
+- Convention differences (torch and Keras implement different update rules and no setting
+  reconciles them) are not failures: the row's status is ``convention``, the measured size is
+  reported, and each framework is checked strictly against a scratchnet twin in its convention.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RTOL = {"float64": 1e-12, "float32": 1e-5}
+FD_RTOL = 1e-7  # finite differences (float64) carry O(eps^2) truncation and O(u/eps) rounding
+
+
+def tolerance(dtype: str, quantity: str, step: int = 0) -> float:
+    """The relative tolerance for ``quantity`` at optimizer ``step`` (0: before any step)."""
+    if quantity == "fd":
+        return FD_RTOL
+    base = RTOL[dtype]
+    return base * max(step, 1) if quantity in ("step", "state") else base
+
+
+@dataclass(frozen=True)
+class Metrics:
+    max_abs: float
+    max_rel: float
+    mean_abs: float
+    max_ulp: float
+    worst_index: tuple
+    scale: float
+
+
+def metrics(a: np.ndarray, b: np.ndarray, dtype: str) -> Metrics:
+    """Distances between two tensors of one quantity (same shape required)."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a64.shape != b64.shape:
+        raise ValueError(f"shapes differ: {a64.shape} vs {b64.shape}")
+    if a64.size == 0:
+        return Metrics(0.0, 0.0, 0.0, 0.0, (), 0.0)
+    diff = np.abs(a64 - b64)
+    if not np.all(np.isfinite(diff)):
+        diff = np.where(np.isfinite(diff), diff, np.inf)
+    scale = float(max(np.max(np.abs(a64)), np.max(np.abs(b64))))
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    max_abs = float(diff[worst])
+    spacing = np.spacing(np.maximum(np.abs(a64), np.abs(b64)).astype(dtype)).astype(np.float64)
+    ulp = float(np.max(diff / np.where(spacing > 0, spacing, np.finfo(dtype).smallest_subnormal)))
+    return Metrics(max_abs, (max_abs / scale) if scale > 0 else (0.0 if max_abs == 0 else np.inf),
+                   float(np.mean(diff)), ulp, tuple(int(i) for i in worst), scale)
+
+
+def passes(m: Metrics, rtol: float) -> bool:
+    """max|a - b| <= rtol * scale (unsigned: a negative error cannot pass by sign)."""
+    return bool(np.isfinite(m.max_abs) and m.max_abs <= rtol * m.scale)
+
+
+def odd_one_out(pair_passed: dict[tuple[str, str], bool]) -> str:
+    """Name the backend that disagrees with the other two.
+
+    With three backends A, B, C: if both pairs containing X fail and the third pair passes, X is
+    the odd one out. All pass: "". All fail: "all disagree". One failing pair alone cannot name
+    a culprit: "A|B" (either of the two).
+    """
+    failed = [pair for pair, ok in pair_passed.items() if not ok]
+    if not failed:
+        return ""
+    names = {n for pair in pair_passed for n in pair}
+    for name in sorted(names):
+        with_name = [p for p in pair_passed if name in p]
+        without = [p for p in pair_passed if name not in p]
+        if with_name and all(not pair_passed[p] for p in with_name) and without and all(pair_passed[p] for p in without):
+            return name
+    if len(failed) == len(pair_passed) and len(pair_passed) > 1:
+        return "all disagree"
+    return "|".join(failed[0]) if len(failed) == 1 else "all disagree"

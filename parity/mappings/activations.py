@@ -1,0 +1,166 @@
+"""Activations in all three frameworks: as layer types of their own and fused into Dense/Conv.
+
+Defaults that differ (the harness always passes the value explicitly):
+- leaky_relu slope: torch ``nn.LeakyReLU`` 0.01, Keras ``LeakyReLU`` layer 0.3,
+  ``keras.activations.leaky_relu`` 0.2 (the spec's default, since a spec names the function).
+  TensorFlow keeps the slope as float32: a float64 case with a slope that float32 cannot hold
+  exactly (0.2) deviates by ~1e-9 relative on the Keras side.
+- gelu: exact erf by default in torch and ``keras.activations.gelu``; ``keras.ops.gelu``
+  defaults to the tanh approximation. TF's float64 exact GELU uses a float32 constant for
+  1/sqrt(2): about 5e-9 relative off the exact value.
+- softplus: torch returns x above ``threshold`` (default 20; 2e-9 off near 20). The harness sets
+  threshold=20 in float32 (below float32 resolution) and 40 in float64 (4e-18 off).
+- hard_sigmoid: Keras 3's relu6(x+3)/6 equals torch ``Hardsigmoid`` (Keras 2 used 0.2x+0.5).
+- softmax / log_softmax: Keras axis -1 by default; torch needs ``dim`` (the channel dim 1 for
+  channels-first images).
+"""
+from __future__ import annotations
+
+from parity.mappings.base import SAME, Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register
+
+MATH = {
+    "linear": ("y = x", "dx = dy"),
+    "sigmoid": ("y = 1 / (1 + exp(-x))", "dx = dy * y * (1 - y)"),
+    "tanh": ("y = tanh(x)", "dx = dy * (1 - y^2)"),
+    "relu": ("y = max(x, 0)", "dx = dy * [x > 0]  (0 at x = 0)"),
+    "leaky_relu": ("y = x if x > 0 else a*x", "dx = dy if x > 0 else a*dy"),
+    "elu": ("y = x if x > 0 else alpha*(exp(x) - 1)", "dx = dy if x > 0 else dy*(y + alpha)"),
+    "selu": ("y = s*elu(x, a), a = 1.6733, s = 1.0507", "dx = s*dy if x > 0 else dy*(y + s*a)"),
+    "gelu": ("y = x*Phi(x) = x/2*(1 + erf(x/sqrt 2))  (approximate: x/2*(1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))))",
+             "dx = dy*(Phi(x) + x*phi(x))"),
+    "softplus": ("y = log(1 + exp(x)) = max(x,0) + log1p(exp(-|x|))", "dx = dy * sigmoid(x)"),
+    "silu": ("y = x*sigmoid(x)", "dx = dy*(s + x*s*(1 - s)), s = sigmoid(x)"),
+    "hard_sigmoid": ("y = relu6(x + 3)/6", "dx = dy/6 for -3 < x < 3, else 0"),
+    "softmax": ("y_i = exp(x_i - m) / sum_j exp(x_j - m) along axis", "dx = y*(dy - sum(dy*y))"),
+    "log_softmax": ("y_i = x_i - m - log sum_j exp(x_j - m)", "dx = dy - softmax(x)*sum(dy)"),
+}
+NAMES = tuple(n for n in MATH if n != "linear")
+
+
+def torch_module(name: str, params: dict, layout, rank: int, dtype: str):
+    """The torch module for activation ``name`` with explicit parameters."""
+    import torch.nn as nn
+
+    if name == "leaky_relu":
+        return nn.LeakyReLU(negative_slope=params["negative_slope"])
+    if name == "elu":
+        return nn.ELU(alpha=params["alpha"])
+    if name == "gelu":
+        return nn.GELU(approximate="tanh" if params["approximate"] else "none")
+    if name == "softplus":
+        return nn.Softplus(beta=1.0, threshold=20.0 if dtype == "float32" else 40.0)
+    if name in ("softmax", "log_softmax"):
+        dim = layout.torch_axis(params["axis"], rank)
+        return nn.Softmax(dim=dim) if name == "softmax" else nn.LogSoftmax(dim=dim)
+    simple = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "selu": nn.SELU,
+              "silu": nn.SiLU, "hard_sigmoid": nn.Hardsigmoid}
+    return simple[name]()
+
+
+def torch_text(name: str, params: dict) -> str:
+    special = {"leaky_relu": f"nn.LeakyReLU(negative_slope={params.get('negative_slope')})",
+               "elu": f"nn.ELU(alpha={params.get('alpha')})",
+               "gelu": f"nn.GELU(approximate={'tanh' if params.get('approximate') else 'none'!r})",
+               "softplus": "nn.Softplus(beta=1, threshold=20 (float32) | 40 (float64))",
+               "softmax": "nn.Softmax(dim=axis; channel dim 1 for NCHW)",
+               "log_softmax": "nn.LogSoftmax(dim=axis; channel dim 1 for NCHW)",
+               "hard_sigmoid": "nn.Hardsigmoid()", "linear": "nn.Identity()"}
+    plain = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "selu": "SELU", "silu": "SiLU"}
+    return special[name] if name in special else f"nn.{plain[name]}()"
+
+
+def keras_function(name: str, params: dict):
+    """A Keras activation: a name string where defaults suffice, else a bound callable."""
+    import keras
+
+    if name == "leaky_relu":
+        return lambda x: keras.activations.leaky_relu(x, negative_slope=params["negative_slope"])
+    if name == "elu":
+        return lambda x: keras.activations.elu(x, alpha=params["alpha"])
+    if name == "gelu":
+        return lambda x: keras.activations.gelu(x, approximate=params["approximate"])
+    if name in ("softmax", "log_softmax"):
+        fn = getattr(keras.activations, name)
+        return lambda x: fn(x, axis=params["axis"])
+    return name
+
+
+def keras_text(name: str, params: dict) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return f"keras.activations.{name}({'x' + (', ' + args if args else '')})"
+
+
+def deviations(name: str, params: dict, dtype: str) -> list[Deviation]:
+    """Keras-side float64 precision deviations no setting removes (measured in CONVENTIONS.md)."""
+    out = []
+    if dtype != "float64":
+        return out
+    if name == "gelu" and not params.get("approximate"):
+        out.append(Deviation("keras", ("output", "grad", "step", "state"), 1e-7,
+                             "TF's float64 exact GELU uses a float32 constant for 1/sqrt(2) (~5e-9 relative)"))
+    if name == "leaky_relu" and not float32_representable(params["negative_slope"]):
+        out.append(Deviation("keras", ("output", "grad", "step", "state"), 1e-6,
+                             f"TF stores the leaky_relu slope {params['negative_slope']} as float32"))
+    return out
+
+
+def _mapping(name: str) -> LayerMapping:
+    fwd, bwd = MATH[name]
+    defaults = __doc__.split("Defaults that differ")[1]
+    line = next((l.strip() for l in defaults.splitlines() if l.strip().startswith(f"- {name}")), "none that matter")
+
+    def build_torch(ctx: BuildContext):
+        return torch_module(name, ctx.spec.params, ctx.in_layout, len(ctx.in_shape) + 1, ctx.dtype), ctx.in_layout
+
+    def build_keras(ctx: BuildContext):
+        import keras
+
+        if name == "leaky_relu":
+            return keras.layers.LeakyReLU(negative_slope=ctx.spec.params["negative_slope"])
+        if name == "softmax":
+            return keras.layers.Softmax(axis=ctx.spec.params["axis"])
+        return keras.layers.Activation(keras_function(name, ctx.spec.params))
+
+    return LayerMapping(
+        type=name, family="activations",
+        atlas=Atlas(title=f"{name} (activation)", math=f"forward: {fwd}\nbackward: {bwd}",
+                    scratch=f"scratchnet.Activation({name!r}, **params)  (scratchnet.activations.{name})",
+                    torch=torch_text(name, {"negative_slope": "a", "alpha": "alpha", "approximate": False}),
+                    keras=(f"keras.layers.LeakyReLU(negative_slope=a)" if name == "leaky_relu" else
+                           f"keras.layers.Softmax(axis=axis)" if name == "softmax" else
+                           f"keras.layers.Activation({keras_text(name, {})})"),
+                    defaults=line.lstrip("- ")),
+        torch=build_torch, keras=build_keras,
+        deviations=lambda ctx: deviations(name, ctx.spec.params, ctx.dtype),
+    )
+
+
+def _activation_layer() -> LayerMapping:
+    def build_torch(ctx):
+        p = ctx.spec.params
+        return torch_module(p["activation"], _fn_params(p), ctx.in_layout, len(ctx.in_shape) + 1, ctx.dtype), ctx.in_layout
+
+    def build_keras(ctx):
+        import keras
+
+        p = ctx.spec.params
+        return keras.layers.Activation(keras_function(p["activation"], _fn_params(p)))
+
+    return LayerMapping(
+        type="activation", family="activations",
+        atlas=Atlas(title="activation (any activation by name)", math="y = f(x) elementwise; see each activation",
+                    scratch="scratchnet.Activation(activation)", torch="the module of that activation",
+                    keras="keras.layers.Activation(activation)"),
+        torch=build_torch, keras=build_keras,
+        deviations=lambda ctx: deviations(ctx.spec.params["activation"], _fn_params(ctx.spec.params), ctx.dtype),
+    )
+
+
+def _fn_params(p: dict) -> dict:
+    from scratchnet import activations
+
+    name = p["activation"]
+    return activations.get(name).params
+
+
+register(*(_mapping(n) for n in NAMES), _activation_layer())

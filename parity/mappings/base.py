@@ -1,0 +1,164 @@
+"""What every mapping entry says: how one spec type becomes a scratchnet, torch and Keras object,
+how its weights move between the canonical layout (scratchnet's = Keras's) and torch's, and the
+atlas text that explains it.
+
+Layouts of activations. The canonical layout is Keras's: images (N, H, W, C), sequences
+(N, T, F). Inside the torch model images are (N, C, H, W); a ``Layout`` records how a torch
+activation relates to the canonical one so the backend can convert every captured output and
+gradient back before comparing:
+- ``same``: identical layout;
+- ``channels_first``: torch (N, C, ...) vs canonical (N, ..., C);
+- ``flat``: a flattened channels-first image: canonical element i lives at torch index perm[i]
+  (perm = arange(C*H*W).reshape(C, H, W).transpose(1, 2, 0).ravel()).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Layout:
+    kind: str = "same"  # same | channels_first | flat
+    perm: tuple[int, ...] | None = None
+
+    def to_canonical(self, a: np.ndarray) -> np.ndarray:
+        """torch layout -> canonical, for an array with a batch axis."""
+        if self.kind == "channels_first":
+            return np.moveaxis(a, 1, -1)
+        if self.kind == "flat":
+            return a[:, np.asarray(self.perm)]
+        return a
+
+    def from_canonical(self, a: np.ndarray) -> np.ndarray:
+        """canonical -> torch layout, for an array with a batch axis."""
+        if self.kind == "channels_first":
+            return np.moveaxis(a, -1, 1)
+        if self.kind == "flat":
+            out = np.empty_like(a)
+            out[:, np.asarray(self.perm)] = a
+            return out
+        return a
+
+    def torch_axis(self, axis: int, rank: int) -> int:
+        """The torch dim holding canonical ``axis`` of a tensor of ``rank`` (batch included)."""
+        axis = axis % rank
+        if self.kind == "channels_first":
+            return 1 if axis == rank - 1 else (axis + 1 if axis >= 1 else 0)
+        return axis
+
+
+SAME = Layout()
+
+
+def flat_perm(shape_hwc: tuple[int, ...]) -> tuple[int, ...]:
+    """perm[i] = torch (channels-first) flat index of canonical (channels-last) flat index i."""
+    *spatial, c = shape_hwc
+    n = int(np.prod(shape_hwc))
+    order = np.arange(n).reshape(c, *spatial)  # torch's flattening order
+    return tuple(int(i) for i in np.moveaxis(order, 0, -1).ravel())
+
+
+@dataclass(frozen=True)
+class WeightRule:
+    """One parameter: canonical name <-> torch parameter name, with both conversions.
+
+    ``to_torch(canonical_array, ctx) -> torch_array`` and ``to_canonical(torch_array, ctx)`` must be
+    inverses; each asserts the shape it expects before it converts (``ctx`` is the layer's
+    ``BuildContext``). Several canonical arrays may feed one torch tensor and vice versa only
+    through ``LayerMapping.torch_weights`` overrides (GRU, LSTM biases).
+    """
+
+    canonical: str
+    torch: str
+    to_torch: Callable[[np.ndarray, "BuildContext"], np.ndarray]
+    to_canonical: Callable[[np.ndarray, "BuildContext"], np.ndarray]
+
+
+def expect_shape(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Assert before copying: a conversion that sees an unexpected shape is a bug, not data."""
+    if tuple(a.shape) != tuple(shape):
+        raise AssertionError(f"{what}: expected shape {tuple(shape)}, got {tuple(a.shape)}")
+    return a
+
+
+def identity_rule(canonical: str, torch: str) -> WeightRule:
+    return WeightRule(canonical, torch, lambda a, ctx: a.copy(), lambda a, ctx: a.copy())
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a mapping needs to build one layer: its spec, shapes and layouts, the dtype."""
+
+    spec: Any  # parity.spec.LayerSpec
+    in_shape: tuple[int, ...]  # canonical, without batch
+    out_shape: tuple[int, ...]
+    in_layout: Layout
+    dtype: str  # "float32" | "float64"
+    weight_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # canonical name -> shape
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """The atlas entry for one spec type: rendered into reports/atlas.md and `parity explain`."""
+
+    title: str
+    math: str  # forward and backward (or the update rule), plain text
+    scratch: str  # the scratchnet call
+    torch: str  # the torch call the harness makes
+    keras: str  # the Keras call the harness makes
+    layout: str = "no weights"  # how weights convert
+    defaults: str = "none that matter"  # defaults that differ
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    """One spec layer type in all three frameworks.
+
+    torch(ctx) -> (torch.nn.Module, out_layout); keras(ctx) -> keras layer; weights convert through
+    ``rules`` (canonical <-> torch names). Keras names its variables exactly as canonical.
+    ``deviations(ctx)`` lists framework differences no setting reconciles for this spec (each a
+    ``Deviation``), which the comparison reports instead of failing.
+    """
+
+    type: str
+    family: str
+    atlas: Atlas
+    torch: Callable[[BuildContext], tuple[Any, Layout]]
+    keras: Callable[[BuildContext], Any]
+    rules: Callable[[BuildContext], list[WeightRule]] = lambda ctx: []
+    deviations: Callable[[BuildContext], list["Deviation"]] = lambda ctx: []
+    torch_only_if: Callable[[BuildContext], str | None] = lambda ctx: None  # reason torch cannot
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A difference by definition or precision between one framework and the math, stated.
+
+    ``backend`` is the side that deviates (``keras`` or ``torch``); ``quantities`` which compared
+    quantities it touches (``output``, ``grad``, ``step``, ``state``); ``rtol`` the widened relative
+    tolerance allowed for them, justified by ``reason``, which the report prints next to the
+    measured size.
+    """
+
+    backend: str
+    quantities: tuple[str, ...]
+    rtol: float
+    reason: str
+
+
+def float32_representable(value: float) -> bool:
+    return float(np.float32(value)) == float(value)
+
+
+REGISTRY: dict[str, LayerMapping] = {}
+
+
+def register(*mappings: LayerMapping) -> None:
+    for m in mappings:
+        if m.type in REGISTRY:
+            raise RuntimeError(f"mapping for {m.type!r} registered twice")
+        REGISTRY[m.type] = m

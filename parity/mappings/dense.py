@@ -1,0 +1,96 @@
+"""Dense: torch ``nn.Linear`` (+ activation module) and Keras ``layers.Dense``.
+
+Layout: torch stores ``weight`` (units, in) and computes x weight^T + bias; Keras and scratchnet
+store ``kernel`` (in, units): ``kernel = weight.T``. After a Flatten of a channels-first torch
+image, the torch input vector is ordered (C, H, W) instead of (H, W, C), so the kernel's rows
+are permuted as well: ``kernel = weight.T[perm]`` with perm the flat_perm of the image shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from parity.mappings import activations as act
+from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, identity_rule, register
+
+
+class _ChannelsLast:
+    """Factory for a torch module applying ``inner`` on the channel axis of an NCHW tensor."""
+
+    @staticmethod
+    def wrap(inner):
+        import torch.nn as nn
+
+        class ChannelsLast(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x.movedim(1, -1)).movedim(-1, 1)
+
+        return ChannelsLast()
+
+
+def _torch(ctx: BuildContext):
+    import torch
+    import torch.nn as nn
+
+    p = ctx.spec.params
+    dtype = getattr(torch, ctx.dtype)
+    in_features = ctx.in_shape[-1]
+    modules = {"linear": nn.Linear(in_features, p["units"], bias=p["use_bias"], dtype=dtype),
+               "act": act.torch_module(p["activation"], act._fn_params(p), SAME, len(ctx.out_shape) + 1, ctx.dtype)}
+    module = nn.Sequential(__import__("collections").OrderedDict(modules))
+    if ctx.in_layout.kind == "channels_first":
+        return _ChannelsLast.wrap(module), ctx.in_layout
+    return module, SAME
+
+
+def _keras(ctx: BuildContext):
+    import keras
+
+    p = ctx.spec.params
+    return keras.layers.Dense(p["units"], activation=act.keras_function(p["activation"], act._fn_params(p)),
+                              use_bias=p["use_bias"])
+
+
+def _prefix(ctx):
+    return "inner." if ctx.in_layout.kind == "channels_first" else ""
+
+
+def _rules(ctx: BuildContext) -> list[WeightRule]:
+    units, fan_in = ctx.spec.params["units"], ctx.in_shape[-1]
+    perm = np.asarray(ctx.in_layout.perm) if ctx.in_layout.kind == "flat" else np.arange(fan_in)
+    inverse = np.argsort(perm)
+
+    def kernel_to_torch(k, _):
+        return expect_shape(k, (fan_in, units), "dense kernel")[inverse].T.copy()  # (units, in)
+
+    def weight_to_canonical(w, _):
+        return expect_shape(w, (units, fan_in), "torch linear.weight").T[perm].copy()  # (in, units)
+
+    pre = _prefix(ctx)
+    rules = [WeightRule("kernel", f"{pre}linear.weight", kernel_to_torch, weight_to_canonical)]
+    if ctx.spec.params["use_bias"]:
+        rules.append(identity_rule("bias", f"{pre}linear.bias"))
+    return rules
+
+
+register(LayerMapping(
+    type="dense", family="dense",
+    atlas=Atlas(
+        title="dense",
+        math=("forward: z = x W + b, y = act(z)        x (N, I), W (I, U), b (U,)\n"
+              "backward: dz = act'(z) * dy, dx = dz W^T, dW = x^T dz, db = sum_n dz"),
+        scratch="scratchnet.Dense(units, activation=activation, use_bias=use_bias)",
+        torch="nn.Sequential(linear=nn.Linear(I, units, bias=use_bias), act=<activation module>)",
+        keras="keras.layers.Dense(units, activation=activation, use_bias=use_bias)",
+        layout=("kernel (I, U) = torch linear.weight (U, I) transposed; after a Flatten of an NCHW image "
+                "the rows are permuted too: kernel = weight.T[perm], perm = arange(C*H*W).reshape(C,H,W)"
+                ".transpose(1,2,0).ravel(). bias identical."),
+        defaults=("initialisers differ (Keras glorot_uniform + zeros; torch kaiming_uniform(a=sqrt 5) and "
+                  "U(+-1/sqrt I) bias) but parity copies one set of weights into all three"),
+        notes="Dense on an (N, ..., I) tensor acts on the last axis in all three frameworks."),
+    torch=_torch, keras=_keras, rules=_rules,
+    deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype),
+))

@@ -1,0 +1,1 @@
+"""Writers for a run's artifacts: results.csv, tensors.npz, environment.json, report.md."""

@@ -1,0 +1,201 @@
+"""One case through all backends: data, the same initial weights everywhere, outputs, loss,
+gradients, the optimizer trajectory, and the comparison rows.
+
+Keys of ``tensors.npz`` (``<case>@<dtype>/`` prefixes every key):
+- ``input``, ``target``; ``initial/<layer>/<name>``: the canonical initial weights and state
+  (``<layer>`` is ``<index>_<type>``, e.g. ``0_dense``);
+- ``<backend>/output/<layer>``: each layer's output of the first forward;
+- ``<backend>/loss`` (scalar), ``<backend>/losses`` (the loss before each step);
+- ``<backend>/grad/<layer>/<param>`` and ``<backend>/grad/input``;
+- ``<backend>/step<t>/<layer>/<name>``: parameters and state after optimizer step t (t = 1..steps);
+- ``fd/grad/...``: finite differences (float64 cases).
+``<backend>`` is ``scratch``, ``torch``, ``keras``, or ``scratch[torch]`` (scratchnet following torch's
+convention, present when the frameworks' update rules differ for the case).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parity import compare
+from parity.backends import BackendResult, PreparedCase, keras_backend, scratch, torch_backend
+from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, layer_mapping
+from parity.mappings.base import SAME
+from parity.spec import CaseSpec, infer_shapes
+
+FRAMEWORK_PAIRS = (("scratch", "torch"), ("scratch", "keras"), ("torch", "keras"))
+MAX_COMPARED_STEPS = 50
+
+
+def load_data(spec: CaseSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The input (and, for data sets, the labels) in canonical layout and the case dtype."""
+    if spec.data == "xor":
+        from scratchnet.tutorial import X, Y
+        return X.astype(spec.dtype), Y.astype(spec.dtype)
+    if spec.data == "digits":
+        from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+        d = load_digits()
+        n = spec.input_shape[0]
+        return (d.data[:n] / 16.0).reshape(spec.input_shape).astype(spec.dtype), d.target[:n].astype(np.int64)
+    kind = spec.input.kind
+    if kind == "integers":
+        return rng.integers(spec.input.low or 0, spec.input.high, size=spec.input_shape).astype(np.int64), None
+    if kind == "uniform":
+        return rng.uniform(-1.0, 1.0, size=spec.input_shape).astype(spec.dtype), None
+    return rng.standard_normal(spec.input_shape).astype(spec.dtype), None
+
+
+def make_targets(spec: CaseSpec, out_shape: tuple, labels: np.ndarray | None, rng) -> np.ndarray:
+    mapping = LOSSES[spec.loss.type]
+    if labels is None:
+        return mapping.targets(rng, out_shape, spec.dtype)
+    if spec.data == "xor" or labels.dtype.kind == "f":
+        return labels
+    if spec.loss.type == "sparse_categorical_crossentropy":
+        return labels
+    return np.eye(out_shape[-1], dtype=spec.dtype)[labels]  # one-hot digits for every other loss
+
+
+def prepare(spec: CaseSpec) -> PreparedCase:
+    rng = np.random.default_rng(spec.seed)
+    shapes = infer_shapes(spec)
+    x, labels = load_data(spec, rng)
+    y = make_targets(spec, (spec.input_shape[0], *shapes[-1]), labels, rng)
+    case = PreparedCase(spec, x, y, {}, shapes)
+    in_shape = tuple(spec.input_shape[1:])
+    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
+        if lspec.type == "dropout":
+            case.masks[key] = rng.random((spec.input_shape[0], *in_shape)) >= lspec.params["rate"]
+        in_shape = tuple(shapes[i])
+    case.initial = scratch.build_model(case).get_weights()
+    return case
+
+
+def deviations(case: PreparedCase) -> list[Deviation]:
+    spec = case.spec
+    out, in_shape = [], tuple(spec.input_shape[1:])
+    for i, lspec in enumerate(spec.layers):
+        ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), SAME, spec.dtype)
+        out += layer_mapping(lspec.type).deviations(ctx)
+        in_shape = tuple(case.shapes[i])
+    out += OPTIMIZERS[spec.optimizer.type].deviations(spec.optimizer.params, spec.dtype)
+    return out
+
+
+def convention_difference(case: PreparedCase) -> str | None:
+    """Why torch's and Keras's trajectories differ by definition for this case, or None."""
+    spec = case.spec
+    reasons = []
+    if spec.steps:
+        why = OPTIMIZERS[spec.optimizer.type].differ(spec.optimizer.params)
+        if why:
+            reasons.append(f"{spec.optimizer.type}: {why}")
+        if spec.training and any(l.type == "batch_normalization" for l in spec.layers):
+            reasons.append("batch_normalization: torch updates the running variance with the unbiased batch "
+                           "variance, Keras with the biased one")
+    return "; ".join(reasons) or None
+
+
+@dataclass
+class CaseResult:
+    spec: CaseSpec
+    case: PreparedCase
+    results: dict[str, BackendResult]
+    fd: tuple[dict, np.ndarray | None] | None
+    rows: list[dict] = field(default_factory=list)
+    convention: str | None = None
+    deviations: list[Deviation] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r["passed"] for r in self.rows)
+
+
+def compared_steps(steps: int) -> list[int]:
+    """Every step up to MAX_COMPARED_STEPS; beyond, a 1-2-5 series and the last step."""
+    if steps <= MAX_COMPARED_STEPS:
+        return list(range(1, steps + 1))
+    series = sorted({m * 10 ** e for e in range(6) for m in (1, 2, 5) if m * 10 ** e <= steps} | {steps})
+    return series
+
+
+def run_case(spec: CaseSpec) -> CaseResult:
+    case = prepare(spec)
+    results = {"scratch": scratch.run(case), "torch": torch_backend.run(case), "keras": keras_backend.run(case)}
+    convention = convention_difference(case)
+    if convention:
+        results["scratch[torch]"] = scratch.run(case, convention="torch", name="scratch[torch]")
+    fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
+    out = CaseResult(spec, case, results, fd, convention=convention, deviations=deviations(case))
+    out.rows = build_rows(out)
+    return out
+
+
+def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, note_rtol=None) -> dict:
+    dtype = res.spec.dtype
+    rtol = compare.tolerance(dtype, quantity, step)
+    status, note = "pass", ""
+    for dev in res.deviations:
+        if quantity in dev.quantities and dev.backend in (a, b) and (a, b) != ("scratch[torch]", "torch"):
+            rtol, note = max(rtol, dev.rtol), dev.reason
+    m = compare.metrics(va, vb, dtype)
+    ok = compare.passes(m, rtol)
+    if note_rtol == "convention":
+        status, note, ok = "convention", res.convention, True
+    elif not ok:
+        status = "fail"
+    elif note:
+        status = "deviation"
+    return {"case": res.spec.name, "dtype": dtype, "step": step, "quantity": quantity, "tensor": tensor,
+            "backend_a": a, "backend_b": b, "max_abs": m.max_abs, "max_rel": m.max_rel, "tolerance": rtol,
+            "passed": ok, "status": status, "mean_abs": m.mean_abs, "max_ulp": m.max_ulp,
+            "worst_index": str(m.worst_index), "note": note, "odd_one_out": ""}
+
+
+def build_rows(res: CaseResult) -> list[dict]:
+    r = res.results
+    rows: list[dict] = []
+
+    def triple(step, quantity, tensor, get):
+        group = [_row(res, step, quantity, tensor, a, b, get(r[a]), get(r[b])) for a, b in FRAMEWORK_PAIRS]
+        odd = compare.odd_one_out({(g["backend_a"], g["backend_b"]): g["passed"] for g in group})
+        for g in group:
+            g["odd_one_out"] = odd
+        rows.extend(group)
+
+    for key in res.case.keys:
+        triple(0, "output", key, lambda b, k=key: b.outputs[k])
+    triple(0, "loss", "loss", lambda b: np.asarray(b.loss))
+    for key in r["scratch"].grads:
+        triple(0, "grad", key, lambda b, k=key: b.grads[k])
+    if r["scratch"].input_grad is not None:
+        triple(0, "grad", "input", lambda b: b.input_grad)
+    if res.fd is not None:
+        fd_grads, fd_dx = res.fd
+        for key, g in fd_grads.items():
+            rows.append(_row(res, 0, "fd", key, "scratch", "fd", r["scratch"].grads[key], g))
+        if fd_dx is not None:
+            rows.append(_row(res, 0, "fd", "input", "scratch", "fd", r["scratch"].input_grad, fd_dx))
+    param_keys = set(r["scratch"].grads)
+    for t in compared_steps(res.spec.steps):
+        for key in r["scratch"].steps[t - 1]:
+            quantity = "step" if key in param_keys else "state"
+            get = lambda b, k=key, t=t: b.steps[t - 1][k]
+            if res.convention:
+                group = [_row(res, t, quantity, key, "scratch", "keras", get(r["scratch"]), get(r["keras"])),
+                         _row(res, t, quantity, key, "scratch[torch]", "torch", get(r["scratch[torch]"]), get(r["torch"])),
+                         _row(res, t, quantity, key, "torch", "keras", get(r["torch"]), get(r["keras"]), "convention")]
+                for g in group[:2]:
+                    g["odd_one_out"] = "" if g["passed"] else _blame_twin(g)
+                rows.extend(group)
+            else:
+                triple(t, quantity, key, get)
+    return rows
+
+
+def _blame_twin(row: dict) -> str:
+    """A framework disagreeing with its own-convention scratchnet twin: name both (scratch is checked
+    by finite differences separately, so a passing fd check points at the framework)."""
+    return f"{row['backend_a']}|{row['backend_b']}"
