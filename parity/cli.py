@@ -61,8 +61,10 @@ def cmd_run(args) -> int:
     _check_out(out)
     specs = _load(args)
     from parity.report import environment, writers
-    from parity.run import run_case
+    from parity.run import check_supported, run_case
 
+    for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
+        check_supported(spec)
     results = []
     bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
     for spec in bar:

@@ -10,6 +10,8 @@ Tolerance policy (the only place it is stated):
 - Trajectories: rounding differences compound, so at optimizer step t the allowed rtol is
   rtol * t (linear in the step; step 1 gets the base tolerance). The report gives the first step
   at which a pair parts beyond it.
+- Finite differences check scratchnet's float64 gradients with FD_RTOL = 1e-7 plus the rounding
+  bound of a central difference of the loss (``fd_tolerance``).
 - Known deviations (a framework computing something else by definition or precision, each stated
   with its reason in a mapping) replace rtol with their own stated rtol for the affected backend
   and quantities only; the row's status says ``deviation`` and names the reason.
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 RTOL = {"float64": 1e-12, "float32": 1e-5}
-FD_RTOL = 1e-7  # finite differences (float64) carry O(eps^2) truncation and O(u/eps) rounding
+FD_RTOL = 1e-7  # finite differences (float64): O(eps^2) truncation, plus rounding (fd_tolerance)
+FD_EPS = 1e-6
 
 
 def tolerance(dtype: str, quantity: str, step: int = 0) -> float:
@@ -33,6 +36,17 @@ def tolerance(dtype: str, quantity: str, step: int = 0) -> float:
         return FD_RTOL
     base = RTOL[dtype]
     return base * max(step, 1) if quantity in ("step", "state") else base
+
+
+def fd_tolerance(loss: float, numeric: np.ndarray, eps: float = FD_EPS) -> float:
+    """Tolerance for a central-difference gradient of a scalar loss L, relative to the gradient's
+    scale: FD_RTOL for truncation plus the rounding bound of (L(x+eps) - L(x-eps)) / (2 eps), which
+    is about 2 u |L| / (2 eps) = u |L| / eps in absolute terms (u = 2^-53), i.e. u |L| / (eps scale)
+    relative. A small gradient of a large loss (the input gradient of a mean over 128 samples)
+    cannot be resolved better than that by differences of the loss."""
+    scale = float(np.max(np.abs(numeric))) if np.size(numeric) else 0.0
+    rounding = 4 * np.finfo(np.float64).eps / 2 * max(abs(loss), 1e-300) / eps
+    return FD_RTOL + (rounding / scale if scale > 0 else 0.0)
 
 
 @dataclass(frozen=True)

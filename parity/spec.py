@@ -144,6 +144,9 @@ class SpecError(ValueError):
         self.message = " ".join(str(message).split())  # one line, whatever the inner text was
         super().__init__(f"{self.source}: {path}: {self.message}" if path else f"{self.source}: {self.message}")
 
+    def __reduce__(self):  # pickles (e.g. across worker processes) with all three parts
+        return (type(self), (self.source, self.path, self.message))
+
 
 _MISSING = object()   # a key the document leaves out
 _REQUIRED = object()  # a field default meaning "must be given"

@@ -58,12 +58,14 @@ def build(case: PreparedCase):
         rules = mapping.rules(ctx)
         with torch.no_grad():
             for rule in rules:
-                target = _tensor(module, rule.torch)
-                value = rule.to_torch(case.initial[f"{key}/{rule.canonical}"], ctx)
-                if tuple(target.shape) != value.shape:
-                    raise AssertionError(f"{key}: torch {rule.torch} has shape {tuple(target.shape)}, "
-                                         f"conversion gave {value.shape}")
-                target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+                values = rule.to_torch(case.initial[f"{key}/{rule.canonical}"], ctx)
+                values = values if isinstance(rule.torch, tuple) else (values,)
+                for name, value in zip(rule.torch_names, values, strict=True):
+                    target = _tensor(module, name)
+                    if tuple(target.shape) != value.shape:
+                        raise AssertionError(f"{key}: torch {name} has shape {tuple(target.shape)}, "
+                                             f"conversion gave {value.shape}")
+                    target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
         module.train(spec.training)
         modules.append(module)
         entries.append((key, ctx, rules, out_layout))
@@ -91,12 +93,15 @@ def run(case: PreparedCase) -> BackendResult:
             out = {}
             for module, (key, ctx, rules, _) in zip(modules, entries):
                 for rule in rules:
-                    t = _tensor(module, rule.torch)
+                    ts = [_tensor(module, name) for name in rule.torch_names]
+                    convert = rule.to_canonical
                     if tensors == "grad":
-                        if not t.requires_grad:
+                        if not any(t.requires_grad for t in ts):
                             continue
-                        t = t.grad if t.grad is not None else torch.zeros_like(t)
-                    out[f"{key}/{rule.canonical}"] = rule.to_canonical(t.detach().numpy().copy(), ctx)
+                        ts = [t.grad if t.grad is not None else torch.zeros_like(t) for t in ts]
+                        convert = rule.grad_to_canonical or rule.to_canonical
+                    arrays = tuple(t.detach().numpy().copy() for t in ts)
+                    out[f"{key}/{rule.canonical}"] = convert(arrays if isinstance(rule.torch, tuple) else arrays[0], ctx)
             return out
 
         result = None

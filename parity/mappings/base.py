@@ -67,14 +67,25 @@ class WeightRule:
 
     ``to_torch(canonical_array, ctx) -> torch_array`` and ``to_canonical(torch_array, ctx)`` must be
     inverses; each asserts the shape it expects before it converts (``ctx`` is the layer's
-    ``BuildContext``). Several canonical arrays may feed one torch tensor and vice versa only
-    through ``LayerMapping.torch_weights`` overrides (GRU, LSTM biases).
+    ``BuildContext``).
+
+    One canonical tensor may live in several torch tensors: then ``torch`` is a tuple of names,
+    ``to_torch`` returns a tuple of arrays (one per name) and ``to_canonical`` receives one
+    (GRU: canonical bias (2, 3U) = torch (bias_ih, bias_hh); LSTM: bias = bias_ih + bias_hh).
+    ``grad_to_canonical`` converts gradients when they do not convert like values (the gradient of
+    a sum b_ih + b_hh is grad(b_ih), not the sum of both gradients); None: ``to_canonical``. A
+    frozen torch tensor (requires_grad False) reads as a zero gradient.
     """
 
     canonical: str
-    torch: str
-    to_torch: Callable[[np.ndarray, "BuildContext"], np.ndarray]
-    to_canonical: Callable[[np.ndarray, "BuildContext"], np.ndarray]
+    torch: str | tuple[str, ...]
+    to_torch: Callable[[np.ndarray, "BuildContext"], Any]
+    to_canonical: Callable[[Any, "BuildContext"], np.ndarray]
+    grad_to_canonical: Callable[[Any, "BuildContext"], np.ndarray] | None = None
+
+    @property
+    def torch_names(self) -> tuple[str, ...]:
+        return self.torch if isinstance(self.torch, tuple) else (self.torch,)
 
 
 def expect_shape(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -121,7 +132,9 @@ class LayerMapping:
     torch(ctx) -> (torch.nn.Module, out_layout); keras(ctx) -> keras layer; weights convert through
     ``rules`` (canonical <-> torch names). Keras names its variables exactly as canonical.
     ``deviations(ctx)`` lists framework differences no setting reconciles for this spec (each a
-    ``Deviation``), which the comparison reports instead of failing.
+    ``Deviation``), which the comparison reports instead of failing. ``torch_only_if(ctx)`` says why
+    torch has no twin for this spec (None: it has one); ``parity.run.check_supported`` turns a
+    reason into a SpecError (exit 2) before any backend runs.
     """
 
     type: str
