@@ -26,6 +26,7 @@ tutorial: $(STAMP)
 
 digits: $(STAMP)
 	$(PY) -m scratchnet.examples.digits_mlp
+	$(PY) -m scratchnet.examples.digits_cnn
 
 clean:
 	rm -rf $(VENV) .pytest_cache
