@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import scratchnet
 from parity import spec as spec_mod
-from parity.spec import (ACTIVATION_LAYER_TYPES, LAYER_TYPES, CaseSpec, FrozenDict, LayerSpec, SpecError,
+from parity.spec import (ACTIVATION_LAYER_TYPES, LAYER_TYPES, FrozenDict, LayerSpec, SpecError,
                          catalog_dir, infer_shapes, load_catalog, load_spec, parse_spec, scratch_layer)
 
 
@@ -319,6 +319,13 @@ def test_errors_are_one_line_naming_file_and_field(mutate, path, text):
     assert text in str(err), str(err)
 
 
+def test_spec_error_parts_and_pickle():
+    err = error_of({**base(), "seed": -2})
+    assert (err.source, err.path, err.message) == ("case.json", "seed", "expected an int >= 0, got -2")
+    again = pickle.loads(pickle.dumps(err))
+    assert str(again) == str(err) and again.path == "seed" and isinstance(again, ValueError)
+
+
 def test_top_level_not_an_object():
     with pytest.raises(SpecError, match=r"^case\.json: expected a spec object .*got \[1\] \(a list\)$"):
         parse_spec([1], "case.json")
@@ -576,4 +583,49 @@ def test_round_trip_of_every_layer_type_available():
     d["optimizer"] = {"type": "rmsprop", "centered": True}
     d["training"] = False
     s = parse_spec(d)
+    assert parse_spec(s.to_dict()) == s
+
+
+# one fitting example per layer type: (input_shape, layer, expected output shape without batch)
+EVERY_LAYER = [
+    ([2, 3], {"type": "dense", "units": 4}, (4,)),
+    ([2, 6, 5, 2], {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": "same", "groups": 2}, (6, 5, 4)),
+    ([2, 6, 5, 2], {"type": "depthwise_conv2d", "kernel_size": [3, 2], "depth_multiplier": 3}, (4, 4, 6)),
+    ([2, 6, 5, 2], {"type": "max_pool2d", "pool_size": 2, "strides": 1}, (5, 4, 2)),
+    ([2, 6, 5, 2], {"type": "average_pool2d", "pool_size": 3, "padding": "same"}, (2, 2, 2)),
+    ([2, 6, 5, 2], {"type": "global_average_pool2d"}, (2,)),
+    ([2, 6, 5, 2], {"type": "flatten"}, (60,)),
+    ([2, 6, 5], {"type": "reshape", "target_shape": [-1, 3]}, (10, 3)),
+    ([2, 6], {"type": "dropout", "rate": 0.25}, (6,)),
+    ([2, 6], {"type": "batch_normalization", "momentum": 0.5}, (6,)),
+    ([2, 4, 6], {"type": "layer_normalization", "axis": [-2, -1]}, (4, 6)),
+    ([2, 4, 6], {"type": "simple_rnn", "units": 3, "return_sequences": True, "activation": "relu"}, (4, 3)),
+    ([2, 4, 6], {"type": "lstm", "units": 3}, (3,)),
+    ([2, 4, 6], {"type": "gru", "units": 3, "reset_after": False, "return_sequences": True}, (4, 3)),
+    ([2, 4, 6], {"type": "activation", "activation": "gelu"}, (4, 6)),
+    ([2, 4, 6], {"type": "gelu", "approximate": True}, (4, 6)),
+    ([2, 4, 6], {"type": "softmax", "axis": 1}, (4, 6)),
+]
+
+
+@pytest.mark.parametrize("input_shape, layer, expected", EVERY_LAYER, ids=[e[1]["type"] for e in EVERY_LAYER])
+def test_every_layer_type_constructs_in_scratchnet(input_shape, layer, expected):
+    need(spec_mod.SCRATCH_CLASSES[layer["type"]])
+    d = base()
+    d["input_shape"] = input_shape
+    d["layers"] = [layer]
+    s = parse_spec(d)
+    assert infer_shapes(s) == [expected]
+    assert parse_spec(s.to_dict()) == s
+    built = scratch_layer(s.layers[0], name="x").build(tuple(input_shape[1:]), s.dtype)
+    assert built.output_shape == expected
+
+
+def test_embedding_layer_constructs():
+    need("Embedding")
+    d = base()
+    d["input_shape"], d["input"] = [2, 5], {"kind": "integers", "high": 7, "low": 1}
+    d["layers"] = [{"type": "embedding", "input_dim": 9, "output_dim": 3}]
+    s = parse_spec(d)
+    assert infer_shapes(s) == [(5, 3)] and s.input.to_dict() == {"kind": "integers", "high": 7, "low": 1}
     assert parse_spec(s.to_dict()) == s
