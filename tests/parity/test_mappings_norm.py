@@ -1,0 +1,200 @@
+"""parity mappings for batch_normalization, layer_normalization, dropout and embedding: every
+WeightRule round-trips (distinct sizes on every axis), the torch/Keras objects carry the
+translated hyperparameters, and planted mismatches fail the right quantity and blame the right
+backend."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from parity import mappings
+from parity.mappings import regularization
+from parity.mappings.base import SAME, BuildContext, Layout, flat_perm
+from parity.run import run_case
+from parity.spec import LayerSpec, parse_spec
+
+RNG = np.random.default_rng(0)
+OPT = {"type": "sgd", "learning_rate": 0.125, "momentum": 0.875}
+
+
+def ctx_for(type_name: str, params: dict, in_shape, layout: Layout = SAME, dtype: str = "float64") -> BuildContext:
+    return BuildContext(LayerSpec(type_name, params), tuple(in_shape), tuple(in_shape), layout, dtype)
+
+
+def round_trip(ctx: BuildContext, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Every rule: canonical -> torch -> canonical is the identity, torch shape matches the module."""
+    mapping = mappings.REGISTRY[ctx.spec.type]
+    module, _ = mapping.torch(ctx)
+    rules = mapping.rules(ctx)
+    assert {r.canonical for r in rules} == set(shapes)
+    for rule in rules:
+        a = RNG.standard_normal(shapes[rule.canonical])
+        t = rule.to_torch(a, ctx)
+        try:
+            target = module.get_parameter(rule.torch)
+        except AttributeError:
+            target = module.get_buffer(rule.torch)
+        assert tuple(target.shape) == t.shape, rule
+        np.testing.assert_array_equal(rule.to_canonical(t, ctx), a)
+        with pytest.raises(AssertionError):  # shape-asserted before converting
+            rule.to_torch(np.zeros((*shapes[rule.canonical], 2)), ctx)
+
+
+BN = {"momentum": 0.875, "epsilon": 0.0009765625}
+BN_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+@pytest.mark.parametrize("in_shape, layout", [
+    ((5,), SAME), ((7, 5), SAME), ((6, 4, 3), Layout("channels_first")),
+    ((6 * 4 * 3,), Layout("flat", flat_perm((6, 4, 3)))),
+])
+def test_batch_norm_rules_round_trip(in_shape, layout):
+    c = in_shape[-1]
+    round_trip(ctx_for("batch_normalization", BN, in_shape, layout), {n: (c,) for n in BN_NAMES})
+
+
+def test_batch_norm_flat_layout_permutes_like_the_features():
+    perm = flat_perm((3, 2, 4))
+    ctx = ctx_for("batch_normalization", BN, (24,), Layout("flat", perm))
+    gamma = np.arange(24.0)
+    rule = mappings.REGISTRY["batch_normalization"].rules(ctx)[0]
+    # canonical feature i sits at torch index perm[i]
+    np.testing.assert_array_equal(rule.to_torch(gamma, ctx)[np.asarray(perm)], gamma)
+
+
+def test_batch_norm_torch_hyperparameters_and_wrapping():
+    import torch.nn as nn
+
+    m = mappings.REGISTRY["batch_normalization"]
+    seq, _ = m.torch(ctx_for("batch_normalization", BN, (7, 5)))
+    assert isinstance(seq.inner, nn.BatchNorm1d)  # channels-last sequence: wrapped
+    assert seq.inner.momentum == 0.125 and seq.inner.eps == BN["epsilon"]  # torch = 1 - keras
+    img, layout = m.torch(ctx_for("batch_normalization", BN, (6, 4, 3), Layout("channels_first")))
+    assert isinstance(img, nn.BatchNorm2d) and layout.kind == "channels_first"
+    k = m.keras(ctx_for("batch_normalization", BN, (7, 5)))
+    assert (k.momentum, k.epsilon) == (0.875, BN["epsilon"])
+
+
+@pytest.mark.parametrize("axis, in_shape, layout", [
+    (-1, (7, 5), SAME), ((-2, -1), (7, 5), SAME), ((-2, -1), (6, 4, 3), Layout("channels_first")),
+    ((-3, -2, -1), (6, 4, 3), Layout("channels_first")), (-1, (24,), Layout("flat", flat_perm((3, 2, 4)))),
+])
+def test_layer_norm_rules_round_trip(axis, in_shape, layout):
+    ctx = ctx_for("layer_normalization", {"epsilon": 0.0009765625, "axis": axis}, in_shape, layout)
+    k = len(axis) if isinstance(axis, tuple) else 1
+    shape = tuple(in_shape[-k:])
+    round_trip(ctx, {"gamma": shape, "beta": shape})
+
+
+def test_layer_norm_refuses_non_trailing_axes():
+    ctx = ctx_for("layer_normalization", {"epsilon": 0.001, "axis": (1,)}, (7, 5))
+    m = mappings.REGISTRY["layer_normalization"]
+    assert "trailing" in m.torch_only_if(ctx)
+    with pytest.raises(ValueError, match="trailing contiguous"):
+        m.torch(ctx)
+    assert m.torch_only_if(ctx_for("layer_normalization", {"epsilon": 0.001, "axis": (-2, -1)}, (7, 5))) is None
+
+
+def test_embedding_rule_round_trip_and_keras_name():
+    ctx = ctx_for("embedding", {"input_dim": 9, "output_dim": 4}, (5,))
+    round_trip(ctx, {"embeddings": (9, 4)})
+    layer = mappings.REGISTRY["embedding"].keras(ctx)
+    layer.build((None, 5))
+    assert [v.name for v in layer.weights] == ["embeddings"]
+
+
+def test_masked_dropout_matches_the_formula_in_both_frameworks():
+    import torch
+
+    x = RNG.standard_normal((4, 3, 5))
+    mask = RNG.random(x.shape) >= 0.25
+    expected = x * mask * np.float64(1 / 0.75)
+    t = regularization.torch_class()(0.25)
+    t.set_mask(torch.from_numpy(mask))
+    np.testing.assert_array_equal(t(torch.from_numpy(x)).numpy(), expected)
+    t.eval()
+    np.testing.assert_array_equal(t(torch.from_numpy(x)).numpy(), x)
+    k = regularization.keras_class()(0.25, dtype="float64")
+    k.set_mask(mask)
+    np.testing.assert_array_equal(np.asarray(k(x, training=True)), expected)
+    np.testing.assert_array_equal(np.asarray(k(x, training=False)), x)
+    with pytest.raises(RuntimeError, match="without an injected mask"):
+        regularization.torch_class()(0.25)(torch.from_numpy(x))
+
+
+def test_every_type_has_a_full_atlas_entry():
+    for name in ("batch_normalization", "layer_normalization", "dropout", "embedding"):
+        a = mappings.REGISTRY[name].atlas
+        assert "forward" in a.math and "backward" in a.math
+        assert a.scratch and a.torch and a.keras and a.layout and a.defaults
+
+
+# -- planted mismatches -----------------------------------------------------------------------
+BN_CASE = {"name": "planted-bn", "seed": 3, "input_shape": [6, 5],
+           "layers": [{"type": "dense", "units": 4, "activation": "tanh"},
+                      {"type": "batch_normalization", **BN}, {"type": "dense", "units": 3}],
+           "loss": {"type": "mean_squared_error"}, "optimizer": OPT, "steps": 2}
+DROPOUT_CASE = {"name": "planted-dropout", "seed": 4, "input_shape": [6, 5],
+                "layers": [{"type": "dense", "units": 7, "activation": "tanh"}, {"type": "dropout", "rate": 0.25},
+                           {"type": "dense", "units": 3}],
+                "loss": {"type": "mean_squared_error"}, "optimizer": OPT, "steps": 1}
+
+
+def failing(res, quantity):
+    return [r for r in res.rows if not r["passed"] and r["quantity"] == quantity]
+
+
+def test_unplanted_bn_case_passes_with_the_variance_convention_marked():
+    res = run_case(parse_spec(BN_CASE))
+    assert res.passed
+    conv = [r for r in res.rows if r["status"] == "convention"]
+    assert conv and {(r["backend_a"], r["backend_b"]) for r in conv} == {("torch", "keras")}
+    var = [r for r in conv if r["tensor"].endswith("moving_variance")]
+    assert min(r["max_rel"] for r in var) > 1e-3  # the unbiased/biased difference is real and visible
+    twin = [r for r in res.rows if r["backend_a"] == "scratch[torch]" and r["quantity"] == "state"]
+    assert twin and all(r["status"] == "pass" for r in twin)
+
+
+def test_untranslated_bn_momentum_fails_state_and_blames_torch(monkeypatch):
+    bn = mappings.REGISTRY["batch_normalization"]
+
+    def torch_build(ctx):
+        module, layout = bn.torch(ctx)
+        getattr(module, "inner", module).momentum = ctx.spec.params["momentum"]  # planted: Keras's number as is
+        return module, layout
+
+    monkeypatch.setitem(mappings.REGISTRY, "batch_normalization", dataclasses.replace(bn, torch=torch_build))
+    res = run_case(parse_spec(BN_CASE))
+    bad = failing(res, "state")
+    assert bad and all(r["odd_one_out"] and "torch" in r["odd_one_out"].split("|") for r in bad)
+    assert all("torch" in (r["backend_a"], r["backend_b"]) for r in bad)
+    assert not failing(res, "output") and not failing(res, "grad")  # the first forward is unaffected
+
+
+@pytest.mark.parametrize("plant", ["ignores_mask", "scales_by_1_over_p"])
+def test_wrong_torch_dropout_fails_output_and_blames_torch(monkeypatch, plant):
+    import torch.nn as nn
+
+    drop = mappings.REGISTRY["dropout"]
+
+    class Wrong(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p, self.mask = p, None
+
+        def set_mask(self, mask):
+            self.mask = mask
+
+        def forward(self, x):
+            if plant == "ignores_mask":
+                return nn.functional.dropout(x, self.p, self.training)  # torch's own mask
+            return x * self.mask.to(x.dtype) * (1.0 / self.p)
+
+    monkeypatch.setitem(mappings.REGISTRY, "dropout",
+                        dataclasses.replace(drop, torch=lambda ctx: (Wrong(ctx.spec.params["rate"]), ctx.in_layout)))
+    res = run_case(parse_spec(DROPOUT_CASE))
+    bad = [r for r in failing(res, "output") if r["tensor"] == "1_dropout"]
+    assert bad and {r["odd_one_out"] for r in bad} == {"torch"}
+    assert {(r["backend_a"], r["backend_b"]) for r in bad} == {("scratch", "torch"), ("torch", "keras")}
