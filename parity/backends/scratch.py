@@ -51,10 +51,15 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch") ->
     return result
 
 
-def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Central differences of the loss at the initial weights (float64 only)."""
+def finite_difference_grads(case: PreparedCase, eps: float = 1e-6):
+    """Central differences of the loss at the initial weights (float64 only), with kink masks.
+
+    Returns ``(grads, dx, kinks)``: ``kinks`` maps ``"<layer>/<param>"`` and ``"input"`` to a boolean
+    mask of the elements where the loss is not differentiable (see
+    ``scratchnet.gradcheck.numerical_gradient_with_kinks``), which the comparison leaves out.
+    """
     from scratchnet import losses
-    from scratchnet.gradcheck import numerical_gradient
+    from scratchnet.gradcheck import numerical_gradient_with_kinks
 
     model = build_model(case)
     loss = losses.get(case.spec.loss.type, **case.spec.loss.params)
@@ -63,6 +68,10 @@ def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> tuple[dict
     def value() -> float:
         return float(loss.forward(case.y, model.forward(x, training=case.spec.training)))
 
-    grads = {k: numerical_gradient(value, p, eps) for k, (p, _) in model.parameters().items()}
-    dx = None if x.dtype.kind in "iu" else numerical_gradient(value, x, eps)
-    return grads, dx
+    grads, kinks = {}, {}
+    for k, (p, _) in model.parameters().items():
+        grads[k], kinks[k] = numerical_gradient_with_kinks(value, p, eps)
+    dx = None
+    if x.dtype.kind not in "iu":
+        dx, kinks["input"] = numerical_gradient_with_kinks(value, x, eps)
+    return grads, dx, kinks

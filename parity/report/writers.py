@@ -43,7 +43,7 @@ def tensors(case_results) -> dict[str, np.ndarray]:
                 for k, v in weights.items():
                     out[f"{q}step{t}/{k}"] = v
         if res.fd is not None:
-            grads, dx = res.fd
+            grads, dx, _ = res.fd
             for k, v in grads.items():
                 out[f"{p}fd/grad/{k}"] = v
             if dx is not None:

@@ -1,0 +1,230 @@
+"""Convolutions: Conv2D (with groups) and DepthwiseConv2D in scratchnet, torch and Keras.
+
+Layout. Inside the torch model images are NCHW; Keras and scratchnet work on NHWC:
+- conv2d: torch ``weight`` (F, C/g, kh, kw) (OIHW); canonical ``kernel`` (kh, kw, C/g, F) (HWIO):
+  ``kernel = weight.permute(2, 3, 1, 0)``, ``weight = kernel.transpose(3, 2, 0, 1)``. Both put
+  output channel f in group f // (F/g) (same contiguous blocks), so groups need no extra shuffle.
+- depthwise_conv2d: torch has no class: ``nn.Conv2d(C, C*m, k, groups=C)`` with ``weight``
+  (C*m, 1, kh, kw), output channel c*m + j; canonical ``kernel`` (kh, kw, C, m) (Keras 3's
+  ``DepthwiseConv2D`` names it ``kernel`` too, measured with Keras 3.15):
+  ``kernel = W[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m)``, and back
+  ``W = kernel.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]``.
+- bias (F,) identical everywhere.
+
+Padding. ``same`` is TensorFlow's rule (``scratchnet.layers._windows.same_padding``): per axis
+total = max((ceil(H/s) - 1) s + (k - 1) d + 1 - H, 0), top = total // 2, the odd row/column at the
+bottom/right. torch's ``padding='same'`` refuses stride > 1 and its explicit padding is symmetric,
+so the torch module is ``Sequential(pad, conv, act)``: where top == bottom and left == right on
+both axes the padding goes into ``nn.Conv2d(padding=(top, left))`` and ``pad`` is an Identity;
+otherwise ``pad = nn.ZeroPad2d((left, right, top, bottom))`` and the conv has padding 0.
+An explicit int / [h, w] padding (symmetric, torch's meaning) has no Keras Conv2D spelling:
+the Keras side is ``keras.Sequential([ZeroPadding2D(((p_h, p_h), (p_w, p_w))), Conv2D(padding=
+"valid")])``, whose variables are still named ``kernel`` and ``bias`` (Keras names a variable by
+its own short name; only its ``path`` carries the wrapper).
+
+Keras refuses strides > 1 together with dilation_rate > 1 (torch and scratchnet allow it):
+``parity.spec`` already rejects such a spec with a one-line error naming Keras (exit 2), and the
+Keras builder below raises the same reason should it ever be reached by another route.
+
+The torch module's parameter names are therefore always ``conv.weight`` / ``conv.bias``.
+"""
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+
+from parity.mappings import activations as act
+from parity.mappings.base import Atlas, BuildContext, Layout, LayerMapping, WeightRule, expect_shape, register
+from scratchnet.layers._windows import resolve_padding
+
+CHANNELS_FIRST = Layout("channels_first")
+
+
+@functools.cache
+def _torch_modules():
+    """Small torch helper modules, defined on first use (torch is imported lazily)."""
+    import torch.nn as nn
+
+    class ToChannelsFirst(nn.Module):
+        """(N, H, W, C) -> (N, C, H, W): for an image arriving in the canonical layout."""
+
+        def forward(self, x):
+            return x.movedim(-1, 1)
+
+    return {"ToChannelsFirst": ToChannelsFirst}
+
+
+def to_channels_first(ctx: BuildContext):
+    """The torch module bringing this layer's image input into NCHW: Identity when it already is
+    (every image-producing mapping here emits channels_first), a permute when it is canonical."""
+    import torch.nn as nn
+
+    if ctx.in_layout.kind == "channels_first":
+        return nn.Identity()
+    if ctx.in_layout.kind == "same" and len(ctx.in_shape) == 3:
+        return _torch_modules()["ToChannelsFirst"]()
+    raise AssertionError(f"{ctx.spec.type}: expected an image input, got layout {ctx.in_layout} for {ctx.in_shape}")
+
+
+def window_pads(ctx: BuildContext, kernel, strides, dilation=(1, 1)):
+    """((top, bottom), (left, right)) of this layer's padding, the rule scratchnet uses."""
+    h, w, _ = ctx.in_shape
+    return resolve_padding(ctx.spec.params["padding"], (h, w), kernel, strides, dilation)
+
+
+def _torch_conv(ctx: BuildContext, depthwise: bool):
+    import torch
+    import torch.nn as nn
+
+    p = ctx.spec.params
+    _, _, c = ctx.in_shape
+    (top, bottom), (left, right) = window_pads(ctx, p["kernel_size"], p["strides"], p["dilation_rate"])
+    if top == bottom and left == right:
+        pad, padding = nn.Identity(), (top, left)
+    else:
+        pad, padding = nn.ZeroPad2d((left, right, top, bottom)), 0  # F.pad order: W then H
+    out_channels = c * p["depth_multiplier"] if depthwise else p["filters"]
+    groups = c if depthwise else p["groups"]
+    conv = nn.Conv2d(c, out_channels, tuple(p["kernel_size"]), stride=tuple(p["strides"]), padding=padding,
+                     dilation=tuple(p["dilation_rate"]), groups=groups, bias=p["use_bias"],
+                     dtype=getattr(torch, ctx.dtype))
+    activation = act.torch_module(p["activation"], act._fn_params(p), CHANNELS_FIRST, 4, ctx.dtype)
+    module = nn.Sequential(OrderedDict(layout=to_channels_first(ctx), pad=pad, conv=conv, act=activation))
+    return module, CHANNELS_FIRST
+
+
+def _keras_conv(ctx: BuildContext, depthwise: bool):
+    import keras
+
+    p = ctx.spec.params
+    if max(p["strides"]) > 1 and max(p["dilation_rate"]) > 1:
+        raise ValueError(f"{ctx.spec.type}: keras refuses strides > 1 with dilation_rate > 1 "
+                         f"(strides {list(p['strides'])}, dilation_rate {list(p['dilation_rate'])})")
+    explicit = isinstance(p["padding"], tuple)
+    common = dict(kernel_size=tuple(p["kernel_size"]), strides=tuple(p["strides"]),
+                  padding="valid" if explicit else p["padding"], dilation_rate=tuple(p["dilation_rate"]),
+                  activation=act.keras_function(p["activation"], act._fn_params(p)), use_bias=p["use_bias"])
+    if depthwise:
+        layer = keras.layers.DepthwiseConv2D(depth_multiplier=p["depth_multiplier"], **common)
+    else:
+        layer = keras.layers.Conv2D(p["filters"], groups=p["groups"], **common)
+    if explicit:
+        ph, pw = p["padding"]
+        return keras.Sequential([keras.layers.ZeroPadding2D(((ph, ph), (pw, pw))), layer])
+    return layer
+
+
+# ---- weight rules --------------------------------------------------------------------------------
+def _conv2d_rules(ctx: BuildContext) -> list[WeightRule]:
+    p = ctx.spec.params
+    (kh, kw), c, f, g = p["kernel_size"], ctx.in_shape[-1], p["filters"], p["groups"]
+    canonical, torch_shape = (kh, kw, c // g, f), (f, c // g, kh, kw)
+
+    def kernel_to_torch(k, _):
+        return expect_shape(k, canonical, "conv2d kernel (kh, kw, C/g, F)").transpose(3, 2, 0, 1).copy()  # (F, C/g, kh, kw)
+
+    def weight_to_canonical(w, _):
+        return expect_shape(w, torch_shape, "torch conv.weight (F, C/g, kh, kw)").transpose(2, 3, 1, 0).copy()  # (kh, kw, C/g, F)
+
+    rules = [WeightRule("kernel", "conv.weight", kernel_to_torch, weight_to_canonical)]
+    if p["use_bias"]:
+        rules.append(_bias_rule(f))
+    return rules
+
+
+def _depthwise_rules(ctx: BuildContext) -> list[WeightRule]:
+    p = ctx.spec.params
+    (kh, kw), c, m = p["kernel_size"], ctx.in_shape[-1], p["depth_multiplier"]
+
+    def kernel_to_torch(k, _):
+        k = expect_shape(k, (kh, kw, c, m), "depthwise_conv2d kernel (kh, kw, C, m)")
+        return k.reshape(kh, kw, c * m).transpose(2, 0, 1)[:, None].copy()  # (C*m, 1, kh, kw)
+
+    def weight_to_canonical(w, _):
+        w = expect_shape(w, (c * m, 1, kh, kw), "torch conv.weight (C*m, 1, kh, kw)")
+        return w[:, 0].transpose(1, 2, 0).reshape(kh, kw, c, m).copy()  # (kh, kw, C, m)
+
+    rules = [WeightRule("kernel", "conv.weight", kernel_to_torch, weight_to_canonical)]
+    if p["use_bias"]:
+        rules.append(_bias_rule(c * m))
+    return rules
+
+
+def _bias_rule(n: int) -> WeightRule:
+    """bias (n,) <-> conv.bias (n,): no layout change, shape asserted both ways."""
+    return WeightRule("bias", "conv.bias", lambda b, _: expect_shape(b, (n,), "bias").copy(),
+                      lambda b, _: expect_shape(b, (n,), "torch conv.bias").copy())
+
+
+def _deviations(ctx: BuildContext):
+    return act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype)
+
+
+_PADDING_TEXT = ("same = TensorFlow's rule per axis: total = max((ceil(H/s) - 1) s + (k - 1) d + 1 - H, 0), "
+                 "top = total // 2, bottom = total - top (the odd row/column at the bottom/right); torch "
+                 "gets it as nn.Conv2d(padding=(top, left)) when symmetric on both axes, else as "
+                 "nn.ZeroPad2d((left, right, top, bottom)) before a padding=0 conv (torch's padding='same' "
+                 "refuses stride > 1; its explicit padding is symmetric). An explicit int/[h, w] padding is "
+                 "torch's padding=(p_h, p_w); Keras has none, so the harness prepends "
+                 "keras.layers.ZeroPadding2D(((p_h, p_h), (p_w, p_w))) in a keras.Sequential.")
+
+register(
+    LayerMapping(
+        type="conv2d", family="conv",
+        atlas=Atlas(
+            title="conv2d",
+            math=("forward: z[n,i,j,f] = b[f] + sum_{a,b,c} xp[n, i s_h + a d_h, j s_w + b d_w, g_f C/g + c] "
+                  "W[a,b,c,f], y = act(z)\n"
+                  "         x (N, H, W, C), W (kh, kw, C/g, F), b (F,), g_f = f // (F/g), xp = x padded;\n"
+                  "         H_out = floor((H + top + bottom - ((kh - 1) d_h + 1)) / s_h) + 1\n"
+                  "backward: dz = act'(z) * dy; dW[a,b,c,f] = sum_{n,i,j} xp[n, i s_h + a d_h, j s_w + b d_w, "
+                  "g_f C/g + c] dz[n,i,j,f];\n"
+                  "          db[f] = sum_{n,i,j} dz[n,i,j,f]; dxp[...] += W[a,b,c,f] dz[n,i,j,f] (every term), "
+                  "dx = dxp cropped"),
+            scratch=("scratchnet.Conv2D(filters, kernel_size, strides=strides, padding=padding, "
+                     "dilation_rate=dilation_rate, groups=groups, activation=activation, use_bias=use_bias)"),
+            torch=("nn.Sequential(layout=Identity, pad=Identity | nn.ZeroPad2d((left, right, top, bottom)), "
+                   "conv=nn.Conv2d(C, filters, kernel_size, stride=strides, padding=(top, left) | 0 | (p_h, p_w), "
+                   "dilation=dilation_rate, groups=groups, bias=use_bias), act=<activation module>) on NCHW"),
+            keras=("keras.layers.Conv2D(filters, kernel_size, strides=strides, padding='valid'|'same', "
+                   "dilation_rate=dilation_rate, groups=groups, activation=activation, use_bias=use_bias) "
+                   "[in keras.Sequential([ZeroPadding2D(((p_h, p_h), (p_w, p_w))), ...]) for an explicit padding]"),
+            layout=("kernel (kh, kw, C/g, F) = torch conv.weight (F, C/g, kh, kw).permute(2, 3, 1, 0); back: "
+                    "kernel.transpose(3, 2, 0, 1). bias identical. Input x_torch = x.permute(0, 3, 1, 2); the "
+                    "output comes back with .permute(0, 2, 3, 1). Groups: both frameworks use the same "
+                    "contiguous blocks of input and output channels."),
+            defaults=("torch stride 1, padding 0, dilation 1 = Keras's; torch padding='same' refuses stride > 1 "
+                      "and pads symmetrically (TF puts the odd cell bottom/right); Keras refuses strides > 1 "
+                      "with dilation_rate > 1 (the spec rejects it). Initialisers differ (glorot_uniform vs "
+                      "kaiming_uniform(a=sqrt 5)) but parity copies one set of weights into all three."),
+            notes=_PADDING_TEXT),
+        torch=lambda ctx: _torch_conv(ctx, depthwise=False),
+        keras=lambda ctx: _keras_conv(ctx, depthwise=False),
+        rules=_conv2d_rules, deviations=_deviations),
+    LayerMapping(
+        type="depthwise_conv2d", family="conv",
+        atlas=Atlas(
+            title="depthwise_conv2d",
+            math=("forward: z[n,i,j,c m + k] = b[c m + k] + sum_{a,b} xp[n, i s_h + a d_h, j s_w + b d_w, c] "
+                  "W[a,b,c,k], y = act(z)\n"
+                  "         x (N, H, W, C), W (kh, kw, C, m), b (C m,): the grouped conv with groups = C\n"
+                  "backward: dW[a,b,c,k] = sum_{n,i,j} xp[n, i s_h + a d_h, j s_w + b d_w, c] dz[n,i,j,c m + k]; "
+                  "db = sum_{n,i,j} dz;\n"
+                  "          dxp[n, i s_h + a d_h, j s_w + b d_w, c] += sum_k W[a,b,c,k] dz[n,i,j,c m + k]"),
+            scratch=("scratchnet.DepthwiseConv2D(kernel_size, depth_multiplier=m, strides=strides, "
+                     "padding=padding, dilation_rate=dilation_rate, activation=activation, use_bias=use_bias)"),
+            torch=("nn.Sequential(layout=Identity, pad=Identity | nn.ZeroPad2d(...), conv=nn.Conv2d(C, C*m, "
+                   "kernel_size, stride=strides, padding=..., dilation=dilation_rate, groups=C, bias=use_bias), "
+                   "act=<activation module>) on NCHW"),
+            keras=("keras.layers.DepthwiseConv2D(kernel_size, strides=strides, padding='valid'|'same', "
+                   "depth_multiplier=m, dilation_rate=dilation_rate, activation=activation, use_bias=use_bias)"),
+            layout=("kernel (kh, kw, C, m) = W[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m) with torch "
+                    "conv.weight W (C*m, 1, kh, kw); back: kernel.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]. "
+                    "Output channel c*m + k in all three. bias (C*m,) identical. Keras 3 names the variable "
+                    "'kernel' (its initializer argument is depthwise_initializer)."),
+            defaults="depth_multiplier 1 in Keras; torch has no depthwise class (out_channels = C*m, groups = C)",
+            notes=_PADDING_TEXT),
+        torch=lambda ctx: _torch_conv(ctx, depthwise=True),
+        keras=lambda ctx: _keras_conv(ctx, depthwise=True),
+        rules=_depthwise_rules, deviations=_deviations),
+)

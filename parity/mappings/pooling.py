@@ -1,0 +1,188 @@
+"""Pooling: MaxPool2D, AveragePool2D and GlobalAveragePool2D in scratchnet, torch and Keras.
+
+Padding, per axis ((top, bottom), (left, right) from ``scratchnet.layers._windows.resolve_padding``):
+- ``same`` is TensorFlow's rule: total = max((ceil(H/s) - 1) s + k - H, 0), top = total // 2, the
+  odd cell at the bottom/right; Keras's average leaves padded cells out of the count.
+- torch pads only symmetrically. Where top == bottom and left == right the padding goes into the
+  pooling module (``padding=(top, left)``; average with ``count_include_pad=False``). Otherwise:
+  max: ``nn.ConstantPad2d((left, right, top, bottom), -inf)`` then ``nn.MaxPool2d(padding=0)``;
+  average: window sum over window count, both of zero-padded tensors (exact for every padding):
+  ``avg_pool2d(F.pad(x, p), k, s, divisor_override=1) / avg_pool2d(F.pad(ones, p), k, s,
+  divisor_override=1)``. (``ceil_mode=True`` gives the same windows only in some cases, so the
+  harness does not use it.)
+- An explicit int / [h, w] padding (torch's symmetric ``padding=p``, at most k/2) has no Keras
+  spelling; the Keras side is a small layer doing the same with ``keras.ops``: ``ops.pad`` with
+  -inf then ``ops.max_pool(padding="valid")``; or ``ops.average_pool`` of the zero-padded input
+  over ``ops.average_pool`` of the zero-padded ones (= window sum / real-cell count).
+
+GlobalAveragePool2D: torch has no class of that name: ``x.mean(dim=(2, 3))`` on NCHW gives (N, C),
+which is canonical already (Layout ``same``).
+"""
+from __future__ import annotations
+
+import functools
+
+from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, register
+from parity.mappings.conv import CHANNELS_FIRST, to_channels_first, window_pads
+
+
+@functools.cache
+def _torch_modules():
+    """Small torch helper modules, defined on first use (torch is imported lazily)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class PaddedAvgPool2d(nn.Module):
+        """Average over the real cells of each window for any (asymmetric) zero padding:
+        window sum of the padded input / window count of the padded ones."""
+
+        def __init__(self, kernel_size, stride, pad):  # pad = (left, right, top, bottom)
+            super().__init__()
+            self.kernel_size, self.stride, self.pad = tuple(kernel_size), tuple(stride), tuple(pad)
+
+        def forward(self, x):
+            total = F.avg_pool2d(F.pad(x, self.pad), self.kernel_size, self.stride, divisor_override=1)  # (N, C, Ho, Wo)
+            ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+            count = F.avg_pool2d(F.pad(ones, self.pad), self.kernel_size, self.stride, divisor_override=1)  # (1, 1, Ho, Wo)
+            return total / count
+
+    class GlobalAvgPool2d(nn.Module):
+        """(N, C, H, W) -> (N, C): the mean over H and W."""
+
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    return {"PaddedAvgPool2d": PaddedAvgPool2d, "GlobalAvgPool2d": GlobalAvgPool2d}
+
+
+@functools.cache
+def _keras_classes():
+    """Keras layers for an explicit (symmetric int) pooling padding, which Keras lacks."""
+    import keras
+
+    ops = keras.ops
+
+    class ExplicitPaddingPool2D(keras.layers.Layer):
+        def __init__(self, kind, pool_size, strides, pads, **kwargs):
+            super().__init__(**kwargs)
+            self.kind, self.pool_size, self.strides = kind, tuple(pool_size), tuple(strides)
+            (t, b), (l, r) = pads
+            self.widths = [[0, 0], [t, b], [l, r], [0, 0]]
+
+        def call(self, x):
+            if self.kind == "max":
+                xp = ops.pad(x, self.widths, constant_values=float("-inf"))
+                return ops.max_pool(xp, self.pool_size, self.strides, padding="valid")
+            total = ops.average_pool(ops.pad(x, self.widths), self.pool_size, self.strides, padding="valid")
+            ones = ops.pad(ops.ones_like(x[:1, :, :, :1]), self.widths)
+            count = ops.average_pool(ones, self.pool_size, self.strides, padding="valid")
+            return total / count  # = window sum / real cells (the 1/(kh kw) cancels)
+
+        def compute_output_shape(self, input_shape):
+            n, h, w, c = input_shape
+            (t, b), (l, r) = self.widths[1], self.widths[2]
+            (kh, kw), (sh, sw) = self.pool_size, self.strides
+            return n, (h + t + b - kh) // sh + 1, (w + l + r - kw) // sw + 1, c
+
+    return {"ExplicitPaddingPool2D": ExplicitPaddingPool2D}
+
+
+def _torch_pool(ctx: BuildContext, kind: str):
+    import torch.nn as nn
+
+    p = ctx.spec.params
+    k, s = tuple(p["pool_size"]), tuple(p["strides"])
+    (top, bottom), (left, right) = window_pads(ctx, k, s)
+    symmetric = top == bottom and left == right
+    if kind == "max":
+        if symmetric:
+            pool = nn.MaxPool2d(k, s, padding=(top, left))
+        else:
+            pool = nn.Sequential(nn.ConstantPad2d((left, right, top, bottom), float("-inf")), nn.MaxPool2d(k, s))
+    elif symmetric:
+        pool = nn.AvgPool2d(k, s, padding=(top, left), count_include_pad=False)
+    else:
+        pool = _torch_modules()["PaddedAvgPool2d"](k, s, (left, right, top, bottom))
+    return nn.Sequential(to_channels_first(ctx), pool), CHANNELS_FIRST
+
+
+def _keras_pool(ctx: BuildContext, kind: str):
+    import keras
+
+    p = ctx.spec.params
+    k, s = tuple(p["pool_size"]), tuple(p["strides"])
+    if isinstance(p["padding"], tuple):
+        return _keras_classes()["ExplicitPaddingPool2D"](kind, k, s, window_pads(ctx, k, s))
+    cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
+    return cls(pool_size=k, strides=s, padding=p["padding"])
+
+
+def _torch_global(ctx: BuildContext):
+    import torch.nn as nn
+
+    return nn.Sequential(to_channels_first(ctx), _torch_modules()["GlobalAvgPool2d"]()), SAME
+
+
+def _keras_global(ctx: BuildContext):
+    import keras
+
+    return keras.layers.GlobalAveragePooling2D()
+
+
+_POOL_PADDING = ("same = TensorFlow's rule per axis: total = max((ceil(H/s) - 1) s + k - H, 0), top = total // 2, "
+                 "bottom = total - top. torch: top == bottom and left == right -> padding=(top, left) in the "
+                 "pooling module; otherwise explicit padding before a padding=0 pool. An explicit int/[h, w] "
+                 "padding (symmetric, at most k/2: torch's padding=p) has no Keras spelling: the harness uses a "
+                 "small keras.ops layer (pad, then pool 'valid').")
+
+register(
+    LayerMapping(
+        type="max_pool2d", family="pooling",
+        atlas=Atlas(
+            title="max_pool2d",
+            math=("forward: y[n,i,j,c] = max_{0<=a<ph, 0<=b<pw} xp[n, i s_h + a, j s_w + b, c], xp = x padded "
+                  "with -inf\n"
+                  "backward: dx[n, i s_h + a* - top, j s_w + b* - left, c] += dy[n,i,j,c] at the window's first "
+                  "maximum (a*, b*) in row-major order (ties: torch CPU and TF pick the same one)"),
+            scratch="scratchnet.MaxPool2D(pool_size, strides=strides, padding=padding)",
+            torch=("nn.MaxPool2d(pool_size, stride=strides, padding=(top, left)) when symmetric, else "
+                   "nn.Sequential(nn.ConstantPad2d((left, right, top, bottom), -inf), nn.MaxPool2d(pool_size, "
+                   "stride=strides)); on NCHW"),
+            keras=("keras.layers.MaxPooling2D(pool_size, strides=strides, padding='valid'|'same') "
+                   "[explicit padding: ops.pad(x, -inf) + ops.max_pool(padding='valid')]"),
+            layout="no weights; NCHW in torch, output converted back with .permute(0, 2, 3, 1)",
+            defaults=("strides default to pool_size in all three (torch stride=None); Keras padding 'valid'; "
+                      "torch pads symmetrically only, with -inf, at most k/2"),
+            notes=_POOL_PADDING),
+        torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max")),
+    LayerMapping(
+        type="average_pool2d", family="pooling",
+        atlas=Atlas(
+            title="average_pool2d",
+            math=("forward: y[n,i,j,c] = (1 / K_ij) sum_{(a,b) real} xp[n, i s_h + a, j s_w + b, c], K_ij = real "
+                  "(unpadded) cells in window (i, j)\n"
+                  "backward: dx[n, i s_h + a - top, j s_w + b - left, c] += dy[n,i,j,c] / K_ij for every real cell"),
+            scratch="scratchnet.AveragePool2D(pool_size, strides=strides, padding=padding)",
+            torch=("nn.AvgPool2d(pool_size, stride=strides, padding=(top, left), count_include_pad=False) when "
+                   "symmetric, else avg_pool2d(F.pad(x, p), k, s, divisor_override=1) / avg_pool2d(F.pad(ones, p), "
+                   "k, s, divisor_override=1), p = (left, right, top, bottom); on NCHW"),
+            keras=("keras.layers.AveragePooling2D(pool_size, strides=strides, padding='valid'|'same') "
+                   "[explicit padding: ops.average_pool of the zero-padded x / of the zero-padded ones]"),
+            layout="no weights; NCHW in torch, output converted back with .permute(0, 2, 3, 1)",
+            defaults=("torch AvgPool2d count_include_pad=True by default (padded zeros counted); Keras/TF 'same' "
+                      "leaves padded cells out of the count: the harness passes count_include_pad=False"),
+            notes=_POOL_PADDING),
+        torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg")),
+    LayerMapping(
+        type="global_average_pool2d", family="pooling",
+        atlas=Atlas(
+            title="global_average_pool2d",
+            math="forward: y[n,c] = (1 / (H W)) sum_{i,j} x[n,i,j,c]\nbackward: dx[n,i,j,c] = dy[n,c] / (H W)",
+            scratch="scratchnet.GlobalAveragePool2D()",
+            torch="x.mean(dim=(2, 3)) on NCHW (a small module; nn.AdaptiveAvgPool2d(1) + flatten is the same)",
+            keras="keras.layers.GlobalAveragePooling2D()  (keepdims=False)",
+            layout="no weights; the (N, C) output is canonical in both layouts",
+            defaults="Keras keepdims=False; torch has no class of this name"),
+        torch=_torch_global, keras=_keras_global),
+)
