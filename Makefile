@@ -17,6 +17,7 @@ install: $(STAMP)
 
 report: $(STAMP)
 	$(PY) -m parity run --out reports
+	$(PY) -m parity.atlas > reports/atlas.md.tmp && mv reports/atlas.md.tmp reports/atlas.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
