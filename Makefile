@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: report test install clean tutorial digits
+.PHONY: report test install clean tutorial digits browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ report: $(STAMP)
 	$(PY) -m parity run --out reports
 	$(PY) -m parity.atlas > reports/atlas.md.tmp && mv reports/atlas.md.tmp reports/atlas.md
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2
+
+# Debian's Chromium, for the test that opens report.html headless. Installed when missing and
+# apt-get can run (as root); otherwise that one test is skipped, with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium not installed: the HTML report test will be skipped"
 
 tutorial: $(STAMP)
 	$(PY) -m scratchnet.tutorial

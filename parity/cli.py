@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="print the built-in catalog")
     explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
     explain.add_argument("type")
+    from parity.bench.command import add_arguments as bench_arguments
+
+    bench_arguments(sub.add_parser("bench", help="time one training step in scratchnet, torch and keras (default: the bench catalog)"))
     return parser
 
 
@@ -60,7 +63,7 @@ def cmd_run(args) -> int:
     out = Path(args.out)
     _check_out(out)
     specs = _load(args)
-    from parity.report import environment, writers
+    from parity.report import document, environment, render, writers
     from parity.run import check_supported, run_case
 
     for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
@@ -80,7 +83,9 @@ def cmd_run(args) -> int:
         writers.write_csv(df, staging / "results.csv")
         writers.write_npz(results, staging / "tensors.npz")
         writers.write_json(env, staging / "environment.json")
-        writers.write_markdown(df, results, env, staging / "report.md")
+        blocks = document.build(df, results, env)
+        render.to_markdown(blocks, staging / "report.md", staging / "plots")
+        render.to_html(blocks, staging / "report.html")
         _replace_outputs(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -118,12 +123,18 @@ def cmd_list(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from parity.atlas import entry_text, known_types
+    from parity.atlas import entry_text, known_types, load_results
 
     if args.type not in known_types():
         raise UsageError(f"explain: unknown type {args.type!r}; expected one of {', '.join(sorted(known_types()))}")
-    print(entry_text(args.type))
+    print(entry_text(args.type, load_results()))
     return 0
+
+
+def cmd_bench(args) -> int:
+    from parity.bench import cmd_bench as bench
+
+    return bench(args)
 
 
 def main(argv=None) -> int:
@@ -131,7 +142,7 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain}[args.command](args)
+        return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench}[args.command](args)
     except (SpecError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,3 +35,4 @@ class BackendResult:
     input_grad: np.ndarray | None  # dL/dx (None for integer token ids)
     steps: list[dict[str, np.ndarray]] = field(default_factory=list)  # params + state after each step
     losses: list[float] = field(default_factory=list)  # loss before each step (len = max(steps, 1))
+    final_output: np.ndarray | None = None  # the model's output after the last step, inference mode

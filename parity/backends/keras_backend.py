@@ -24,6 +24,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 def keras_state(dtype: str):
     import keras
 
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # retracing notices from Keras's conv wrappers, not our concern
     old_floatx, old_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)
@@ -42,28 +45,36 @@ def _dense(v) -> np.ndarray:
     return np.array(v)
 
 
+def build(case: PreparedCase) -> list:
+    """``[(layer key, built Keras layer), ...]`` with weights loaded from ``case.initial``. Call it
+    inside ``keras_state(case.spec.dtype)`` (the layers take their dtype from the policy)."""
+    spec = case.spec
+    in_shape = tuple(spec.input_shape[1:])
+    layers = []
+    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
+        ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), SAME, spec.dtype)
+        layer = layer_mapping(lspec.type).keras(ctx)
+        layer.build((None, *in_shape))
+        for var in layer.weights:
+            value = case.initial.get(f"{key}/{var.name}")
+            if value is None:
+                raise AssertionError(f"{key}: Keras variable {var.name!r} has no canonical value")
+            if tuple(var.shape) != value.shape:
+                raise AssertionError(f"{key}/{var.name}: Keras shape {tuple(var.shape)}, canonical {value.shape}")
+            var.assign(value)
+        if key in case.masks and hasattr(layer, "set_mask"):
+            layer.set_mask(case.masks[key])
+        layers.append((key, layer))
+        in_shape = tuple(case.shapes[i])
+    return layers
+
+
 def run(case: PreparedCase) -> BackendResult:
     import tensorflow as tf
 
     spec = case.spec
     with keras_state(spec.dtype) as keras:
-        in_shape = tuple(spec.input_shape[1:])
-        layers = []
-        for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
-            ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), SAME, spec.dtype)
-            layer = layer_mapping(lspec.type).keras(ctx)
-            layer.build((None, *in_shape))
-            for var in layer.weights:
-                value = case.initial.get(f"{key}/{var.name}")
-                if value is None:
-                    raise AssertionError(f"{key}: Keras variable {var.name!r} has no canonical value")
-                if tuple(var.shape) != value.shape:
-                    raise AssertionError(f"{key}/{var.name}: Keras shape {tuple(var.shape)}, canonical {value.shape}")
-                var.assign(value)
-            if key in case.masks and hasattr(layer, "set_mask"):
-                layer.set_mask(case.masks[key])
-            layers.append((key, layer))
-            in_shape = tuple(case.shapes[i])
+        layers = build(case)
         x = tf.constant(case.x)
         y = tf.constant(case.y)
         loss_fn = LOSSES[spec.loss.type].keras(spec.loss.params, spec.dtype)
@@ -93,4 +104,8 @@ def run(case: PreparedCase) -> BackendResult:
             if optimizer is not None:
                 optimizer.apply_gradients([(g, v) for g, (_, v) in zip(grads, variables) if g is not None])
                 result.steps.append({f"{key}/{v.name}": np.array(v) for key, layer in layers for v in layer.weights})
+        h = x
+        for _, layer in layers:
+            h = layer(h, training=False)
+        result.final_output = np.array(h)
     return result

@@ -48,6 +48,7 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch") ->
         if spec.steps:
             optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
             result.steps.append(model.get_weights())
+    result.final_output = model.forward(case.x, training=False).copy()
     return result
 
 

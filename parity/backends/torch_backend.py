@@ -124,4 +124,10 @@ def run(case: PreparedCase) -> BackendResult:
             if optimizer is not None:
                 optimizer.step()
                 result.steps.append(canonical("value"))
+        with torch.no_grad():
+            h = x.detach()
+            for module in modules:
+                module.eval()
+                h = module(h)
+        result.final_output = entries[-1][3].to_canonical(h.numpy().copy())
     return result

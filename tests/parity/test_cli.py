@@ -68,7 +68,8 @@ def test_mismatch_exits_1(tmp_path, monkeypatch):
                         dataclasses.replace(mse, torch=lambda p: __import__("torch").nn.MSELoss(reduction="sum")))
     assert main(["run", str(write(tmp_path, GOOD)), "--dtype", "float64", "--out", str(tmp_path / "o")]) == 1
     report = (tmp_path / "o" / "report.md").read_text()
-    assert "FAIL" in report and "odd one out: torch" in report
+    summary_row = next(l for l in report.splitlines() if l.startswith("| cli-mlp | float64 |"))
+    assert "| FAIL |" in summary_row and summary_row.rstrip().endswith("| torch |")
 
 
 def test_list_and_explain(capsys):
