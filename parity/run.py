@@ -90,15 +90,18 @@ def randomize_normalization(weights: dict[str, np.ndarray], seed: int) -> dict[s
     return out
 
 
+def layer_contexts(spec: CaseSpec, shapes: list[tuple]):
+    """(index, LayerSpec, canonical BuildContext) for every layer, shapes threaded through."""
+    in_shape = tuple(spec.input_shape[1:])
+    for i, lspec in enumerate(spec.layers):
+        yield i, lspec, BuildContext(lspec, in_shape, tuple(shapes[i]), SAME, spec.dtype)
+        in_shape = tuple(shapes[i])
+
+
 def deviations(case: PreparedCase) -> list[Deviation]:
     spec = case.spec
-    out, in_shape = [], tuple(spec.input_shape[1:])
-    for i, lspec in enumerate(spec.layers):
-        ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), SAME, spec.dtype)
-        out += layer_mapping(lspec.type).deviations(ctx)
-        in_shape = tuple(case.shapes[i])
-    out += OPTIMIZERS[spec.optimizer.type].deviations(spec.optimizer.params, spec.dtype)
-    return out
+    out = [d for _, lspec, ctx in layer_contexts(spec, case.shapes) for d in layer_mapping(lspec.type).deviations(ctx)]
+    return out + OPTIMIZERS[spec.optimizer.type].deviations(spec.optimizer.params, spec.dtype)
 
 
 def convention_difference(case: PreparedCase) -> str | None:
@@ -141,13 +144,10 @@ def compared_steps(steps: int) -> list[int]:
 def check_supported(spec: CaseSpec) -> None:
     """Raise SpecError (exit 2) naming the first layer torch has no twin for (a mapping's
     ``torch_only_if`` reason, e.g. Keras GRU ``reset_after=False``)."""
-    shapes, in_shape = infer_shapes(spec), tuple(spec.input_shape[1:])
-    for i, lspec in enumerate(spec.layers):
-        ctx = BuildContext(lspec, in_shape, tuple(shapes[i]), SAME, spec.dtype)
+    for i, lspec, ctx in layer_contexts(spec, infer_shapes(spec)):
         reason = layer_mapping(lspec.type).torch_only_if(ctx)
         if reason:
             raise SpecError(spec.source, f"layers[{i}]", reason)
-        in_shape = tuple(shapes[i])
 
 
 def run_case(spec: CaseSpec) -> CaseResult:
@@ -163,7 +163,7 @@ def run_case(spec: CaseSpec) -> CaseResult:
     return out
 
 
-def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, note_rtol=None) -> dict:
+def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, convention: bool = False) -> dict:
     dtype = res.spec.dtype
     rtol = compare.tolerance(dtype, quantity, step)
     if quantity == "fd":
@@ -174,7 +174,7 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, note_rtol=None) 
             rtol, note = max(rtol, dev.rtol), dev.reason
     m = compare.metrics(va, vb, dtype)
     ok = compare.passes(m, rtol)
-    if note_rtol == "convention":
+    if convention:
         status, note, ok = "convention", res.convention, True
     elif not ok:
         status = "fail"
@@ -223,7 +223,7 @@ def build_rows(res: CaseResult) -> list[dict]:
             if res.convention:
                 group = [_row(res, t, quantity, key, "scratch", "keras", get(r["scratch"]), get(r["keras"])),
                          _row(res, t, quantity, key, "scratch[torch]", "torch", get(r["scratch[torch]"]), get(r["torch"])),
-                         _row(res, t, quantity, key, "torch", "keras", get(r["torch"]), get(r["keras"]), "convention")]
+                         _row(res, t, quantity, key, "torch", "keras", get(r["torch"]), get(r["keras"]), convention=True)]
                 for g in group[:2]:
                     g["odd_one_out"] = "" if g["passed"] else _blame_twin(g)
                 rows.extend(group)

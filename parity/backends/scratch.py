@@ -19,7 +19,8 @@ def build_model(case: PreparedCase, convention: str = "keras"):
         layers.append(layer)
     model = sn.Sequential(layers)
     model.build(case.spec.input_shape[1:], case.spec.dtype, np.random.default_rng(case.spec.seed))
-    model.set_weights(case.initial) if case.initial else None
+    if case.initial:
+        model.set_weights(case.initial)
     for key, mask in case.masks.items():
         next(l for l in model.layers if l.name == key).set_mask(mask)
     return model
