@@ -1,0 +1,121 @@
+"""One training step (forward, loss, backward, optimizer update) per framework, as a closure.
+
+Each ``*_step(case)`` builds its model with the harness's own backend builder, so all three start
+from ``prepare(spec)``'s canonical weights and data, and returns ``step() -> float`` (the loss
+before the update). Call the builders and the steps inside ``frameworks(dtype)`` (torch's default
+dtype and Keras's floatx / dtype policy for the case).
+
+- scratchnet: ``forward`` -> ``loss.forward`` -> ``backward`` -> ``optimizer.apply`` on the arrays
+  of ``model.parameters()`` (updated in place). ``Sequential.backward`` also returns dL/dx.
+- torch (eager): ``nn.Sequential`` of the mapped modules; ``zero_grad(set_to_none=True)`` (torch's
+  default), forward, ``loss.backward()``, ``optimizer.step()``; the input does not require grad.
+- Keras: the Keras layers, loss and optimizer inside one ``tf.function`` (tape, gradients,
+  ``apply_gradients``), traced once on the first call with the same input tensors every call (so
+  never retraced: ``tracing_count`` says so); the optimizer's slots are built eagerly beforehand.
+
+Every step returns a Python float, so each one has finished when it returns (CPU ops are
+synchronous in all three; reading the loss is part of every framework's training loop).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import numpy as np
+
+from parity.backends import PreparedCase, keras_backend, scratch, torch_backend
+from parity.mappings import LOSSES, OPTIMIZERS
+
+Step = Callable[[], float]
+
+
+@contextlib.contextmanager
+def frameworks(dtype: str):
+    """torch's default dtype and Keras's floatx / dtype policy for the case, restored afterwards."""
+    with torch_backend.torch_state(dtype), keras_backend.keras_state(dtype):
+        yield
+
+
+def scratch_step(case: PreparedCase) -> Step:
+    from scratchnet import losses
+
+    spec = case.spec
+    model = scratch.build_model(case)
+    loss = losses.get(spec.loss.type, **spec.loss.params)
+    optimizer = OPTIMIZERS[spec.optimizer.type].scratch(spec.optimizer.params, "keras")
+    x, y, training = case.x, case.y, spec.training
+
+    def step() -> float:
+        value = loss.forward(y, model.forward(x, training=training))
+        model.backward(loss.backward())
+        params = model.parameters()  # after backward: a layer may hand out new gradient arrays
+        optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
+        return float(value)
+
+    return step
+
+
+def torch_step(case: PreparedCase) -> Step:
+    import torch
+
+    spec = case.spec
+    modules, entries = torch_backend.build(case)
+    net = torch.nn.Sequential(*modules).train(spec.training)
+    x = torch.from_numpy(np.ascontiguousarray(torch_backend.input_layout(case.x).from_canonical(case.x)))
+    out_layout = entries[-1][3]
+    y = torch.from_numpy(np.ascontiguousarray(case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)))
+    loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params)
+    optimizer = OPTIMIZERS[spec.optimizer.type].torch(list(net.parameters()), spec.optimizer.params)
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+class KerasStep:
+    """The Keras step: ``step()`` runs the ``tf.function``; ``tracing_count`` is how often it was
+    traced (1 after any number of calls)."""
+
+    def __init__(self, case: PreparedCase):
+        import tensorflow as tf
+
+        spec = case.spec
+        layers = [layer for _, layer in keras_backend.build(case)]
+        variables = [v for layer in layers for v in layer.trainable_weights]
+        loss_fn = LOSSES[spec.loss.type].keras(spec.loss.params, spec.dtype)
+        optimizer = OPTIMIZERS[spec.optimizer.type].keras(spec.optimizer.params)
+        optimizer.build(variables)
+        training = spec.training
+
+        @tf.function
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                h = x
+                for layer in layers:
+                    h = layer(h, training=training)
+                loss = loss_fn(y, h)
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss
+
+        self._fn = train_step
+        self._x, self._y = tf.constant(case.x), tf.constant(case.y)
+
+    def __call__(self) -> float:
+        return float(self._fn(self._x, self._y))
+
+    @property
+    def tracing_count(self) -> int:
+        return self._fn.experimental_get_tracing_count()
+
+
+def keras_step(case: PreparedCase) -> KerasStep:
+    return KerasStep(case)
+
+
+BUILDERS: dict[str, Callable[[PreparedCase], Step]] = {"scratch": scratch_step, "torch": torch_step, "keras": keras_step}
