@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: report test install clean tutorial digits browser
+.PHONY: report test install clean tutorial digits browser bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium not installed: the HTML report test will be skipped"
+
+bench: $(STAMP)
+	$(PY) -m parity bench --threads 1 --out reports
 
 tutorial: $(STAMP)
 	$(PY) -m scratchnet.tutorial
