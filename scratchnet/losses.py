@@ -23,6 +23,8 @@ logit; this is the setting in which the three frameworks agree exactly.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scratchnet.activations import log_softmax, sigmoid, softmax
@@ -37,27 +39,43 @@ def _as_pred(y_pred, name):
     return y_pred
 
 
-def _as_target(y_true, y_pred, name):
+def _as_target(y_true, y_pred, name, check_finite=True):
+    """y_true as an array of y_pred's shape and dtype. ``check_finite=False`` leaves the check of
+    non-finite targets to the caller (``_finite_target``), for losses whose value is non-finite
+    whenever a target is."""
     y_true = np.asarray(y_true)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"{name}: y_true shape {y_true.shape} does not match y_pred shape {y_pred.shape}")
+    if check_finite:
+        _finite_target(y_true, name)
+    return y_true.astype(y_pred.dtype, copy=False)
+
+
+def _finite_target(y_true, name):
     if not np.all(np.isfinite(y_true)):
         raise ValueError(f"{name}: y_true contains non-finite values")
-    return y_true.astype(y_pred.dtype, copy=False)
 
 
 def sum_squared_error(y_true, y_pred):
     """L = sum (y - t)^2;  dL/dy = 2 (y - t)."""
     y_pred = _as_pred(y_pred, "sum_squared_error")
-    e = y_pred - _as_target(y_true, y_pred, "sum_squared_error")
-    return np.sum(e * e), 2 * e
+    t = _as_target(y_true, y_pred, "sum_squared_error", check_finite=False)
+    e = y_pred - t
+    value = np.add.reduce(e * e, axis=None)  # = np.sum, without its Python wrapper
+    if not math.isfinite(value):  # a non-finite target makes the value non-finite: check it only then
+        _finite_target(t, "sum_squared_error")
+    return value, np.add(e, e, out=e)  # 2 e (exactly)
 
 
 def mean_squared_error(y_true, y_pred):
     """L = mean (y - t)^2;  dL/dy = 2 (y - t) / n."""
     y_pred = _as_pred(y_pred, "mean_squared_error")
-    e = y_pred - _as_target(y_true, y_pred, "mean_squared_error")
-    return np.mean(e * e), (2 / y_pred.dtype.type(e.size)) * e
+    t = _as_target(y_true, y_pred, "mean_squared_error", check_finite=False)
+    e = y_pred - t
+    value = np.mean(e * e)
+    if not math.isfinite(value):
+        _finite_target(t, "mean_squared_error")
+    return value, np.multiply(e, 2 / y_pred.dtype.type(e.size), out=e)
 
 
 def huber(y_true, y_pred, delta=1.0):
@@ -121,8 +139,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
     return value, grad
 
 
-def one_hot(labels, num_classes, dtype, name="sparse_categorical_crossentropy"):
-    """One-hot encode integer ``labels`` (any shape) along a new last axis, validating the range."""
+def class_ids(labels, num_classes, name="sparse_categorical_crossentropy"):
+    """``labels`` as integer class ids, validated: integer-valued and in [0, num_classes)."""
     labels = np.asarray(labels)
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
@@ -133,19 +151,40 @@ def one_hot(labels, num_classes, dtype, name="sparse_categorical_crossentropy"):
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"{name}: class ids must lie in [0, {num_classes}), got range "
                          f"[{labels.min()}, {labels.max()}]")
+    return labels
+
+
+def one_hot(labels, num_classes, dtype, name="sparse_categorical_crossentropy"):
+    """One-hot encode integer ``labels`` (any shape) along a new last axis, validating the range."""
+    labels = class_ids(labels, num_classes, name)
     return (labels[..., None] == np.arange(num_classes)).astype(dtype)
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     """categorical_crossentropy with t = one_hot(y_true); y_true has y_pred's shape without the
-    class axis."""
+    class axis. From logits, without building t (M rows, label l_m):
+        L = -(1/M) sum_m (z_m,l_m - max_c z_m,c - log sum_c exp(z_m,c - max_c z_m,c))
+        dL/dz = (softmax(z) - one_hot(l)) / M   (softmax(z) - 1 at each row's label)."""
     y_pred = _as_pred(y_pred, "sparse_categorical_crossentropy")
     y_true = np.asarray(y_true)
     if y_true.shape != y_pred.shape[:-1]:
         raise ValueError(f"sparse_categorical_crossentropy: y_true shape {y_true.shape} must be y_pred's "
                          f"shape without its class axis, {y_pred.shape[:-1]}")
-    t = one_hot(y_true, y_pred.shape[-1], y_pred.dtype)
-    return categorical_crossentropy(t, y_pred, from_logits=from_logits)
+    if not from_logits:
+        t = one_hot(y_true, y_pred.shape[-1], y_pred.dtype)
+        return categorical_crossentropy(t, y_pred, from_logits=False)
+    labels = class_ids(y_true, y_pred.shape[-1]).reshape(-1)  # (M,)
+    z = y_pred.reshape(-1, y_pred.shape[-1])  # (M, C)
+    rows = np.arange(z.shape[0])
+    shifted = z - z.max(axis=1, keepdims=True)  # (M, C)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True)  # (M, 1)
+    m = y_pred.dtype.type(z.shape[0])
+    value = -np.sum(shifted[rows, labels] - np.log(s[:, 0])) / m
+    grad = np.divide(e, s, out=e)  # softmax(z)
+    grad[rows, labels] -= 1
+    grad /= m
+    return value, grad.reshape(y_pred.shape)
 
 
 _LOSSES = {

@@ -17,6 +17,11 @@ class Sequential:
     the door; integer token ids pass through); ``backward(dL/dy)`` runs their backward passes in
     reverse, filling every layer's ``grads``. ``parameters()`` maps ``"<layer>/<param>"`` to
     ``(param, grad)``: the arrays themselves, so an optimizer updates them in place.
+
+    Buffers: ``forward`` returns (and ``outputs`` holds) the layers' own work arrays, valid until
+    the next ``forward``; ``backward``'s dL/dx until the next ``backward``; the gradients between
+    layers are handed down and may be overwritten (see ``layers.base``). ``predict`` returns a copy. ``train_step`` asks for no input gradient: layers before the
+    first one with parameters are not run backward, and that one skips its dL/dx.
     """
 
     def __init__(self, layers=(), name: str = "sequential"):
@@ -38,7 +43,10 @@ class Sequential:
 
     @property
     def built(self) -> bool:
-        return bool(self.layers) and all(layer.built for layer in self.layers)
+        for layer in self.layers:
+            if not layer.built:
+                return False
+        return bool(self.layers)
 
     def build(self, input_shape, dtype="float64", rng: np.random.Generator | None = None) -> "Sequential":
         """Build every layer in turn from ``input_shape`` (no batch axis)."""
@@ -62,12 +70,13 @@ class Sequential:
         x = np.asarray(x)
         if not self.built:
             self.build(x.shape[1:], x.dtype if x.dtype.kind == "f" else np.float64)
-        if x.dtype.kind in "fb" or (x.dtype.kind in "iu" and self._first_takes_floats()):
+        kind = x.dtype.kind
+        if x.dtype != self.dtype and (kind in "fb" or (kind in "iu" and self._first_takes_floats())):
             x = x.astype(self.dtype, copy=False)
-        self.outputs = []
+        self.outputs = outputs = []
         for layer in self.layers:
-            x = layer.forward(x, training=training)
-            self.outputs.append(x)
+            x = layer.forward(x, training)
+            outputs.append(x)
         return x
 
     __call__ = forward
@@ -75,10 +84,22 @@ class Sequential:
     def _first_takes_floats(self) -> bool:
         return type(self.layers[0]).__name__ != "Embedding"
 
-    def backward(self, dy) -> np.ndarray:
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
+    def backward(self, dy, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dx from dL/dy, filling every layer's grads; ``input_grad=False`` returns None and
+        stops at the first layer with parameters (which skips its own dL/dx).
+
+        The gradients between layers are the layers' own dx buffers (or fresh arrays): each is
+        handed over to the layer below (``consume_dy``), unless it shares memory with the given
+        dy (a layer whose dx is dy itself or a view of it), which is never written."""
+        layers, given = self.layers, np.asarray(dy)
+        stop = 0
+        if not input_grad:
+            while stop < len(layers) and not layers[stop].params:
+                stop += 1
+        for i in range(len(layers) - 1, stop - 1, -1):
+            consume = dy is not given and not np.may_share_memory(dy, given)
+            dy = layers[i].backward(dy, input_grad or i > stop, consume)
+        return dy if input_grad else None
 
     def parameters(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {f"{layer.name}/{name}": (param, layer.grads[name])
@@ -118,9 +139,13 @@ class Sequential:
         self._require_compiled()
         out = self.forward(x, training=True)
         value = self.loss.forward(y, out)
-        self.backward(self.loss.backward())
-        params = self.parameters()
-        self.optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
+        self.backward(self.loss.backward(), input_grad=False)
+        params, grads = {}, {}
+        for layer in self.layers:
+            for name, p in layer.params.items():
+                key = f"{layer.name}/{name}"
+                params[key], grads[key] = p, layer.grads[name]
+        self.optimizer.apply(params, grads)
         return float(value)
 
     def fit(self, x, y, epochs: int = 1, batch_size: int | None = 32, rng: np.random.Generator | None = None,
@@ -154,8 +179,9 @@ class Sequential:
     def predict(self, x, batch_size: int | None = None) -> np.ndarray:
         x = np.asarray(x)
         if batch_size is None:
-            return self.forward(x, training=False)
-        return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+            return self.forward(x, training=False).copy()  # the last layer's buffer: hand out a copy
+        return np.concatenate([self.forward(x[i:i + batch_size]).copy()  # each batch reuses the buffers
+                               for i in range(0, len(x), batch_size)])
 
     def evaluate(self, x, y) -> float:
         """The compiled loss on (x, y) in inference mode."""

@@ -101,40 +101,67 @@ def coupled_weight_decay(g, p, weight_decay):
 
 
 # -- SGD ----------------------------------------------------------------------------------------
-def sgd_keras(p, g, velocity, learning_rate, momentum, nesterov):
+def in_place(fn):
+    """Mark a step function that also runs in place: called with ``out=p`` it writes p_new into
+    the parameter array p, updates its state arrays in their own memory and keeps its temporary
+    in ``work`` (an array like p). The optimizer calls marked functions that way and any other
+    (say, a replacement in a test) functionally, copying what it returns into p."""
+    fn.in_place = True
+    return fn
+
+
+@in_place
+def sgd_keras(p, g, velocity, learning_rate, momentum, nesterov, out=None, work=None):
     """Keras SGD.  velocity = mu velocity - lr g;  p + velocity  (Nesterov: p + mu velocity - lr g).
 
-    ``velocity`` is None when momentum is 0 (plain p - lr g). Returns (p_new, velocity_new).
+    ``velocity`` is None when momentum is 0 (plain p - lr g). Returns (p_new, velocity_new);
+    in place with ``out`` / ``work`` (see ``in_place``), with the same operations and rounding.
     """
     dt = p.dtype.type
-    lr, mu = dt(learning_rate), dt(momentum)
+    step = np.multiply(g, dt(learning_rate), out=work)  # lr g
     if velocity is None:
-        return p - g * lr, None
-    velocity = velocity * mu - g * lr  # in update units: it already holds the learning rate
+        return np.subtract(p, step, out=out), None
+    mu = dt(momentum)
+    velocity = np.multiply(velocity, mu, out=velocity if out is not None else None)
+    np.subtract(velocity, step, out=velocity)  # in update units: it already holds the learning rate
     if nesterov:
-        return p + (velocity * mu - g * lr), velocity
-    return p + velocity, velocity
+        return np.add(p, np.subtract(velocity * mu, step, out=step), out=out), velocity
+    return np.add(p, velocity, out=out), velocity
 
 
-def sgd_torch(p, g, momentum_buffer, learning_rate, momentum, nesterov):
+@in_place
+def sgd_torch(p, g, momentum_buffer, learning_rate, momentum, nesterov, out=None, work=None):
     """torch SGD (dampening 0).  b = mu b + g (b = g on the first step);  p - lr b
     (Nesterov: p - lr (g + mu b)).
 
-    ``momentum_buffer`` is None on the first step or when momentum is 0. Returns (p_new, b_new).
+    ``momentum_buffer`` is None on the first step or when momentum is 0. Returns (p_new, b_new);
+    in place with ``out`` / ``work`` (see ``in_place``).
     """
     dt = p.dtype.type
     lr, mu = dt(learning_rate), dt(momentum)
     if momentum == 0:
-        return p - lr * g, None
-    b = g.copy() if momentum_buffer is None else momentum_buffer * mu + g  # in gradient units
+        return np.subtract(p, np.multiply(g, lr, out=work), out=out), None  # p - lr g
+    if momentum_buffer is None:
+        b = g.copy()
+    else:  # in gradient units
+        b = np.multiply(momentum_buffer, mu, out=momentum_buffer if out is not None else None)
+        np.add(b, g, out=b)
     step = g + mu * b if nesterov else b
-    return p - lr * step, b
+    return np.subtract(p, np.multiply(step, lr, out=work), out=out), b
+
+
+def call_step(fn, args, out, work):
+    """``fn(*args)`` in place (``out``, ``work``) when ``fn`` is marked ``in_place``; else functionally."""
+    if getattr(fn, "in_place", False):
+        return fn(*args, out=out, work=work)
+    return fn(*args)
 
 
 class Optimizer:
     """Base class: validation, lazy per-parameter state, the in-place write-back.
 
-    Subclasses implement ``_update(key, p, g, t) -> p_new`` reading and writing ``self.state[key]``.
+    Subclasses implement ``_update(key, p, g, t) -> p_new`` reading and writing ``self.state[key]``;
+    a ``p_new`` that is p itself was written in place, anything else is copied into p.
     ``apply`` checks every key and shape before touching anything, so a bad call changes nothing.
     """
 
@@ -144,6 +171,8 @@ class Optimizer:
         self.convention = convention_name(convention)
         self.iterations = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._work: dict[str, np.ndarray] = {}  # one temporary per parameter, for in-place steps
+        self._checked: tuple | None = None  # the (key, param, grad) triples the last apply validated
 
     @property
     def learning_rate(self) -> float:
@@ -170,29 +199,57 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
     def apply(self, params, grads) -> None:
-        """Update every array in ``params`` in place from ``grads`` (same keys); one step."""
-        missing = [k for k in params if k not in grads]
-        if missing:
-            raise ValueError(f"{self.name}: no gradient for parameter(s) {missing}")
-        for key, p in params.items():
+        """Update every array in ``params`` in place from ``grads`` (same keys); one step.
+
+        A call with the very same arrays as the last one (a training loop) skips re-validating
+        them: they were checked then, and arrays keep their shape and dtype."""
+        steps = self._checked_steps(params, grads)
+        self.iterations += 1
+        t = self.iterations
+        for key, p, g in steps:
+            if key not in self.state:
+                self.state[key] = self._init_state(p)
+            p_new = self._update(key, p, g, t)
+            if p_new is not p:
+                p[...] = p_new
+
+    def _checked_steps(self, params, grads) -> list[tuple]:
+        last = self._checked
+        if (last is not None and len(last) == len(params)
+                and all(params.get(k) is p and grads.get(k) is g for k, p, g in last)):
+            return last
+        missing, steps = [], []
+        for key, p in params.items():  # check everything before touching anything
+            if key not in grads:
+                missing.append(key)
+                continue
             if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
                 raise ValueError(f"{self.name}: parameter {key!r} must be a floating numpy array, "
                                  f"got {type(p).__name__} {getattr(p, 'dtype', '')}")
-            if np.shape(grads[key]) != p.shape:
-                raise ValueError(f"{self.name}: gradient for {key!r} has shape {np.shape(grads[key])}, "
+            g = grads[key]
+            if type(g) is not np.ndarray or g.dtype != p.dtype:
+                g = np.asarray(g, dtype=p.dtype)  # like Keras: the gradient in the variable's dtype
+            if g.shape != p.shape:
+                raise ValueError(f"{self.name}: gradient for {key!r} has shape {g.shape}, "
                                  f"parameter has {p.shape}")
-            if key in self.state:
-                for name, s in self.state[key].items():
+            state = self.state.get(key)
+            if state:
+                for name, s in state.items():
                     if s is not None and (s.shape != p.shape or s.dtype != p.dtype):
                         raise ValueError(f"{self.name}: state {name!r} for {key!r} is {s.dtype}{s.shape}, "
                                          f"parameter is {p.dtype}{p.shape}")
-        self.iterations += 1
-        t = self.iterations
-        for key, p in params.items():
-            g = np.asarray(grads[key], dtype=p.dtype)  # like Keras: the gradient in the variable's dtype
-            if key not in self.state:
-                self.state[key] = self._init_state(p)
-            p[...] = self._update(key, p, g, t)
+            steps.append((key, p, g))
+        if missing:
+            raise ValueError(f"{self.name}: no gradient for parameter(s) {missing}")
+        self._checked = steps if all(grads[k] is g for k, _, g in steps) else None
+        return steps
+
+    def _work_for(self, key, p) -> np.ndarray:
+        """The temporary for ``key``'s in-place step: an uninitialised array like p, kept."""
+        work = self._work.get(key)
+        if work is None or work.shape != p.shape or work.dtype != p.dtype:
+            work = self._work[key] = np.empty_like(p)
+        return work
 
     def _init_state(self, p) -> dict:
         return {}
@@ -253,19 +310,15 @@ class SGD(Optimizer):
             return {"velocity": np.zeros_like(p)}
         return {"momentum_buffer": None}  # torch: b_1 = g, set on the first step
 
-    def _update(self, key, p, g, t):
+    def _update(self, key, param, g, t):
         state = self.state[key]
-        p, g = self._decay(p, g)
-        if self.convention == "keras":
-            p_new, velocity = sgd_keras(p, g, state.get("velocity"), self.learning_rate, self.momentum,
-                                        self.nesterov)
-            if velocity is not None:
-                state["velocity"] = velocity
-        else:
-            p_new, b = sgd_torch(p, g, state.get("momentum_buffer"), self.learning_rate, self.momentum,
-                                 self.nesterov)
-            if b is not None:
-                state["momentum_buffer"] = b
+        p, g = self._decay(param, g) if self.weight_decay else (param, g)  # p: param or its decayed copy
+        keras = self.convention == "keras"
+        name, step = ("velocity", sgd_keras) if keras else ("momentum_buffer", sgd_torch)
+        args = (p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov)
+        p_new, buf = call_step(step, args, param, self._work_for(key, param))
+        if buf is not None:
+            state[name] = buf
         return p_new
 
 

@@ -9,7 +9,10 @@ started is invisible to all three methods and would inflate the peak).
 
 - scratchnet (numpy): ``tracemalloc``. numpy reports its data buffers to tracemalloc
   (``PyTraceMalloc_Track``), so ``get_traced_memory`` after ``reset_peak`` gives the peak of numpy
-  arrays plus Python objects allocated during the step.
+  arrays plus Python objects allocated during the step. scratchnet's layers keep their work arrays
+  between steps (the buffer-ownership rule in ``scratchnet/layers/base.py``) where torch and Keras
+  free their temporaries, so those kept arrays (``step.kept_bytes()``) are added to its peak: they
+  are memory the step needs, allocated once instead of every time.
 - torch: ``torch.profiler.profile(profile_memory=True)``: its raw ``[memory]`` records (one per
   allocation / free by the c10 CPU allocator, with a timestamp and a signed size) are summed in
   time order; the measured step is marked with ``record_function``. (``tracemalloc`` does not see
@@ -57,6 +60,7 @@ def numpy_peak(step: Callable[[], float]) -> int:
         base, _ = tracemalloc.get_traced_memory()
         step()
         _, peak = tracemalloc.get_traced_memory()
+        peak += getattr(step, "kept_bytes", lambda: 0)()
     finally:
         if started:
             tracemalloc.stop()

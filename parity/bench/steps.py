@@ -5,8 +5,8 @@ from ``prepare(spec)``'s canonical weights and data, and returns ``step() -> flo
 before the update). Call the builders and the steps inside ``frameworks(dtype)`` (torch's default
 dtype and Keras's floatx / dtype policy for the case).
 
-- scratchnet: ``forward`` -> ``loss.forward`` -> ``backward`` -> ``optimizer.apply`` on the arrays
-  of ``model.parameters()`` (updated in place). ``Sequential.backward`` also returns dL/dx.
+- scratchnet: ``Sequential.train_step`` (forward, loss, backward without dL/dx of the input,
+  ``optimizer.apply`` updating the parameters in place).
 - torch (eager): ``nn.Sequential`` of the mapped modules; ``zero_grad(set_to_none=True)`` (torch's
   default), forward, ``loss.backward()``, ``optimizer.step()``; the input does not require grad.
 - Keras: the Keras layers, loss and optimizer inside one ``tf.function`` (tape, gradients,
@@ -37,21 +37,20 @@ def frameworks(dtype: str):
 
 
 def scratch_step(case: PreparedCase) -> Step:
+    """scratchnet's own ``Sequential.train_step`` (training mode; like torch with an input that does
+    not require grad, it skips dL/dx of the input)."""
     from scratchnet import losses
 
     spec = case.spec
     model = scratch.build_model(case)
-    loss = losses.get(spec.loss.type, **spec.loss.params)
-    optimizer = OPTIMIZERS[spec.optimizer.type].scratch(spec.optimizer.params, "keras")
-    x, y, training = case.x, case.y, spec.training
+    model.compile(losses.get(spec.loss.type, **spec.loss.params),
+                  OPTIMIZERS[spec.optimizer.type].scratch(spec.optimizer.params, "keras"))
+    x, y = case.x, case.y
 
     def step() -> float:
-        value = loss.forward(y, model.forward(x, training=training))
-        model.backward(loss.backward())
-        params = model.parameters()  # after backward: a layer may hand out new gradient arrays
-        optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
-        return float(value)
+        return model.train_step(x, y)
 
+    step.kept_bytes = lambda: sum(b.nbytes for layer in model.layers for b in getattr(layer, "_buffers", {}).values())
     return step
 
 

@@ -108,16 +108,16 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
         f"`tf.config.threading` intra- and inter-op {threads} (set before TensorFlow starts), "
         f"`threadpoolctl.threadpool_limits({threads})` for numpy's BLAS and every other loaded pool",
         f"- Math libraries: {'; '.join(blas[b] for b in BACKENDS if b in blas)}",
-        f"- Samples: {warmup} untimed warm-up rounds, then {repeat} timed rounds; each round runs one step of each "
-        "framework in turn (scratch, torch, keras), each step timed alone (`time.perf_counter`, garbage collector off)",
+        f"- Samples: {warmup} untimed warm-up rounds, then {repeat} timed rounds; each round gives one sample of each "
+        "framework in turn (scratch, torch, keras): the mean of as many consecutive steps as fill 2 ms (one step when "
+        "a step is longer), as `timeit` sizes its loops (`time.perf_counter`, garbage collector off)",
         "",
         "## Time per step: median (interquartile range) and ratio to torch",
         "",
         *_table(["case", "dtype", "scratchnet", "torch", "keras", "scratch / torch", "keras / torch"], time_body, "llrrrrr"),
         "",
-        "Ratios are ratios of medians; below 1 is faster than torch. The step is the framework's usual one: "
-        "scratchnet's `Sequential.backward` also returns dL/dx of the input (one more matmul for a first dense "
-        "layer), which torch (an input without `requires_grad`) and Keras (a tape over the variables) skip. "
+        "Ratios are ratios of medians; below 1 is faster than torch. The step is the framework's usual one "
+        "(scratchnet's `Sequential.train_step`); none of the three computes dL/dx of the input. "
         "Each framework keeps training while it is timed; the three first-step losses are compared (a disagreement, a retraced Keras step or a loss that stops being finite would be listed under Notes).",
         "",
         "## Peak extra memory of one step",

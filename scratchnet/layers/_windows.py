@@ -11,6 +11,11 @@
 - ``col2im(dcols, padded_shape, kernel, strides, dilation)``: the adjoint of ``windows``: sum the
   gradient of every window cell back into a zero (N, H_p, W_p, C) array, one strided slice-add
   per kernel offset (kh * kw additions, each over the whole batch, all pixels and channels).
+- ``offsets(...)``: per kernel offset (a, b), the strided slice of the padded input that offset
+  sees in every window: ``xp[:, rows, cols, :]`` is (N, H_out, W_out, C). Copying these kh * kw
+  slices into the im2col matrix (``im2col``) is ~5x faster than reshaping the 6-D ``windows``
+  view (one long strided gather), and the max-pool reduction over them is ~4x faster.
+- ``alloc`` / ``pad_into``: work arrays from a layer's buffer (``Layer._buffer``) or fresh.
 
 The padding rule, per axis, with effective kernel k_eff = (k - 1) d + 1:
     valid:  lo = hi = 0
@@ -77,6 +82,47 @@ def pad(x: np.ndarray, pads, value=0) -> np.ndarray:
     if t == b == l == r == 0:
         return x
     return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=value)
+
+
+def alloc(buffer, key, shape, dtype, fill=None) -> np.ndarray:
+    """``buffer(key, shape, dtype, fill)`` (a layer's reused work array) or, without a buffer, a
+    fresh ``np.empty`` / ``np.full``."""
+    if buffer is not None:
+        return buffer(key, shape, dtype, fill)
+    return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+
+
+def pad_into(x: np.ndarray, pads, value=0, buffer=None, key="xp") -> np.ndarray:
+    """``pad(x, pads, value)`` written into a work array: its border is filled when the array is
+    (re)allocated and never written again, so each call copies only the interior."""
+    (t, b), (l, r) = pads
+    if t == b == l == r == 0:
+        return x
+    n, h, w, c = x.shape
+    xp = alloc(buffer, key, (n, t + h + b, l + w + r, c), x.dtype, fill=value)
+    xp[:, t:t + h, l:l + w, :] = x  # (N, H, W, C) interior
+    return xp
+
+
+def offsets(kernel, strides, out_hw, dilation=(1, 1)):
+    """``[(a, b, rows, cols), ...]`` in row-major kernel order: ``xp[:, rows, cols, :]`` holds
+    ``xp[n, i s_h + a d_h, j s_w + b d_w, c]`` at [n, i, j, c], shape (N, H_out, W_out, C)."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, strides, dilation, out_hw
+    return [(a, b, slice(a * dh, a * dh + (ho - 1) * sh + 1, sh),
+             slice(b * dw, b * dw + (wo - 1) * sw + 1, sw)) for a in range(kh) for b in range(kw)]
+
+
+def im2col(xp: np.ndarray, kernel, strides, dilation, out_hw, groups, out: np.ndarray) -> np.ndarray:
+    """The im2col matrix of the padded input, one row per output pixel and group, written into
+    ``out`` (g, N*H_out*W_out, kh*kw*C/g):
+        out[gi, (n, i, j), (a, b, c)] = xp[n, i s_h + a d_h, j s_w + b d_w, gi C/g + c]."""
+    n, c = xp.shape[0], xp.shape[3]
+    (kh, kw), (ho, wo), g = kernel, out_hw, groups
+    out7 = out.reshape(g, n, ho, wo, kh, kw, c // g)  # (g, N, H_out, W_out, kh, kw, C/g)
+    for a, b, rows, cols in offsets(kernel, strides, out_hw, dilation):
+        win = xp[:, rows, cols, :].reshape(n, ho, wo, g, c // g)  # (N, H_out, W_out, g, C/g), a view
+        out7[:, :, :, :, a, b, :] = win.transpose(3, 0, 1, 2, 4)  # (g, N, H_out, W_out, C/g)
+    return out
 
 
 def windows(xp: np.ndarray, kernel, strides, dilation=(1, 1)) -> np.ndarray:

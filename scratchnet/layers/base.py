@@ -19,6 +19,25 @@ and implements
 
 float32 stays float32 and float64 stays float64: ``forward`` refuses a floating input whose dtype
 differs from the layer's, rather than casting it silently.
+
+Buffers and who owns what (the rule every layer follows):
+- The array ``forward`` returns, and the arrays its cache keeps, are the layer's work buffers
+  (``self._buffer``): allocated once per input shape and dtype, overwritten by the layer's NEXT
+  ``forward``. Likewise the dx ``backward`` returns is valid until the layer's next ``backward``
+  (forward and backward never share a buffer, so a forward does not clobber a dx).
+  Copy what you keep across calls (``Sequential.predict`` returns a copy; the parity harness
+  copies ``model.outputs`` and the gradients).
+- ``grads`` arrays are written in place by every ``backward`` (the same arrays, so optimizers
+  and ``Sequential.parameters()`` may hold them).
+- A layer never writes into the arrays it is given, x or dy, unless the caller hands dy over
+  with ``backward(dy, consume_dy=True)``: then the layer may overwrite dy (a ReLU's dz is
+  written over it). ``Sequential`` does so for the gradients flowing between its layers (so
+  after ``Sequential.backward`` an inner layer's dx buffer may hold the dz of the layer below),
+  never for the dy it is given. Nothing here is thread-safe: one layer, one thread at a time.
+- ``reuse_buffers = False`` (on a layer, or on the class) makes every call allocate fresh arrays.
+- ``backward(dy, input_grad=False)`` skips dL/dx and returns None: what ``Sequential.train_step``
+  asks of the first layer with parameters (torch's ``requires_grad=False`` input; the frameworks
+  skip that product too).
 """
 from __future__ import annotations
 
@@ -81,6 +100,24 @@ class Layer:
         self.output_shape: tuple[int, ...] | None = None
         self._rng = rng
         self._cache: Any = None
+        self._buffers: dict[str, np.ndarray] = {}
+        self._input_grad = True  # set by ``backward``: whether ``_backward`` must compute dL/dx
+        self._consume_dy = False  # set by ``backward``: whether ``_backward`` may overwrite dy
+
+    reuse_buffers = True
+
+    def _buffer(self, key: str, shape, dtype=None, fill=None) -> np.ndarray:
+        """A work array, the same one on every call with the same key, shape and dtype (the
+        ownership rule is in the module docstring); fresh when ``reuse_buffers`` is off.
+        Uninitialised, or filled with ``fill`` when (re)allocated: a caller that passes ``fill``
+        keeps the array's content to itself (a ones vector, the zero border of a padded input)."""
+        dtype = self.dtype if dtype is None else dtype
+        buf = self._buffers.get(key) if self.reuse_buffers else None
+        if buf is None or buf.shape != shape or buf.dtype != dtype:  # shape: a tuple
+            buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+            if self.reuse_buffers:
+                self._buffers[key] = buf
+        return buf
 
     # -- building ---------------------------------------------------------------------------
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -129,7 +166,7 @@ class Layer:
 
     # -- running ------------------------------------------------------------------------------
     def _check_input(self, x: np.ndarray) -> None:
-        if x.ndim < 1 or tuple(x.shape[1:]) != self.input_shape:
+        if x.ndim < 1 or x.shape[1:] != self.input_shape:
             raise ValueError(f"{self.name}: expected input shape (N, {', '.join(map(str, self.input_shape))}), "
                              f"got {tuple(x.shape)}")
         if x.dtype.kind == "f" and x.dtype != self.dtype:
@@ -148,14 +185,27 @@ class Layer:
 
     __call__ = forward
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Given dL/dy, fill ``self.grads`` and return dL/dx, using the last forward's cache."""
+    def backward(self, dy: np.ndarray, input_grad: bool = True,
+                 consume_dy: bool = False) -> np.ndarray | None:
+        """Given dL/dy, fill ``self.grads`` and return dL/dx, using the last forward's cache.
+        ``input_grad=False``: the caller needs no dL/dx; layers may skip computing it; returns None.
+        ``consume_dy=True``: the caller will not read dy again; the layer may overwrite it."""
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
         dy = np.asarray(dy)
         if dy.dtype != self.dtype:
             raise ValueError(f"{self.name}: expected {self.dtype} upstream gradient, got {dy.dtype}")
-        return self._backward(dy, self._cache)
+        self._input_grad = input_grad
+        self._consume_dy = consume_dy and dy.flags.writeable
+        dx = self._backward(dy, self._cache)
+        return dx if input_grad else None
+
+    def _dz_out(self, activation, dy) -> np.ndarray:
+        """Where ``activation``'s backward writes dz: over dy when it was handed over and the
+        activation allows it (relu, linear), else the layer's "dz" buffer."""
+        if self._consume_dy and activation.dy_in_place:
+            return dy
+        return self._buffer("dz", dy.shape)
 
     def _forward(self, x: np.ndarray, training: bool):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,11 +1,16 @@
 """2-D convolutions on channels-last images: Conv2D (with groups) and DepthwiseConv2D.
 
-Both run as im2col + one (batched) matmul: a strided view of every window of the padded input
-(no copy), reshaped once into the im2col matrix, times the kernel reshaped to a matrix, one
-matrix per group (numpy's batched matmul; no Python loop over groups). The backward is the same
-two matmuls transposed plus ``col2im``, which adds each window's gradient back into the padded
-input with one strided slice-add per kernel offset (kh * kw of them). Padding rule and window
+Both run as im2col + one (batched) matmul: the im2col matrix is filled with one strided slice
+copy per kernel offset (``_windows.im2col``), times the kernel reshaped to a matrix, one matrix
+per group (numpy's batched matmul; no Python loop over groups). The backward is the same two
+matmuls transposed plus ``col2im``, which adds each window's gradient back into the padded input
+with one strided slice-add per kernel offset (kh * kw of them). Padding rule and window
 helpers: ``scratchnet.layers._windows`` (``same_padding`` is TensorFlow's rule).
+
+Work arrays (padded input, im2col matrix, output, dcols) come from ``buffer`` (the layer's
+``_buffer``, reused between calls; see ``layers.base``) or are allocated when it is None. The
+layer passes its gradient arrays in the cache's ``work`` dict so that dkernel and dbias are
+written straight into them, and ``dx: False`` when no input gradient is wanted.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ __all__ = ["Conv2D", "DepthwiseConv2D"]
 
 
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-                   groups=1):
+                   groups=1, buffer=None):
     """Grouped 2-D cross-correlation (what every framework calls convolution), channels-last.
 
     x (N, H, W, C), kernel (kh, kw, C/g, F), bias (F,) or None, ``pads`` = ((top, bottom),
@@ -34,20 +39,25 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
     n, h, w, c = x.shape
     kh, kw, cg, f = kernel.shape
     g, fg = groups, f // groups
-    xp = _windows.pad(x, pads)  # (N, H_p, W_p, C)
-    view = _windows.windows(xp, (kh, kw), strides, dilation)  # (N, H_out, W_out, kh, kw, C), no copy
-    ho, wo = view.shape[1], view.shape[2]
+    xp = _windows.pad_into(x, pads, 0, buffer)  # (N, H_p, W_p, C)
+    ho = _windows.output_size(xp.shape[1], kh, strides[0], dilation[0])
+    wo = _windows.output_size(xp.shape[2], kw, strides[1], dilation[1])
     m = n * ho * wo
-    view = view.reshape(n, ho, wo, kh, kw, g, cg)  # split C into (groups, C/g)
-    # the im2col copy, one row per output pixel and group:
-    cols = view.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g, m, kh * kw * cg)  # (g, N*H_out*W_out, kh*kw*C/g)
+    cols = _windows.alloc(buffer, "cols", (g, m, kh * kw * cg), x.dtype)  # (g, N*H_out*W_out, kh*kw*C/g)
+    _windows.im2col(xp, (kh, kw), strides, dilation, (ho, wo), g, cols)
     wmat = kernel.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)  # (g, kh, kw, C/g, F/g)
-    wmat = wmat.reshape(g, kh * kw * cg, fg)  # (g, kh*kw*C/g, F/g)
-    y = cols @ wmat  # (g, N*H_out*W_out, F/g)
-    y = y.transpose(1, 0, 2).reshape(n, ho, wo, f)  # (N, H_out, W_out, F), channel = group * F/g + k
+    wmat = wmat.reshape(g, kh * kw * cg, fg)  # (g, kh*kw*C/g, F/g): a view when g = 1
+    yg = _windows.alloc(buffer, "yg", (g, m, fg), x.dtype)
+    np.matmul(cols, wmat, out=yg)  # (g, N*H_out*W_out, F/g)
+    if g == 1:
+        y = yg.reshape(n, ho, wo, f)  # (N, H_out, W_out, F), a view
+    else:  # channel = group * F/g + k
+        y = _windows.alloc(buffer, "y", (n, ho, wo, f), x.dtype)
+        np.copyto(y.reshape(m, g, fg), yg.transpose(1, 0, 2))  # (N*H_out*W_out, g, F/g)
     if bias is not None:
-        y = y + bias
-    return y, (cols, wmat, x.shape, xp.shape, kernel.shape, strides, pads, dilation, groups)
+        np.add(y, bias, out=y)
+    work = {"buffer": buffer}
+    return y, (cols, wmat, x.shape, xp.shape, kernel.shape, strides, pads, dilation, groups, work)
 
 
 def conv2d_backward(dy, cache):
@@ -56,29 +66,49 @@ def conv2d_backward(dy, cache):
         dkernel = cols^T dy          per group: (kh*kw*C/g, M) (M, F/g), M = N H_out W_out
         dcols   = dy kernel^T        per group: (M, F/g) (F/g, kh*kw*C/g)
         dx      = col2im(dcols)      cropped back from the padded input
-        dbias   = sum_{n, i, j} dy
+        dbias   = sum_{n, i, j} dy   (as ones^T dy, a BLAS product: numpy's axis-0 sum of a tall
+                                      (M, F) array is ~15x slower)
+
+    The cache's last entry ``work`` may name output arrays: ``dkernel`` (kh, kw, C/g, F) and
+    ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that gradient (returned as None).
     """
-    cols, wmat, x_shape, xp_shape, k_shape, strides, pads, dilation, g = cache
+    cols, wmat, x_shape, xp_shape, k_shape, strides, pads, dilation, g, work = cache
+    buffer = work.get("buffer")
     n, h, w, c = x_shape
     kh, kw, cg, f = k_shape
     ho, wo = dy.shape[1], dy.shape[2]
     m, fg = n * ho * wo, f // g
-    dyg = dy.reshape(m, g, fg).transpose(1, 0, 2)  # (g, M, F/g)
-    dw = cols.transpose(0, 2, 1) @ dyg  # (g, kh*kw*C/g, F/g)
-    dkernel = dw.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4)  # (kh, kw, C/g, g, F/g)
-    dkernel = dkernel.reshape(kh, kw, cg, f)  # (kh, kw, C/g, F)
-    dcols = dyg @ wmat.transpose(0, 2, 1)  # (g, M, kh*kw*C/g)
+    dy2 = dy.reshape(m, f)  # (M, F)
+    dyg = dy2.reshape(m, g, fg).transpose(1, 0, 2)  # (g, M, F/g)
+    dkernel = work.get("dkernel")
+    if g == 1:
+        out = None if dkernel is None else dkernel.reshape(1, kh * kw * cg, f)
+        dkernel = np.matmul(cols.transpose(0, 2, 1), dyg, out=out).reshape(k_shape)  # (kh, kw, C/g, F)
+    else:
+        dw = cols.transpose(0, 2, 1) @ dyg  # (g, kh*kw*C/g, F/g)
+        dkernel = dw.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4)  # (kh, kw, C/g, g, F/g)
+        dkernel = dkernel.reshape(k_shape)  # (kh, kw, C/g, F)
+    dbias = work.get("dbias")
+    if dbias is not False:
+        ones = _windows.alloc(buffer, "ones", (m,), dy.dtype, fill=1)
+        dbias = np.matmul(ones, dy2, out=dbias)  # (F,)
+    else:
+        dbias = None
+    if work.get("dx") is False:
+        return None, dkernel, dbias
+    dcols = _windows.alloc(buffer, "dcols", (g, m, kh * kw * cg), dy.dtype)
+    np.matmul(dyg, wmat.transpose(0, 2, 1), out=dcols)  # (g, M, kh*kw*C/g)
     dcols = dcols.reshape(g, n, ho, wo, kh, kw, cg)  # (g, N, H_out, W_out, kh, kw, C/g)
     dcols = dcols.transpose(1, 2, 3, 4, 5, 0, 6)  # (N, H_out, W_out, kh, kw, g, C/g)
-    dcols = dcols.reshape(n, ho, wo, kh, kw, c)  # (N, H_out, W_out, kh, kw, C)
+    dcols = dcols.reshape(n, ho, wo, kh, kw, c)  # (N, H_out, W_out, kh, kw, C): a view when g = 1
     dxp = _windows.col2im(dcols, xp_shape, (kh, kw), strides, dilation)  # (N, H_p, W_p, C)
     (top, _), (left, _) = pads
     dx = dxp[:, top:top + h, left:left + w, :]  # (N, H, W, C)
-    return dx, dkernel, dy.sum(axis=(0, 1, 2))
+    return dx, dkernel, dbias
 
 
 def depthwise_conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)),
-                             dilation=(1, 1)):
+                             dilation=(1, 1), buffer=None):
     """Depthwise convolution: x (N, H, W, C), kernel (kh, kw, C, m) -> y (N, H_out, W_out, C m),
 
         y[n, i, j, c m + k] = b[c m + k] + sum_{a, b} xp[n, i s_h + a d_h, j s_w + b d_w, c]
@@ -88,7 +118,8 @@ def depthwise_conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0),
     channel c m + k is in group c, exactly the channel order above, so no data moves.
     """
     kh, kw, c, mult = kernel.shape
-    return conv2d_forward(x, kernel.reshape(kh, kw, 1, c * mult), bias, strides, pads, dilation, groups=c)
+    return conv2d_forward(x, kernel.reshape(kh, kw, 1, c * mult), bias, strides, pads, dilation, groups=c,
+                          buffer=buffer)
 
 
 def depthwise_conv2d_backward(dy, cache):
@@ -115,6 +146,28 @@ class _ConvBase(Layer):
     def _out_hw(self, h, w):
         return _windows.windows_out_hw(self.name, "kernel_size", (h, w), self.kernel_size,
                                        self.strides, self._pads(h, w), self.dilation_rate)
+
+    def _activate(self, z, conv_cache):
+        """y = act(z), over z's own buffer when the activation allows it (else a fresh y)."""
+        y, act_cache = self.activation.forward(z, out=z if self.activation.in_place else None)
+        return y, (conv_cache, act_cache)
+
+    def _work_for_backward(self, dy, cache, direct_kernel):
+        """dz = act'(z) dy, and the conv cache with its ``work`` naming the outputs: the bias
+        gradient (and, when its layout matches, the kernel gradient) written in place."""
+        conv_cache, act_cache = cache
+        dz = self.activation.backward(dy, act_cache, out=self._dz_out(self.activation, dy))
+        work = conv_cache[-1]
+        work["dbias"] = self.grads.get("bias", False)
+        work["dkernel"] = self.grads["kernel"] if direct_kernel else None
+        work["dx"] = self._input_grad
+        return conv_cache, dz
+
+    def _store_grads(self, dx, dkernel, dbias):
+        for name, value in (("kernel", dkernel), ("bias", dbias)):
+            if name in self.grads and value is not self.grads[name]:
+                self.grads[name][...] = value
+        return dx
 
 
 class Conv2D(_ConvBase):
@@ -178,18 +231,12 @@ class Conv2D(_ConvBase):
 
     def _forward(self, x, training):
         z, conv_cache = conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides,
-                                       self._padding, self.dilation_rate, self.groups)
-        y, act_cache = self.activation.forward(z)
-        return y, (conv_cache, act_cache)
+                                       self._padding, self.dilation_rate, self.groups, buffer=self._buffer)
+        return self._activate(z, conv_cache)
 
     def _backward(self, dy, cache):
-        conv_cache, act_cache = cache
-        dz = self.activation.backward(dy, act_cache)
-        dx, dkernel, dbias = conv2d_backward(dz, conv_cache)
-        self.grads["kernel"][...] = dkernel
-        if self.use_bias:
-            self.grads["bias"][...] = dbias
-        return dx
+        conv_cache, dz = self._work_for_backward(dy, cache, direct_kernel=True)
+        return self._store_grads(*conv2d_backward(dz, conv_cache))
 
 
 class DepthwiseConv2D(_ConvBase):
@@ -238,15 +285,10 @@ class DepthwiseConv2D(_ConvBase):
 
     def _forward(self, x, training):
         z, conv_cache = depthwise_conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
-                                                 self.strides, self._padding, self.dilation_rate)
-        y, act_cache = self.activation.forward(z)
-        return y, (conv_cache, act_cache)
+                                                 self.strides, self._padding, self.dilation_rate,
+                                                 buffer=self._buffer)
+        return self._activate(z, conv_cache)
 
     def _backward(self, dy, cache):
-        conv_cache, act_cache = cache
-        dz = self.activation.backward(dy, act_cache)
-        dx, dkernel, dbias = depthwise_conv2d_backward(dz, conv_cache)
-        self.grads["kernel"][...] = dkernel
-        if self.use_bias:
-            self.grads["bias"][...] = dbias
-        return dx
+        conv_cache, dz = self._work_for_backward(dy, cache, direct_kernel=False)
+        return self._store_grads(*depthwise_conv2d_backward(dz, conv_cache))

