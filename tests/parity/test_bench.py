@@ -72,11 +72,31 @@ def test_summarize_without_torch_gives_nan_ratios():
 
 
 def test_interleaved_runs_round_robin_after_the_warmup():
+    import itertools
+    import time
+
     calls = []
-    steps = {name: (lambda n=name: calls.append(n) or 1.0) for name in ("scratch", "torch", "keras")}
+
+    def slow(name):  # 3 ms: longer than a sample's minimum, so one call per sample
+        calls.append(name)
+        time.sleep(0.003)
+        return 1.0
+
+    steps = {name: (lambda n=name: slow(n)) for name in ("scratch", "torch", "keras")}
     timings = interleaved(steps, repeat=3, warmup=2)
     assert calls == ["scratch", "torch", "keras"] * 5
+    assert timings.loops == {"scratch": 1, "torch": 1, "keras": 1}
     assert {k: len(v) for k, v in timings.times.items()} == {"scratch": 3, "torch": 3, "keras": 3}
+    assert all(t >= 0.003 for v in timings.times.values() for t in v)
+
+    calls.clear()
+    fast = {name: (lambda n=name: calls.append(n) or 1.0) for name in ("scratch", "torch", "keras")}
+    timings = interleaved(fast, repeat=2, warmup=2)
+    assert timings.loops["scratch"] > 1  # tiny steps: many per sample, still framework by framework
+    timed = calls[6:]
+    runs = [(name, len(list(group))) for name, group in itertools.groupby(timed)]
+    assert [name for name, _ in runs] == ["scratch", "torch", "keras"] * 2
+    assert all(n == timings.loops[name] for name, n in runs)
     assert all(t >= 0 for v in timings.times.values() for t in v)
     assert timings.first_loss == timings.last_loss == {"scratch": 1.0, "torch": 1.0, "keras": 1.0}
 
