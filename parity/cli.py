@@ -41,7 +41,14 @@ def _load(args):
 
     if args.specs:
         specs = [load_spec(path) for path in args.specs]
-        return [s.with_dtype(args.dtype) if args.dtype else s for s in specs]
+        specs = [s.with_dtype(args.dtype) if args.dtype else s for s in specs]
+        seen: dict[tuple[str, str], str] = {}
+        for s in specs:  # results and tensors are keyed by name and dtype
+            key = (s.name, s.dtype)
+            if key in seen:
+                raise UsageError(f"{s.source}: name: {s.name!r} in {s.dtype} is already run from {seen[key]}")
+            seen[key] = s.source
+        return specs
     catalog = load_catalog()
     dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
     return [s.with_dtype(d) for d in dtypes for s in catalog]

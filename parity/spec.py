@@ -108,6 +108,8 @@ gives the filled-in, JSON-able form (tuples become lists) that reports show, and
 """
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import difflib
 import json
@@ -465,10 +467,10 @@ def _name_check() -> _Check:
     def fn(v):
         if not isinstance(v, str):
             raise _Bad(typed=True)
-        if not v.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in v):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
             raise _Bad()
         return v
-    return _Check("a non-empty one-line string", fn)
+    return _Check("a name of letters, digits, '.', '_' and '-' (it names files)", fn)
 
 
 def _shape_check() -> _Check:
@@ -556,9 +558,9 @@ _LOSSES: dict[str, tuple[_Field, ...]] = {
 
 _LR = _POSITIVE
 _OPTIMIZERS: dict[str, tuple[_Field, ...]] = {
-    "sgd": (_F("learning_rate", _LR, 0.01), _F("momentum", _UNIT_CLOSED, 0.0), _F("nesterov", _BOOL, False),
+    "sgd": (_F("learning_rate", _LR, 0.01), _F("momentum", _UNIT_OPEN, 0.0), _F("nesterov", _BOOL, False),
             _F("weight_decay", _NONNEG_F, 0.0)),
-    "rmsprop": (_F("learning_rate", _LR, 0.001), _F("rho", _UNIT_OPEN, 0.9), _F("momentum", _UNIT_CLOSED, 0.0),
+    "rmsprop": (_F("learning_rate", _LR, 0.001), _F("rho", _UNIT_OPEN, 0.9), _F("momentum", _UNIT_OPEN, 0.0),
                 _F("epsilon", _NONNEG_F, 1e-7), _F("centered", _BOOL, False)),
     "adam": (_F("learning_rate", _LR, 0.001), _F("beta_1", _UNIT_OPEN, 0.9), _F("beta_2", _UNIT_OPEN, 0.999),
              _F("epsilon", _NONNEG_F, 1e-7), _F("weight_decay", _NONNEG_F, 0.0)),

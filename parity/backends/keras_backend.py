@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 
 import numpy as np
 
@@ -22,19 +23,23 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 @contextlib.contextmanager
 def keras_state(dtype: str):
+    """Keras's floatx and dtype policy set to ``dtype`` for the case; those, Python's global random
+    state (Keras's initialisers seed from it) and TensorFlow's logger level restored afterwards."""
     import keras
-
     import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")  # retracing notices from Keras's conv wrappers, not our concern
-    old_floatx, old_policy = keras.config.floatx(), keras.config.dtype_policy()
+    logger = tf.get_logger()
+    old = (keras.config.floatx(), keras.config.dtype_policy(), random.getstate(), logger.level)
+    logger.setLevel("ERROR")  # retracing notices from Keras's conv wrappers, not our concern
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)
     try:
         yield keras
     finally:
-        keras.config.set_floatx(old_floatx)
-        keras.config.set_dtype_policy(old_policy)
+        keras.config.set_floatx(old[0])
+        keras.config.set_dtype_policy(old[1])
+        random.setstate(old[2])
+        logger.setLevel(old[3])
 
 
 def _dense(v) -> np.ndarray:

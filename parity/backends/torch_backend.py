@@ -21,13 +21,14 @@ def input_layout(x: np.ndarray) -> Layout:
 
 @contextlib.contextmanager
 def torch_state(dtype: str):
-    """Set torch's default dtype for the case and restore it (and the thread count) afterwards."""
+    """Set torch's default dtype for the case; restore it, the thread count and torch's global RNG."""
     import torch
 
     old_dtype, old_threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(getattr(torch, dtype))
     try:
-        yield torch
+        with torch.random.fork_rng(devices=[]):  # module construction draws from torch's global RNG
+            yield torch
     finally:
         torch.set_default_dtype(old_dtype)
         torch.set_num_threads(old_threads)
@@ -84,7 +85,7 @@ def run(case: PreparedCase) -> BackendResult:
         out_layout = entries[-1][3]
         y_np = case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
         y = torch.from_numpy(np.ascontiguousarray(y_np))
-        loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params)
+        loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3])
         params = [p for m in modules for p in m.parameters()]
         optimizer = OPTIMIZERS[spec.optimizer.type].torch(params, spec.optimizer.params) if spec.steps else None
 

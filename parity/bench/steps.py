@@ -63,7 +63,7 @@ def torch_step(case: PreparedCase) -> Step:
     x = torch.from_numpy(np.ascontiguousarray(torch_backend.input_layout(case.x).from_canonical(case.x)))
     out_layout = entries[-1][3]
     y = torch.from_numpy(np.ascontiguousarray(case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)))
-    loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params)
+    loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, out_layout)
     optimizer = OPTIMIZERS[spec.optimizer.type].torch(list(net.parameters()), spec.optimizer.params)
 
     def step() -> float:

@@ -1,22 +1,19 @@
 """Activations in all three frameworks: as layer types of their own and fused into Dense/Conv.
 
-Defaults that differ (the harness always passes the value explicitly):
-- leaky_relu slope: torch ``nn.LeakyReLU`` 0.01, Keras ``LeakyReLU`` layer 0.3,
-  ``keras.activations.leaky_relu`` 0.2 (the spec's default, since a spec names the function).
-  TensorFlow keeps the slope as float32: a float64 case with a slope that float32 cannot hold
-  exactly (0.2) deviates by ~1e-9 relative on the Keras side.
-- gelu: exact erf by default in torch and ``keras.activations.gelu``; ``keras.ops.gelu``
-  defaults to the tanh approximation. TF's float64 exact GELU uses a float32 constant for
-  1/sqrt(2): about 5e-9 relative off the exact value.
-- softplus: torch returns x above ``threshold`` (default 20; 2e-9 off near 20). The harness sets
-  threshold=20 in float32 (below float32 resolution) and 40 in float64 (4e-18 off).
-- hard_sigmoid: Keras 3's relu6(x+3)/6 equals torch ``Hardsigmoid`` (Keras 2 used 0.2x+0.5).
-- softmax / log_softmax: Keras axis -1 by default; torch needs ``dim`` (the channel dim 1 for
-  channels-first images).
+Defaults that differ are in ``DEFAULTS`` (the harness always passes the value explicitly).
 """
 from __future__ import annotations
 
 from parity.mappings.base import SAME, Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register
+
+DEFAULTS = {
+    'leaky_relu': "leaky_relu slope: torch ``nn.LeakyReLU`` 0.01, Keras ``LeakyReLU`` layer 0.3, ``keras.activations.leaky_relu`` 0.2 (the spec's default, since a spec names the function). TensorFlow keeps the slope as float32: a float64 case with a slope that float32 cannot hold exactly (0.2) deviates by ~1e-9 relative on the Keras side.",
+    'gelu': "gelu: exact erf by default in torch and ``keras.activations.gelu``; ``keras.ops.gelu`` defaults to the tanh approximation. TF's float64 exact GELU uses a float32 constant for 1/sqrt(2): about 5e-9 relative off the exact value.",
+    'softplus': 'softplus: torch returns x above ``threshold`` (default 20; 2e-9 off near 20). The harness sets threshold=20 in float32 (below float32 resolution) and 40 in float64 (4e-18 off).',
+    'hard_sigmoid': "hard_sigmoid: Keras 3's relu6(x+3)/6 equals torch ``Hardsigmoid`` (Keras 2 used 0.2x+0.5).",
+    'softmax': 'softmax / log_softmax: Keras axis -1 by default; torch needs ``dim`` (the channel dim 1 for channels-first images).',
+}
+DEFAULTS["log_softmax"] = DEFAULTS["softmax"]
 
 MATH = {
     "linear": ("y = x", "dx = dy"),
@@ -114,8 +111,7 @@ def deviations(name: str, params: dict, dtype: str) -> list[Deviation]:
 
 def _mapping(name: str) -> LayerMapping:
     fwd, bwd = MATH[name]
-    defaults = __doc__.split("Defaults that differ")[1]
-    line = next((l.strip() for l in defaults.splitlines() if l.strip().startswith(f"- {name}")), "none that matter")
+    line = DEFAULTS.get(name, "none that matter")
 
     def build_torch(ctx: BuildContext):
         return torch_module(name, ctx.spec.params, ctx.in_layout, len(ctx.in_shape) + 1, ctx.dtype), ctx.in_layout

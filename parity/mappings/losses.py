@@ -20,17 +20,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from parity.mappings.base import Atlas
+from parity.mappings.base import SAME, Atlas, Layout
 
 
 @dataclass(frozen=True)
 class LossMapping:
     type: str
     atlas: Atlas
-    torch: Callable[[dict], Callable[[Any, Any], Any]]  # params -> fn(output, target) in torch layout
+    torch: Callable[[dict, Layout], Callable[[Any, Any], Any]]  # (params, output layout) -> fn(output, target)
     keras: Callable[[dict, str], Callable[[Any, Any], Any]]  # (params, dtype) -> fn(y_true, y_pred)
     targets: Callable[[np.random.Generator, tuple, str], np.ndarray]  # canonical, batch included
-    class_axis: bool = False  # True when the last axis holds classes
 
 
 def _normal_targets(rng, shape, dtype):
@@ -49,46 +48,50 @@ def _sparse_targets(rng, shape, dtype):
     return rng.integers(0, shape[-1], size=shape[:-1]).astype(np.int64)
 
 
-def _classes_to_dim1(t):
-    return t if t.dim() == 2 else t.movedim(-1, 1)
+def _classes_to_dim1(t, layout: Layout):
+    """torch's class losses want classes at dim 1: canonical outputs have them last; a
+    channels-first torch output (a conv's) has them at dim 1 already."""
+    if t.dim() == 2 or layout.kind == "channels_first":
+        return t
+    return t.movedim(-1, 1)
 
 
-def _torch_sse(p):
+def _torch_sse(p, layout: Layout = SAME):
     import torch.nn as nn
     return nn.MSELoss(reduction="sum")
 
 
-def _torch_mse(p):
+def _torch_mse(p, layout: Layout = SAME):
     import torch.nn as nn
     return nn.MSELoss()
 
 
-def _torch_huber(p):
+def _torch_huber(p, layout: Layout = SAME):
     import torch.nn as nn
     return nn.HuberLoss(delta=p["delta"])
 
 
-def _torch_bce(p):
+def _torch_bce(p, layout: Layout = SAME):
     import torch.nn as nn
     return nn.BCEWithLogitsLoss() if p["from_logits"] else nn.BCELoss()
 
 
-def _torch_cce(p):
+def _torch_cce(p, layout: Layout = SAME):
     import torch
     import torch.nn.functional as F
 
     if p["from_logits"]:
-        return lambda out, t: F.cross_entropy(_classes_to_dim1(out), _classes_to_dim1(t))
-    return lambda out, t: torch.mean(torch.sum(-t * torch.log(out), dim=-1))
+        return lambda out, t: F.cross_entropy(_classes_to_dim1(out, layout), _classes_to_dim1(t, layout))
+    return lambda out, t: torch.mean(torch.sum(-t * torch.log(out), dim=layout.torch_axis(-1, out.dim())))
 
 
-def _torch_scce(p):
+def _torch_scce(p, layout: Layout = SAME):
     import torch
     import torch.nn.functional as F
 
     if p["from_logits"]:
-        return lambda out, t: F.cross_entropy(_classes_to_dim1(out), t)
-    return lambda out, t: F.nll_loss(_classes_to_dim1(torch.log(out)), t)
+        return lambda out, t: F.cross_entropy(_classes_to_dim1(out, layout), t)
+    return lambda out, t: F.nll_loss(_classes_to_dim1(torch.log(out), layout), t)
 
 
 def _keras_sse(p, dtype):
@@ -132,11 +135,11 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "scratchnet.losses.get('categorical_crossentropy', from_logits=...)",
         "F.cross_entropy(logits, probability targets) | -(t * log p).sum(-1).mean()",
         "keras.losses.CategoricalCrossentropy(from_logits=...)  (probabilities renormalised and clipped)"),
-        _torch_cce, _keras_class("CategoricalCrossentropy"), _one_hot_targets, class_axis=True),
+        _torch_cce, _keras_class("CategoricalCrossentropy"), _one_hot_targets),
     LossMapping("sparse_categorical_crossentropy", Atlas(
         "sparse_categorical_crossentropy", "as categorical_crossentropy with t = one_hot(labels)",
         "scratchnet.losses.get('sparse_categorical_crossentropy', from_logits=...)",
         "F.cross_entropy(logits, labels) | F.nll_loss(log p, labels)",
         "keras.losses.SparseCategoricalCrossentropy(from_logits=...)"),
-        _torch_scce, _keras_class("SparseCategoricalCrossentropy"), _sparse_targets, class_axis=True),
+        _torch_scce, _keras_class("SparseCategoricalCrossentropy"), _sparse_targets),
 ]}

@@ -111,6 +111,14 @@ def _bn_plan(ctx: BuildContext) -> tuple[str, str]:
     return cls, "moved"
 
 
+def _bn_unsupported(ctx: BuildContext) -> str | None:
+    try:
+        _bn_plan(ctx)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _bn_torch(ctx: BuildContext):
     import torch
     import torch.nn as nn
@@ -198,6 +206,7 @@ def _ln_rules(ctx: BuildContext) -> list[WeightRule]:
 register(
     LayerMapping(
         type="batch_normalization", family="normalization",
+        torch_only_if=_bn_unsupported,
         atlas=Atlas(
             title="batch_normalization",
             math=("forward (training): mu = mean_R(x), var = mean_R((x - mu)^2) (biased), R = every axis but the "

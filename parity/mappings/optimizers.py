@@ -46,7 +46,9 @@ class OptimizerMapping:
         p = dict(params)
         if "weight_decay" in p and not p["weight_decay"]:
             p["weight_decay"] = None
-        return optimizers.get(self.type, **p, convention=convention)
+        # Keras's Adam(weight_decay) is decoupled, i.e. AdamW, which is also what torch runs for it
+        name = "adamw" if self.type == "adam" and p.get("weight_decay") else self.type
+        return optimizers.get(name, **p, convention=convention)
 
     def deviations(self, params: dict, dtype: str) -> list[Deviation]:
         if dtype != "float64":

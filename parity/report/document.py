@@ -154,7 +154,7 @@ def build(df: pd.DataFrame, case_results, env: dict) -> list:
               Para(f"numpy {env['numpy']}, torch {env['torch']}, tensorflow {env['tensorflow']}, keras {env['keras']}, "
                    f"python {env['python']} on {env['platform']}; full details in `environment.json`."),
               Para("A pair passes when max|a - b| <= rtol * max(max|a|, max|b|): rtol 1e-12 in float64, 1e-5 in float32, "
-                   "times t at optimizer step t; finite differences within 1e-7 plus their rounding bound "
+                   "times sqrt(t) at optimizer step t; finite differences within 1e-7 plus their rounding bound "
                    "(`parity/compare.py`). **convention**: torch and Keras define the update differently (each is then "
                    "checked strictly against a scratchnet twin in its own convention, `scratch[torch]`); "
                    "**deviation**: a framework's stated rounding, with its own tolerance."),

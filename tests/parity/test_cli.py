@@ -65,7 +65,7 @@ def test_mismatch_exits_1(tmp_path, monkeypatch):
 
     mse = mappings.LOSSES["mean_squared_error"]
     monkeypatch.setitem(mappings.LOSSES, "mean_squared_error",
-                        dataclasses.replace(mse, torch=lambda p: __import__("torch").nn.MSELoss(reduction="sum")))
+                        dataclasses.replace(mse, torch=lambda p, layout: __import__("torch").nn.MSELoss(reduction="sum")))
     assert main(["run", str(write(tmp_path, GOOD)), "--dtype", "float64", "--out", str(tmp_path / "o")]) == 1
     report = (tmp_path / "o" / "report.md").read_text()
     summary_row = next(l for l in report.splitlines() if l.startswith("| cli-mlp | float64 |"))

@@ -629,3 +629,23 @@ def test_embedding_layer_constructs():
     s = parse_spec(d)
     assert infer_shapes(s) == [(5, 3)] and s.input.to_dict() == {"kind": "integers", "high": 7, "low": 1}
     assert parse_spec(s.to_dict()) == s
+
+
+def test_names_are_safe_file_names():
+    from parity.spec import SpecError, parse_spec
+
+    base = {"input_shape": [2, 3], "layers": [{"type": "dense", "units": 2}],
+            "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "sgd"}}
+    for bad in ("../escaped", "a/b", ".hidden", "has space"):
+        with pytest.raises(SpecError, match="name"):
+            parse_spec(dict(base, name=bad))
+    assert parse_spec(dict(base, name="ok-name_1.2")).name == "ok-name_1.2"
+
+
+def test_momentum_of_one_is_a_spec_error():
+    from parity.spec import SpecError, parse_spec
+
+    base = {"name": "m", "input_shape": [2, 3], "layers": [{"type": "dense", "units": 2}],
+            "loss": {"type": "mean_squared_error"}}
+    with pytest.raises(SpecError, match=r"optimizer\.momentum"):
+        parse_spec(dict(base, optimizer={"type": "sgd", "momentum": 1.0}))
