@@ -9,7 +9,7 @@ Reductions (written out per loss; N is the batch size, n the number of elements 
 - binary_crossentropy:  L = -(1/n) sum_i [t_i log p_i + (1 - t_i) log(1 - p_i)]
 - categorical_crossentropy:  L = -(1/M) sum_m sum_c t_mc log p_mc, with M = n / C rows
   (classes on the last axis: the mean over the batch, and over any axes between)
-- sparse_categorical_crossentropy: the same with t = one_hot(labels), labels of shape y_pred[:-1].
+- sparse_categorical_crossentropy: the same with t = one_hot(labels), labels of shape y_pred.shape[:-1].
 
 Keras calls this "sum_over_batch_size" (= torch's reduction='mean'): the per-sample losses are
 summed and divided by their count.

@@ -82,7 +82,9 @@ class Sequential:
     __call__ = forward
 
     def _first_takes_floats(self) -> bool:
-        return type(self.layers[0]).__name__ != "Embedding"
+        from scratchnet.layers.embedding import Embedding
+
+        return not isinstance(self.layers[0], Embedding)
 
     def backward(self, dy, input_grad: bool = True) -> np.ndarray | None:
         """dL/dx from dL/dy, filling every layer's grads; ``input_grad=False`` returns None and

@@ -19,7 +19,6 @@ class PreparedCase:
     initial: dict[str, np.ndarray]  # "<layer_key>/<name>" -> array: params and state
     shapes: list[tuple[int, ...]]  # per-layer output shape, no batch
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # layer_key -> dropout keep mask
-    scratch_convention: str = "keras"  # optimizer/BN convention for the scratch backend
 
     @property
     def keys(self) -> list[str]:

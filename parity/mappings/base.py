@@ -13,7 +13,7 @@ gradient back before comparing:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -95,8 +95,11 @@ def expect_shape(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray
     return a
 
 
-def identity_rule(canonical: str, torch: str) -> WeightRule:
-    return WeightRule(canonical, torch, lambda a, ctx: a.copy(), lambda a, ctx: a.copy())
+def identity_rule(canonical: str, torch: str, shape: tuple[int, ...]) -> WeightRule:
+    """The same array on both sides (a bias), shape-asserted in both directions."""
+    return WeightRule(canonical, torch,
+                      lambda a, ctx: expect_shape(a, shape, f"canonical {canonical}").copy(),
+                      lambda a, ctx: expect_shape(a, shape, f"torch {torch}").copy())
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,6 @@ class BuildContext:
     out_shape: tuple[int, ...]
     in_layout: Layout
     dtype: str  # "float32" | "float64"
-    weight_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # canonical name -> shape
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class Deviation:
     quantities: tuple[str, ...]
     rtol: float
     reason: str
+    from_layer: int = 0  # the deviating layer: outputs of the layers before it are not touched
 
 
 def float32_representable(value: float) -> bool:

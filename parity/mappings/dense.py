@@ -7,28 +7,12 @@ are permuted as well: ``kernel = weight.T[perm]`` with perm the flat_perm of the
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from parity.mappings import activations as act
 from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, identity_rule, register
-
-
-class _ChannelsLast:
-    """Factory for a torch module applying ``inner`` on the channel axis of an NCHW tensor."""
-
-    @staticmethod
-    def wrap(inner):
-        import torch.nn as nn
-
-        class ChannelsLast(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, x):
-                return self.inner(x.movedim(1, -1)).movedim(-1, 1)
-
-        return ChannelsLast()
 
 
 def _torch(ctx: BuildContext):
@@ -40,10 +24,7 @@ def _torch(ctx: BuildContext):
     in_features = ctx.in_shape[-1]
     modules = {"linear": nn.Linear(in_features, p["units"], bias=p["use_bias"], dtype=dtype),
                "act": act.torch_module(p["activation"], act._fn_params(p), SAME, len(ctx.out_shape) + 1, ctx.dtype)}
-    module = nn.Sequential(__import__("collections").OrderedDict(modules))
-    if ctx.in_layout.kind == "channels_first":
-        return _ChannelsLast.wrap(module), ctx.in_layout
-    return module, SAME
+    return nn.Sequential(OrderedDict(modules)), SAME  # spec refuses dense on an unflattened image
 
 
 def _keras(ctx: BuildContext):
@@ -52,10 +33,6 @@ def _keras(ctx: BuildContext):
     p = ctx.spec.params
     return keras.layers.Dense(p["units"], activation=act.keras_function(p["activation"], act._fn_params(p)),
                               use_bias=p["use_bias"])
-
-
-def _prefix(ctx):
-    return "inner." if ctx.in_layout.kind == "channels_first" else ""
 
 
 def _rules(ctx: BuildContext) -> list[WeightRule]:
@@ -69,10 +46,9 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
     def weight_to_canonical(w, _):
         return expect_shape(w, (units, fan_in), "torch linear.weight").T[perm].copy()  # (in, units)
 
-    pre = _prefix(ctx)
-    rules = [WeightRule("kernel", f"{pre}linear.weight", kernel_to_torch, weight_to_canonical)]
+    rules = [WeightRule("kernel", "linear.weight", kernel_to_torch, weight_to_canonical)]
     if ctx.spec.params["use_bias"]:
-        rules.append(identity_rule("bias", f"{pre}linear.bias"))
+        rules.append(identity_rule("bias", "linear.bias", (units,)))
     return rules
 
 

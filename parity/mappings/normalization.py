@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.mappings.base import (Atlas, BuildContext, LayerMapping, Layout, WeightRule, expect_shape,
-                                  identity_rule, register)
+from parity.mappings.base import Atlas, BuildContext, LayerMapping, Layout, WeightRule, expect_shape, register
 
 
 # -- torch wrappers ---------------------------------------------------------------------------

@@ -37,7 +37,9 @@ class Dropout(Layer):
       full shape, used for every following training forward until ``layer.clear_mask()`` (or
       ``set_mask(None)`` / ``layer.mask = None``). A wrong shape is a ValueError at forward.
     - otherwise drawn as ``rng.random(x.shape) >= rate`` from the layer's own Generator: ``rng``
-      given at construction, else ``numpy.random.default_rng(seed)`` (seed None -> 0).
+      given at construction, else ``numpy.random.default_rng(seed)`` when a seed is given, else a
+      Generator spawned at build time from the model's build Generator (so two Dropout layers of
+      one model never share a stream).
     ``layer.last_mask`` holds the boolean mask of the last training forward (injected or drawn),
     so a harness can hand a drawn mask to another framework.
 
@@ -56,7 +58,7 @@ class Dropout(Layer):
             raise ValueError(f"{self.name}: rate: expected a float in [0, 1), got {rate!r}")
         self.rate = float(rate)
         self.seed = seed
-        self._generator = rng if rng is not None else np.random.default_rng(0 if seed is None else seed)
+        self._generator = rng if rng is not None else (None if seed is None else np.random.default_rng(seed))
         self._mask: np.ndarray | None = None
         self.last_mask: np.ndarray | None = None
 
@@ -88,6 +90,10 @@ class Dropout(Layer):
         self.set_mask(value)
 
     # -- running ------------------------------------------------------------------------------
+    def _build(self, input_shape, rng):
+        if self._generator is None:  # no seed, no rng: a stream of its own from the build Generator
+            self._generator = rng.spawn(1)[0]
+
     def _forward(self, x, training):
         if not training:
             return x, (None, None)  # not None: base.Layer reads a None cache as "no forward yet"

@@ -60,8 +60,20 @@ def test_drawn_masks_are_seeded_and_fresh_each_call():
     keep = (ya1 != 0).mean()
     assert abs(keep - 0.7) < 0.05
     np.testing.assert_array_equal(ya1[ya1 != 0], x[ya1 != 0] * (1 / 0.7))
-    np.testing.assert_array_equal(Dropout(0.3).forward(x, training=True),
-                                  Dropout(0.3, seed=0).forward(x, training=True))  # seed None -> 0
+
+
+def test_unseeded_dropouts_of_one_model_draw_their_own_masks_reproducibly():
+    import scratchnet as sn
+
+    def masks():
+        model = sn.Sequential([Dropout(0.5), Dropout(0.5)]).build((40,), "float64", np.random.default_rng(3))
+        model.forward(np.ones((30, 40)), training=True)
+        return [layer.last_mask for layer in model.layers]
+
+    first, second = masks(), masks()
+    assert not np.array_equal(first[0], first[1])  # not one shared stream
+    np.testing.assert_array_equal(first[0], second[0])  # but seeded by the build Generator
+    np.testing.assert_array_equal(first[1], second[1])
 
 
 def test_inference_is_identity_even_with_a_mask():
