@@ -31,22 +31,8 @@ def rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central-difference gradient of the scalar ``f()`` with respect to ``x``, perturbing ``x``
-    in place one element at a time (and restoring it). ``x`` must be float64."""
-    if x.dtype != np.float64:
-        raise ValueError(f"numerical_gradient: needs a float64 array, got {x.dtype}")
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)  # views: x is contiguous (asserted below)
-    if not x.flags.c_contiguous:
-        raise ValueError("numerical_gradient: x must be C-contiguous")
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return grad
+    in place one element at a time (and restoring it). ``x`` must be C-contiguous float64."""
+    return numerical_gradient_with_kinks(f, x, eps)[0]
 
 
 def numerical_gradient_with_kinks(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6,
@@ -59,8 +45,10 @@ def numerical_gradient_with_kinks(f: Callable[[], float], x: np.ndarray, eps: fl
     There the derivative does not exist and a central difference means nothing, so elements with
     |r - l| > kink_rtol * max|central| are flagged and the caller leaves them out of the check.
     """
-    if x.dtype != np.float64 or not x.flags.c_contiguous:
-        raise ValueError("numerical_gradient_with_kinks: needs a C-contiguous float64 array")
+    if x.dtype != np.float64:
+        raise ValueError(f"numerical_gradient: needs a float64 array, got {x.dtype}")
+    if not x.flags.c_contiguous:
+        raise ValueError("numerical_gradient: x must be C-contiguous")
     f0 = f()
     grad, jump = np.zeros_like(x), np.zeros_like(x)
     flat, gflat, jflat = x.reshape(-1), grad.reshape(-1), jump.reshape(-1)
