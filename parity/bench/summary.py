@@ -110,7 +110,8 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
         f"- Math libraries: {'; '.join(blas[b] for b in BACKENDS if b in blas)}",
         f"- Samples: {warmup} untimed warm-up rounds, then {repeat} timed rounds; each round gives one sample of each "
         "framework in turn (scratch, torch, keras): the mean of as many consecutive steps as fill 2 ms (one step when "
-        "a step is longer), as `timeit` sizes its loops (`time.perf_counter`, garbage collector off)",
+        "a step is longer), the count sized on consecutive steps as `timeit` sizes its loops, so that the first, "
+        "cold step after another framework's is a small share of a sample (`time.perf_counter`, garbage collector off)",
         "",
         "## Time per step: median (interquartile range) and ratio to torch",
         "",

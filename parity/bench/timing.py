@@ -1,14 +1,19 @@
 """Interleaved timing: every framework's step timed in turn, round after round.
 
 ``interleaved(steps, repeat, warmup)`` first runs ``warmup`` untimed rounds (the Keras step is
-traced in the first), then ``repeat`` timed rounds; a round calls each step once, in the order
-given (scratch, torch, keras). One sample is the mean over ``loops`` consecutive steps of one
-framework, ``loops`` chosen per framework from the warm-up so that a sample lasts at least
-``MIN_SAMPLE_S`` (as ``timeit`` sizes its loops): for a step of tens of microseconds, one call
-alone would mostly measure the cache misses left by the other framework's step just before it and
-the timer itself. Interleaving spreads slow drifts of the machine (other processes, clock changes)
-over all frameworks alike instead of charging them to whichever ran during the drift. The garbage
-collector is off while timing (as in ``timeit``) and runs before.
+traced in the first), then sizes each framework's samples, then runs ``repeat`` timed rounds; a
+round calls each step ``loops`` times in a row, framework by framework, in the order given
+(scratch, torch, keras). One sample is the mean over those ``loops`` consecutive steps.
+
+``loops`` is sized on consecutive calls, as ``timeit.autorange`` does: the smallest count whose run
+lasts at least ``MIN_SAMPLE_S``. Consecutive, because the first call after another framework's
+step pays for the cache lines that step evicted (and, after TensorFlow, for its threads going back
+to sleep): sized on those cold single calls, a 20 µs step got samples of a dozen calls and the
+cold start charged it about a fifth of its time. A training loop runs one framework's steps back
+to back, which is what a long sample measures. Interleaving the samples spreads slow drifts of
+the machine (other processes, clock changes) over all frameworks alike instead of charging them to
+whichever ran during the drift. The garbage collector is off while timing (as in ``timeit``) and
+runs before.
 
 Each framework trains on as it is timed (the weights change every step), which is what a step
 costs in a training loop; ``interleaved`` returns the loss each step returned first and last so
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 MIN_SAMPLE_S = 2e-3
+_clock = time.perf_counter
 
 
 @dataclass
@@ -33,20 +39,37 @@ class Timings:
     last_loss: dict[str, float] = field(default_factory=dict)  # ... and of its last timed step
 
 
+def _run(step: Callable[[], float], loops: int) -> tuple[float, float]:
+    """(seconds for ``loops`` consecutive calls, the last call's loss)."""
+    t0 = _clock()
+    for _ in range(loops):
+        loss = step()
+    return _clock() - t0, loss
+
+
+def sample_loops(step: Callable[[], float], min_seconds: float = MIN_SAMPLE_S) -> int:
+    """The number of consecutive calls of ``step`` whose run lasts at least ``min_seconds``: after
+    one call that warms the caches up, runs of 1 call, then of the count the last run's per-call
+    time predicts (at least double), until one run is long enough. Its calls are untimed training
+    steps."""
+    step()
+    loops = 1
+    while True:
+        elapsed, _ = _run(step, loops)
+        if elapsed >= min_seconds:
+            return loops
+        per_call = max(elapsed / loops, 1e-9)
+        loops = max(2 * loops, math.ceil(min_seconds / per_call))
+
+
 def interleaved(steps: Mapping[str, Callable[[], float]], repeat: int, warmup: int) -> Timings:
     out = Timings(times={name: [] for name in steps})
-    clock = time.perf_counter
-    warm: dict[str, list[float]] = {name: [] for name in steps}
     for r in range(warmup):
         for name, step in steps.items():
-            t0 = clock()
             loss = step()
-            warm[name].append(clock() - t0)
             if r == 0:
                 out.first_loss[name] = loss
-    for name, times in warm.items():
-        typical = sorted(times[1:] or times)[len(times[1:] or times) // 2] if times else MIN_SAMPLE_S
-        out.loops[name] = max(1, math.ceil(MIN_SAMPLE_S / max(typical, 1e-9)))
+    out.loops = {name: sample_loops(step) for name, step in steps.items()}
     gc.collect()
     was_enabled = gc.isenabled()
     gc.disable()
@@ -54,10 +77,8 @@ def interleaved(steps: Mapping[str, Callable[[], float]], repeat: int, warmup: i
         for _ in range(repeat):
             for name, step in steps.items():
                 loops = out.loops[name]
-                t0 = clock()
-                for _ in range(loops):
-                    loss = step()
-                out.times[name].append((clock() - t0) / loops)
+                elapsed, loss = _run(step, loops)
+                out.times[name].append(elapsed / loops)
                 out.last_loss[name] = loss
     finally:
         if was_enabled:

@@ -84,7 +84,9 @@ def test_interleaved_runs_round_robin_after_the_warmup():
 
     steps = {name: (lambda n=name: slow(n)) for name in ("scratch", "torch", "keras")}
     timings = interleaved(steps, repeat=3, warmup=2)
-    assert calls == ["scratch", "torch", "keras"] * 5
+    # 2 warm-up rounds, a warming call and one sized run per framework, then 3 timed rounds
+    sizing = ["scratch", "scratch", "torch", "torch", "keras", "keras"]
+    assert calls == ["scratch", "torch", "keras"] * 2 + sizing + ["scratch", "torch", "keras"] * 3
     assert timings.loops == {"scratch": 1, "torch": 1, "keras": 1}
     assert {k: len(v) for k, v in timings.times.items()} == {"scratch": 3, "torch": 3, "keras": 3}
     assert all(t >= 0.003 for v in timings.times.values() for t in v)
@@ -93,12 +95,36 @@ def test_interleaved_runs_round_robin_after_the_warmup():
     fast = {name: (lambda n=name: calls.append(n) or 1.0) for name in ("scratch", "torch", "keras")}
     timings = interleaved(fast, repeat=2, warmup=2)
     assert timings.loops["scratch"] > 1  # tiny steps: many per sample, still framework by framework
-    timed = calls[6:]
+    timed = calls[len(calls) - 2 * sum(timings.loops.values()):]
     runs = [(name, len(list(group))) for name, group in itertools.groupby(timed)]
     assert [name for name, _ in runs] == ["scratch", "torch", "keras"] * 2
     assert all(n == timings.loops[name] for name, n in runs)
     assert all(t >= 0 for v in timings.times.values() for t in v)
     assert timings.first_loss == timings.last_loss == {"scratch": 1.0, "torch": 1.0, "keras": 1.0}
+
+
+def test_samples_are_sized_on_consecutive_calls_not_on_cold_ones():
+    """A step that is slow only on its first call after another framework's (cold caches) is fast
+    in a training loop: its samples must hold enough consecutive calls to last MIN_SAMPLE_S
+    (sized on the cold interleaved calls, a sample would be a single cold call)."""
+    import time
+
+    from parity.bench.timing import MIN_SAMPLE_S
+
+    last = [None]
+
+    def make(name):
+        def step():
+            cold = last[0] != name
+            last[0] = name
+            time.sleep(0.004 if cold else 0.0001)
+            return 1.0
+        return step
+
+    timings = interleaved({"scratch": make("scratch"), "torch": make("torch")}, repeat=2, warmup=3)
+    for name, loops in timings.loops.items():
+        assert loops >= 0.5 * MIN_SAMPLE_S / 0.0001, (name, loops)  # sleep overruns: half the ideal count
+        assert all(t < 0.004 / 2 for t in timings.times[name])  # the cold call is a small share of a sample
 
 
 def test_numpy_and_torch_peaks_count_a_temporary():
