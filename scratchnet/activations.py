@@ -20,7 +20,9 @@ Defaults differ between frameworks and are filled in explicitly by the parity ha
 
 Speed: linear, relu, sigmoid and tanh accept ``out=`` (forward and backward) and their backward
 reads only y, so a layer may compute y in place over its pre-activation buffer
-(``Activation.in_place``); the others allocate their results.
+(``Activation.in_place``); the others allocate their results. Their ufunc calls take ``out``
+positionally and constants as 0-d arrays (the rule and its measurements: ``scratchnet`` package
+docstring).
 """
 from __future__ import annotations
 
@@ -44,11 +46,20 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 # -- elementwise -------------------------------------------------------------------------------
-# 0-d constants: a ufunc takes a 0-d array operand in half the time of a Python scalar (tiny arrays)
-_EXP_CAP = {np.dtype(np.float32): np.float32(88.0), np.dtype(np.float64): 709.0}
-_ONE = {np.dtype(t): np.ones((), t) for t in (np.float32, np.float64)}
-for _c in _ONE.values():
-    _c.flags.writeable = False
+def _constants(value) -> dict:
+    """``value`` as a read-only 0-d array per float dtype: a ufunc takes a 0-d array operand ~0.2 us
+    faster than a Python or numpy scalar."""
+    out = {}
+    for t in (np.float32, np.float64):
+        c = np.array(value(t) if callable(value) else value, dtype=t)
+        c.flags.writeable = False
+        out[np.dtype(t)] = c
+    return out
+
+
+_ONE = _constants(1.0)
+# the largest x whose exp(x) is finite: 88 in float32, 709 in float64
+_EXP_CAP = _constants(lambda t: np.floor(np.log(np.finfo(t).max)))
 
 
 def linear(x, out=None):
@@ -70,36 +81,37 @@ def sigmoid(x, out=None):
     cap = _EXP_CAP.get(x.dtype, 709.0)
     if out is None:
         return 1 / (1 + np.exp(np.minimum(-x, cap)))
-    np.negative(x, out=out)
-    np.minimum(out, cap, out=out)
-    np.exp(out, out=out)  # exp(-x), finite
-    np.add(out, _ONE.get(out.dtype, 1), out=out)
-    return np.reciprocal(out, out=out)
+    np.negative(x, out)  # ufuncs with out positional (see the module docstring)
+    np.minimum(out, cap, out=out)  # (maximum/minimum deprecate a positional out)
+    np.exp(out, out)  # exp(-x), finite
+    np.add(out, _ONE.get(out.dtype, 1), out)
+    return np.reciprocal(out, out)
 
 
 def sigmoid_backward(dy, x, y, out=None):
     """dx = dy * y (1 - y)."""
     if out is None:
         return dy * y * (1 - y)
-    np.subtract(_ONE.get(out.dtype, 1), y, out=out)  # 1 - y
-    np.multiply(out, y, out=out)
-    return np.multiply(out, dy, out=out)
+    np.subtract(_ONE.get(out.dtype, 1), y, out)  # 1 - y
+    np.multiply(out, y, out)
+    return np.multiply(out, dy, out)
 
 
 def tanh(x, out=None):
     """y = tanh(x)."""
-    return np.tanh(x, out=out)
+    return np.tanh(x, out)
 
 
 def tanh_backward(dy, x, y, out=None):
     """dx = dy * (1 - y^2)."""
     if out is None:
         return dy * (1 - y * y)
-    np.multiply(y, y, out=out)
-    np.subtract(_ONE.get(out.dtype, 1), out, out=out)
-    return np.multiply(dy, out, out=out)
+    np.multiply(y, y, out)
+    np.subtract(_ONE.get(out.dtype, 1), out, out)
+    return np.multiply(dy, out, out)
 
 
+_ZERO = _constants(0.0)
 _ZEROS = {np.dtype(t): np.zeros(4096, t) for t in (np.float32, np.float64)}
 for _z in _ZEROS.values():
     _z.flags.writeable = False
@@ -114,7 +126,7 @@ def relu(x, out=None):
     zeros = _ZEROS.get(x.dtype)
     if zeros is None or x.size < 2 * zeros.size or not x.flags.c_contiguous or (
             out is not None and not out.flags.c_contiguous):
-        return np.maximum(x, 0, out=out)
+        return np.maximum(x, _ZERO.get(x.dtype, 0), out=out)  # (a positional out is deprecated here)
     out = np.empty_like(x) if out is None else out
     n, k = x.size, zeros.size
     body = n - n % k
@@ -126,7 +138,7 @@ def relu(x, out=None):
 
 def relu_backward(dy, x, y, out=None):
     """dx = dy * [x > 0]  (0 at the kink), read from y when given: y > 0 exactly where x > 0."""
-    return np.multiply(dy, (x if y is None else y) > 0, out=out)
+    return np.multiply(dy, np.greater(x if y is None else y, _ZERO.get(dy.dtype, 0)), out)
 
 
 def leaky_relu(x, negative_slope=0.2):

@@ -64,7 +64,7 @@ def sum_squared_error(y_true, y_pred):
     value = np.add.reduce(e * e, axis=None)  # = np.sum, without its Python wrapper
     if not math.isfinite(value):  # a non-finite target makes the value non-finite: check it only then
         _finite_target(t, "sum_squared_error")
-    return value, np.add(e, e, out=e)  # 2 e (exactly)
+    return value, np.add(e, e, e)  # 2 e (exactly); out positional
 
 
 def mean_squared_error(y_true, y_pred):
@@ -75,7 +75,7 @@ def mean_squared_error(y_true, y_pred):
     value = np.mean(e * e)
     if not math.isfinite(value):
         _finite_target(t, "mean_squared_error")
-    return value, np.multiply(e, 2 / y_pred.dtype.type(e.size), out=e)
+    return value, np.multiply(e, 2 / y_pred.dtype.type(e.size), e)
 
 
 def huber(y_true, y_pred, delta=1.0):
@@ -181,7 +181,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
     s = e.sum(axis=1, keepdims=True)  # (M, 1)
     m = y_pred.dtype.type(z.shape[0])
     value = -np.sum(shifted[rows, labels] - np.log(s[:, 0])) / m
-    grad = np.divide(e, s, out=e)  # softmax(z)
+    grad = np.divide(e, s, e)  # softmax(z)
     grad[rows, labels] -= 1
     grad /= m
     return value, grad.reshape(y_pred.shape)

@@ -100,6 +100,22 @@ def coupled_weight_decay(g, p, weight_decay):
     return g + p.dtype.type(weight_decay) * p
 
 
+_SCALARS: dict = {}
+
+
+def scalar(value, dtype) -> np.ndarray:
+    """``value`` rounded to ``dtype`` (as ``dtype.type(value)``), as a read-only 0-d array, cached:
+    ufuncs take a 0-d array operand faster than a scalar (see the ``scratchnet`` docstring)."""
+    key = (value, dtype)
+    c = _SCALARS.get(key)
+    if c is None:
+        if len(_SCALARS) > 256:  # a learning-rate schedule makes new values every step
+            _SCALARS.clear()
+        c = _SCALARS[key] = np.array(value, dtype=dtype)
+        c.flags.writeable = False
+    return c
+
+
 # -- SGD ----------------------------------------------------------------------------------------
 def in_place(fn):
     """Mark a step function that also runs in place: called with ``out=p`` it writes p_new into
@@ -117,16 +133,15 @@ def sgd_keras(p, g, velocity, learning_rate, momentum, nesterov, out=None, work=
     ``velocity`` is None when momentum is 0 (plain p - lr g). Returns (p_new, velocity_new);
     in place with ``out`` / ``work`` (see ``in_place``), with the same operations and rounding.
     """
-    dt = p.dtype.type
-    step = np.multiply(g, dt(learning_rate), out=work)  # lr g
+    step = np.multiply(g, scalar(learning_rate, p.dtype), work)  # lr g  (ufuncs: out positional)
     if velocity is None:
-        return np.subtract(p, step, out=out), None
-    mu = dt(momentum)
-    velocity = np.multiply(velocity, mu, out=velocity if out is not None else None)
-    np.subtract(velocity, step, out=velocity)  # in update units: it already holds the learning rate
+        return np.subtract(p, step, out), None
+    mu = scalar(momentum, p.dtype)
+    velocity = np.multiply(velocity, mu, velocity if out is not None else None)
+    np.subtract(velocity, step, velocity)  # in update units: it already holds the learning rate
     if nesterov:
-        return np.add(p, np.subtract(velocity * mu, step, out=step), out=out), velocity
-    return np.add(p, velocity, out=out), velocity
+        return np.add(p, np.subtract(velocity * mu, step, step), out), velocity
+    return np.add(p, velocity, out), velocity
 
 
 @in_place
@@ -137,17 +152,16 @@ def sgd_torch(p, g, momentum_buffer, learning_rate, momentum, nesterov, out=None
     ``momentum_buffer`` is None on the first step or when momentum is 0. Returns (p_new, b_new);
     in place with ``out`` / ``work`` (see ``in_place``).
     """
-    dt = p.dtype.type
-    lr, mu = dt(learning_rate), dt(momentum)
+    lr, mu = scalar(learning_rate, p.dtype), scalar(momentum, p.dtype)
     if momentum == 0:
-        return np.subtract(p, np.multiply(g, lr, out=work), out=out), None  # p - lr g
+        return np.subtract(p, np.multiply(g, lr, work), out), None  # p - lr g  (ufuncs: out positional)
     if momentum_buffer is None:
         b = g.copy()
     else:  # in gradient units
-        b = np.multiply(momentum_buffer, mu, out=momentum_buffer if out is not None else None)
-        np.add(b, g, out=b)
+        b = np.multiply(momentum_buffer, mu, momentum_buffer if out is not None else None)
+        np.add(b, g, b)
     step = g + mu * b if nesterov else b
-    return np.subtract(p, np.multiply(step, lr, out=work), out=out), b
+    return np.subtract(p, np.multiply(step, lr, work), out), b
 
 
 def call_step(fn, args, out, work):
@@ -313,8 +327,10 @@ class SGD(Optimizer):
     def _update(self, key, param, g, t):
         state = self.state[key]
         p, g = self._decay(param, g) if self.weight_decay else (param, g)  # p: param or its decayed copy
-        keras = self.convention == "keras"
-        name, step = ("velocity", sgd_keras) if keras else ("momentum_buffer", sgd_torch)
+        if self.convention == "keras":
+            name, step = "velocity", sgd_keras
+        else:
+            name, step = "momentum_buffer", sgd_torch
         args = (p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov)
         p_new, buf = call_step(step, args, param, self._work_for(key, param))
         if buf is not None:
