@@ -164,13 +164,6 @@ def sgd_torch(p, g, momentum_buffer, learning_rate, momentum, nesterov, out=None
     return np.subtract(p, np.multiply(step, lr, work), out), b
 
 
-def call_step(fn, args, out, work):
-    """``fn(*args)`` in place (``out``, ``work``) when ``fn`` is marked ``in_place``; else functionally."""
-    if getattr(fn, "in_place", False):
-        return fn(*args, out=out, work=work)
-    return fn(*args)
-
-
 class Optimizer:
     """Base class: validation, lazy per-parameter state, the in-place write-back.
 
@@ -332,7 +325,10 @@ class SGD(Optimizer):
         else:
             name, step = "momentum_buffer", sgd_torch
         args = (p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov)
-        p_new, buf = call_step(step, args, param, self._work_for(key, param))
+        if getattr(step, "in_place", False):  # see ``in_place``
+            p_new, buf = step(*args, out=param, work=self._work_for(key, param))
+        else:
+            p_new, buf = step(*args)
         if buf is not None:
             state[name] = buf
         return p_new

@@ -16,36 +16,40 @@ def dense_forward(x, kernel, bias=None, out=None):
     if out is not None and x.dtype != kernel.dtype:
         x = x.astype(kernel.dtype)
     if x.ndim == 2:
-        y = np.dot(x, kernel, out=out)  # (N, U)
+        y = np.dot(x, kernel, out)  # (N, U)
     else:
         out2 = None if out is None else out.reshape(-1, kernel.shape[1])
-        y = np.dot(x.reshape(-1, x.shape[-1]), kernel, out=out2)  # (M, U): leading axes flattened
+        y = np.dot(x.reshape(-1, x.shape[-1]), kernel, out2)  # (M, U): leading axes flattened
         y = y.reshape(*x.shape[:-1], kernel.shape[1])  # (..., U)
     if bias is not None:
-        np.add(y, bias, out=y)
+        np.add(y, bias, y)  # out positional (see the scratchnet docstring)
     return y, (x, kernel)
 
 
-def dense_backward(dy, cache):
+def dense_backward(dy, cache, dkernel=None, dbias=None, dx=None, ones=None):
     """dx = dy W^T, dW = sum over leading axes of x^T dy, db = sum over leading axes of dy.
 
-    ``cache`` is the forward's ``(x, kernel)``, optionally followed by a dict of output arrays
-    ``{"dkernel", "dbias", "dx", "ones"}`` (a missing or None entry is allocated; ``False`` for
-    dx or dbias skips it and returns None in its place). ``ones`` (M,) turns db into a BLAS
-    product ones^T dy (numpy's axis-0 sum of a tall array is several times slower)."""
-    x, kernel = cache[:2]
-    out = cache[2] if len(cache) > 2 else {}
-    x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])  # (M, I)
-    dy2 = dy if dy.ndim == 2 else dy.reshape(-1, dy.shape[-1])  # (M, U)
-    dkernel = np.dot(x2.T, dy2, out=out.get("dkernel"))  # (I, U)
-    dbias, ones = out.get("dbias"), out.get("ones")
-    if dbias is not False:
-        dbias = dy2.sum(axis=0) if ones is None else np.dot(ones, dy2, out=dbias)  # (U,)
-    dx = out.get("dx")
-    if dx is not False:
-        dx = np.dot(dy2, kernel.T, out=None if dx is None else dx.reshape(x2.shape))  # (M, I)
-        dx = dx if x.ndim == 2 else dx.reshape(x.shape)  # (..., I)
-    return (None if dx is False else dx), dkernel, (None if dbias is False else dbias)
+    ``cache`` is the forward's ``(x, kernel)``. ``dkernel``, ``dbias``, ``dx``: arrays to write
+    the results into (None: allocate; ``False`` for dbias or dx: skip it, None in its place).
+    ``ones`` (M,) turns db into a BLAS product ones^T dy (numpy's axis-0 sum of a tall array is
+    several times slower). Returns ``(dx, dkernel, dbias)``."""
+    x, kernel = cache
+    if x.ndim == 2:
+        x2, dy2 = x, dy  # (M, I), (M, U)
+    else:  # leading axes flattened
+        x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
+    dkernel = np.dot(x2.T, dy2, dkernel)  # (I, U)
+    if dbias is False:
+        dbias = None
+    else:
+        dbias = dy2.sum(axis=0) if ones is None else np.dot(ones, dy2, dbias)  # (U,)
+    if dx is False:
+        dx = None
+    elif x.ndim == 2:
+        dx = np.dot(dy2, kernel.T, dx)  # (M, I)
+    else:
+        dx = np.dot(dy2, kernel.T, None if dx is None else dx.reshape(x2.shape)).reshape(x.shape)  # (..., I)
+    return dx, dkernel, dbias
 
 
 class Dense(Layer):
@@ -92,15 +96,14 @@ class Dense(Layer):
     def _backward(self, dy, cache):
         lin_cache, act_cache = cache
         dz = self.activation.backward(dy, act_cache, out=self._dz_out(self.activation, dy))
-        out = {"dkernel": self.grads["kernel"], "dbias": False,
-               "dx": self._buffer("dx", lin_cache[0].shape) if self._input_grad else False}
-        if self.use_bias:
-            out["dbias"] = self.grads["bias"]
-            out["ones"] = self._buffer("ones", (dz.size // self.units,), fill=1)
-        dx, dkernel, dbias = dense_backward(dz, (*lin_cache, out))
-        _store(self.grads, "kernel", dkernel)
-        if self.use_bias:
-            _store(self.grads, "bias", dbias)
+        grads, bias = self.grads, self.use_bias
+        dx, dkernel, dbias = dense_backward(
+            dz, lin_cache, dkernel=grads["kernel"], dbias=grads["bias"] if bias else False,
+            dx=self._buffer("dx", lin_cache[0].shape) if self._input_grad else False,
+            ones=self._buffer("ones", (dz.size // self.units,), fill=1) if bias else None)
+        _store(grads, "kernel", dkernel)
+        if bias:
+            _store(grads, "bias", dbias)
         return dx
 
 

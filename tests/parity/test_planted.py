@@ -102,7 +102,7 @@ def test_scratchnet_backward_bug_is_caught_by_finite_differences(monkeypatch):
     from scratchnet.layers import dense as dense_layer
 
     real = dense_layer.dense_backward
-    monkeypatch.setattr(dense_layer, "dense_backward", lambda dy, cache: (lambda r: (r[0], 2 * r[1], r[2]))(real(dy, cache)))
+    monkeypatch.setattr(dense_layer, "dense_backward", lambda dy, cache, **out: (lambda r: (r[0], 2 * r[1], r[2]))(real(dy, cache)))
     res = run_case(parse_spec(MLP))
     fd = failing(res, "fd")
     assert fd and all(r["backend_a"] == "scratch" for r in fd)

@@ -86,3 +86,20 @@ def test_float32_in_float32_out():
         t = targets(name, np.random.default_rng(0), (2, 3))
         value, grad = L.get(name, **params).fn(t, p, **params)
         assert value.dtype == np.float32 and grad.dtype == np.float32, name
+
+
+def test_sum_of_squares_keeps_pairwise_precision_on_large_float32_arrays():
+    """The BLAS dot is only for small arrays: on a million float32 elements it drifts ~100x further
+    from the exact sum than numpy's pairwise sum does (planted: the dot at every size)."""
+    from scratchnet.losses import _DOT_MAX, sum_of_squares
+
+    rng = np.random.default_rng(7)
+    for n in (3, _DOT_MAX, 1_000_003):
+        e = rng.standard_normal(n).astype(np.float32)
+        exact = float(np.dot(e.astype(np.float64), e.astype(np.float64)))
+        got = sum_of_squares(e)
+        assert got.dtype == np.float32
+        assert abs(float(got) - exact) <= 2e-7 * exact, n
+    e = rng.standard_normal(1_000_003).astype(np.float32)
+    exact = float(np.dot(e.astype(np.float64), e.astype(np.float64)))
+    assert abs(float(np.vdot(e, e)) - exact) > 2e-7 * exact  # what the threshold avoids
