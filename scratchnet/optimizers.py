@@ -222,9 +222,12 @@ class Optimizer:
 
     def _checked_steps(self, params, grads) -> list[tuple]:
         last = self._checked
-        if (last is not None and len(last) == len(params)
-                and all(params.get(k) is p and grads.get(k) is g for k, p, g in last)):
-            return last
+        if last is not None and len(last) == len(params):
+            for k, p, g in last:
+                if params.get(k) is not p or grads.get(k) is not g:
+                    break
+            else:
+                return last
         missing, steps = [], []
         for key, p in params.items():  # check everything before touching anything
             if key not in grads:
@@ -248,13 +251,18 @@ class Optimizer:
             steps.append((key, p, g))
         if missing:
             raise ValueError(f"{self.name}: no gradient for parameter(s) {missing}")
+        for key, p, _ in steps:
+            work = self._work.get(key)
+            if work is not None and (work.shape != p.shape or work.dtype != p.dtype):
+                del self._work[key]
         self._checked = steps if all(grads[k] is g for k, _, g in steps) else None
         return steps
 
     def _work_for(self, key, p) -> np.ndarray:
-        """The temporary for ``key``'s in-place step: an uninitialised array like p, kept."""
+        """The temporary for ``key``'s in-place step: an uninitialised array like p, kept
+        (``_checked_steps`` drops one that no longer fits its key's parameter)."""
         work = self._work.get(key)
-        if work is None or work.shape != p.shape or work.dtype != p.dtype:
+        if work is None:
             work = self._work[key] = np.empty_like(p)
         return work
 
@@ -324,11 +332,11 @@ class SGD(Optimizer):
             name, step = "velocity", sgd_keras
         else:
             name, step = "momentum_buffer", sgd_torch
-        args = (p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov)
         if getattr(step, "in_place", False):  # see ``in_place``
-            p_new, buf = step(*args, out=param, work=self._work_for(key, param))
+            p_new, buf = step(p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov,
+                              out=param, work=self._work_for(key, param))
         else:
-            p_new, buf = step(*args)
+            p_new, buf = step(p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov)
         if buf is not None:
             state[name] = buf
         return p_new

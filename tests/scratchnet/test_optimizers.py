@@ -447,6 +447,17 @@ def test_apply_updates_in_place_every_param_and_counts_once():
     assert set(opt.state) == set(params)
 
 
+def test_sgd_work_buffer_follows_a_parameter_replaced_under_the_same_key():
+    """SGD keeps a temporary per key for its in-place step; a new array of another shape or dtype
+    under the same key (a rebuilt layer) must get a fitting one, not the old one."""
+    opt = O.SGD(learning_rate=0.5)
+    for shape, dtype in [((3, 2), np.float64), ((4, 5), np.float64), ((4, 5), np.float32), ((2,), np.float32)]:
+        p, g = np.ones(shape, dtype), np.full(shape, 2.0, dtype)
+        for _ in range(2):  # the second call takes the validated fast path
+            opt.apply({"w": p}, {"w": g})
+        assert p.dtype == dtype and np.array_equal(p, np.full(shape, -1.0, dtype)), (shape, dtype)
+
+
 def test_bad_apply_changes_nothing():
     p = np.ones(SHAPE)
     opt = O.SGD()
