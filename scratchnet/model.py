@@ -73,9 +73,11 @@ class Sequential:
         kind = x.dtype.kind
         if x.dtype != self.dtype and (kind in "fb" or (kind in "iu" and self._first_takes_floats())):
             x = x.astype(self.dtype, copy=False)
-        self.outputs = outputs = []
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        layers = self.layers
+        x = layers[0].forward(x, training)  # checks the model's input
+        self.outputs = outputs = [x]
+        for i in range(1, len(layers)):  # inputs the build made fit: no checks
+            x = layers[i].forward_trusted(x, training)
             outputs.append(x)
         return x
 
@@ -98,9 +100,13 @@ class Sequential:
         if not input_grad:
             while stop < len(layers) and not layers[stop].params:
                 stop += 1
-        for i in range(len(layers) - 1, stop - 1, -1):
+        last = len(layers) - 1
+        for i in range(last, stop - 1, -1):
             consume = dy is not given and not np.may_share_memory(dy, given)
-            dy = layers[i].backward(dy, input_grad or i > stop, consume)
+            if i == last:  # checks the given dy
+                dy = layers[i].backward(dy, input_grad or i > stop, consume)
+            else:  # the dx of the layer above
+                dy = layers[i].backward_trusted(dy, input_grad or i > stop, consume)
         return dy if input_grad else None
 
     def parameters(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
