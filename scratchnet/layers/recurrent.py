@@ -113,7 +113,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
     x (N, T, F), W (F, 4U), U (U, 4U), b (4U,) -> hs (N, T, U), cache.
 
     Internally time-major, (T, N, .), so each step's slices are contiguous, in work arrays from
-    ``buffer`` (see ``layers.base``); hs is a (N, T, U) view of them. All four gates come from one
+    ``buffer`` (see ``layers.base``); hs is a (N, T, U) view of them. The ufuncs take ``out``
+    positionally (see the ``scratchnet`` docstring): ~10 calls a step, forward and backward. All four gates come from one
     tanh per step: sig(a) = (1 + tanh(a / 2)) / 2, i.e. [i, f, g, o] = tanh(a s) s + r with
     s = [1/2, 1/2, 1, 1/2] and r = [1/2, 1/2, 0, 1/2] per block (exact in exact arithmetic; in
     floating point an absolute error of about an ulp of 1, and no overflow for any a).
@@ -124,9 +125,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
     xt = _alloc(buffer, "xt", (t_len, n, f_in), dt)
     np.copyto(xt, x.transpose(1, 0, 2))  # (T, N, F)
     gates = _alloc(buffer, "gates", (t_len, n, 4 * u), dt)  # x_t W + b, then [i, f, g, o] in place
-    np.matmul(xt.reshape(t_len * n, f_in), kernel, out=gates.reshape(t_len * n, 4 * u))  # (T N, 4U)
+    np.matmul(xt.reshape(t_len * n, f_in), kernel, gates.reshape(t_len * n, 4 * u))  # (T N, 4U)
     if bias is not None:
-        np.add(gates, bias, out=gates)
+        np.add(gates, bias, gates)
     s = np.full(4 * u, 0.5, dt)
     s[2 * u:3 * u] = 1
     r = np.full(4 * u, 0.5, dt)
@@ -139,15 +140,15 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
     ig = _alloc(buffer, "ig", (n, u), dt)
     for t in range(t_len):
         a = gates[t]  # (N, 4U)
-        np.add(a, np.matmul(h[t], recurrent_kernel, out=rec), out=a)  # + h_{t-1} U
-        np.multiply(a, s, out=a)
-        np.tanh(a, out=a)
-        np.multiply(a, s, out=a)
-        np.add(a, r, out=a)  # [i, f, g, o]
+        np.add(a, np.matmul(h[t], recurrent_kernel, rec), a)  # + h_{t-1} U
+        np.multiply(a, s, a)
+        np.tanh(a, a)
+        np.multiply(a, s, a)
+        np.add(a, r, a)  # [i, f, g, o]
         i, f, g, o = a[:, :u], a[:, u:2 * u], a[:, 2 * u:3 * u], a[:, 3 * u:]
-        np.multiply(f, c[t], out=c[t + 1])
-        np.add(c[t + 1], np.multiply(i, g, out=ig), out=c[t + 1])  # c_t = f c_{t-1} + i g
-        np.multiply(o, np.tanh(c[t + 1], out=tanh_c[t]), out=h[t + 1])  # h_t = o tanh(c_t)
+        np.multiply(f, c[t], c[t + 1])
+        np.add(c[t + 1], np.multiply(i, g, ig), c[t + 1])  # c_t = f c_{t-1} + i g
+        np.multiply(o, np.tanh(c[t + 1], tanh_c[t]), h[t + 1])  # h_t = o tanh(c_t)
     work = {"buffer": buffer}
     return h[1:].transpose(1, 0, 2), (x, kernel, recurrent_kernel, h, c, gates, tanh_c, xt, work)
 
@@ -177,15 +178,15 @@ def lstm_backward(dhs, cache):
     one = dt.type(1)
     i, f, g, o = gates[:, :, :u], gates[:, :, u:2 * u], gates[:, :, 2 * u:3 * u], gates[:, :, 3 * u:]
     p = _alloc(buffer, "P", (t_len, n, 4 * u), dt)  # (T, N, 4U)
-    np.multiply(np.subtract(one, gates, out=p), gates, out=p)  # s (1 - s) in every block
+    np.multiply(np.subtract(one, gates, p), gates, p)  # s (1 - s) in every block
     pg = p[:, :, 2 * u:3 * u]
-    np.subtract(one, np.multiply(g, g, out=pg), out=pg)  # 1 - g^2 in the c block
-    np.multiply(p[:, :, :u], g, out=p[:, :, :u])
-    np.multiply(p[:, :, u:2 * u], c[:-1], out=p[:, :, u:2 * u])
-    np.multiply(pg, i, out=pg)
-    np.multiply(p[:, :, 3 * u:], tanh_c, out=p[:, :, 3 * u:])
+    np.subtract(one, np.multiply(g, g, pg), pg)  # 1 - g^2 in the c block
+    np.multiply(p[:, :, :u], g, p[:, :, :u])
+    np.multiply(p[:, :, u:2 * u], c[:-1], p[:, :, u:2 * u])
+    np.multiply(pg, i, pg)
+    np.multiply(p[:, :, 3 * u:], tanh_c, p[:, :, 3 * u:])
     k = _alloc(buffer, "K", (t_len, n, u), dt)
-    np.multiply(np.subtract(one, np.multiply(tanh_c, tanh_c, out=k), out=k), o, out=k)  # o (1 - tanh^2 c)
+    np.multiply(np.subtract(one, np.multiply(tanh_c, tanh_c, k), k), o, k)  # o (1 - tanh^2 c)
     da = _alloc(buffer, "da", (t_len, n, 4 * u), dt)  # (T, N, 4U)
     dh = _alloc(buffer, "dh", (n, u), dt)
     dc = _alloc(buffer, "dc", (n, u), dt)
@@ -195,27 +196,27 @@ def lstm_backward(dhs, cache):
     dc.fill(0)
     rk_t = recurrent_kernel.T
     for t in reversed(range(t_len)):
-        np.add(dc, np.multiply(dh, k[t], out=tmp), out=dc)  # dc += dh o (1 - tanh^2 c_t)
+        np.add(dc, np.multiply(dh, k[t], tmp), dc)  # dc += dh o (1 - tanh^2 c_t)
         da_t = da[t]
         np.multiply(p[t].reshape(n, 4, u)[:, :3], dc[:, None, :],
-                    out=da_t.reshape(n, 4, u)[:, :3])  # [di i', df f', dg g'] (N, 3, U)
-        np.multiply(p[t, :, 3 * u:], dh, out=da_t[:, 3 * u:])  # do o'
+                    da_t.reshape(n, 4, u)[:, :3])  # [di i', df f', dg g'] (N, 3, U)
+        np.multiply(p[t, :, 3 * u:], dh, da_t[:, 3 * u:])  # do o'
         if t:
-            np.matmul(da_t, rk_t, out=dh)  # dh_{t-1} through U
+            np.matmul(da_t, rk_t, dh)  # dh_{t-1} through U
             if not last_only:
-                np.add(dh, dhs[:, t - 1], out=dh)
-            np.multiply(dc, f[t], out=dc)  # dc_{t-1} through c_t = f c_{t-1} + ...
+                np.add(dh, dhs[:, t - 1], dh)
+            np.multiply(dc, f[t], dc)  # dc_{t-1} through c_t = f c_{t-1} + ...
     da2 = da.reshape(t_len * n, 4 * u)  # (T N, 4U)
-    dkernel = np.matmul(xt.reshape(t_len * n, f_in).T, da2, out=work.get("dkernel"))  # (F, 4U)
-    drecurrent = np.matmul(h[:-1].reshape(t_len * n, u).T, da2, out=work.get("drecurrent"))  # (U, 4U)
+    dkernel = np.matmul(xt.reshape(t_len * n, f_in).T, da2, work.get("dkernel"))  # (F, 4U)
+    drecurrent = np.matmul(h[:-1].reshape(t_len * n, u).T, da2, work.get("drecurrent"))  # (U, 4U)
     dbias = work.get("dbias")
     if dbias is not False:
-        dbias = np.matmul(_alloc(buffer, "ones", (t_len * n,), dt, fill=1), da2, out=dbias)  # (4U,)
+        dbias = np.matmul(_alloc(buffer, "ones", (t_len * n,), dt, fill=1), da2, dbias)  # (4U,)
     else:
         dbias = None
     if work.get("dx") is False:
         return None, dkernel, drecurrent, dbias
-    dxt = np.matmul(da2, kernel.T, out=_alloc(buffer, "dxt", (t_len * n, f_in), dt))  # (T N, F)
+    dxt = np.matmul(da2, kernel.T, _alloc(buffer, "dxt", (t_len * n, f_in), dt))  # (T N, F)
     return dxt.reshape(t_len, n, f_in).transpose(1, 0, 2), dkernel, drecurrent, dbias  # (N, T, F)
 
 
