@@ -8,7 +8,6 @@ float64 math, and these values survive that cast unchanged.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 
@@ -294,22 +293,13 @@ def test_adagrad_eps_placement_differs():
 PARITY_TOL = 1e-12
 
 
-@contextlib.contextmanager
-def keras_floatx_float64():
-    """floatx and dtype policy float64 (Keras's learning-rate variable lives in floatx), then restored."""
-    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(floatx)
-        keras.config.set_dtype_policy(policy)
-
-
 @pytest.fixture
 def keras_float64():
-    with keras_floatx_float64():
+    """Keras's floatx and dtype policy float64 (its learning-rate variable lives in floatx), restored
+    afterwards: the harness's own context manager, tested here too."""
+    from parity.backends.keras_backend import keras_state
+
+    with keras_state("float64"):
         yield
 
 
@@ -407,9 +397,11 @@ def test_changing_lr_momentum_sgd_matches_each_framework(keras_float64):
 
 
 def test_keras_float64_context_restores_global_state():
+    from parity.backends.keras_backend import keras_state
+
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy().name
-    with keras_floatx_float64():
-        assert keras.config.floatx() == "float64"
+    with keras_state("float64"):
+        assert keras.config.floatx() == "float64" and keras.config.dtype_policy().name == "float64"
     assert (keras.config.floatx(), keras.config.dtype_policy().name) == (floatx, policy)
     assert torch.get_default_dtype() == torch.float32  # never changed: every torch tensor gets an explicit dtype
 
