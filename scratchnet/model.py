@@ -37,8 +37,14 @@ class Sequential:
     def add(self, layer: Layer) -> None:
         if not isinstance(layer, Layer):
             raise ValueError(f"{self.name}: expected a scratchnet Layer, got {type(layer).__name__}")
-        if any(existing.name == layer.name for existing in self.layers):
-            raise ValueError(f"{self.name}: a layer named {layer.name!r} is already in the model")
+        taken = {existing.name for existing in self.layers}
+        if layer.name in taken:
+            if not layer.auto_named:
+                raise ValueError(f"{self.name}: a layer named {layer.name!r} is already in the model")
+            base, k = layer.name, 1  # as Keras: dense, dense_1, dense_2, ... within the model
+            while f"{base}_{k}" in taken:
+                k += 1
+            layer.name = f"{base}_{k}"
         self.layers.append(layer)
 
     @property

@@ -41,13 +41,11 @@ Buffers and who owns what (the rule every layer follows):
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_counter = itertools.count()
 
 
 def as_float_dtype(dtype: Any, what: str = "dtype") -> np.dtype:
@@ -87,10 +85,14 @@ class Layer:
     ``rng`` (a ``numpy.random.Generator``) is used for weight initialisation when the layer is
     built lazily by its first ``forward``; ``build(..., rng=...)`` overrides it. Without either,
     ``numpy.random.default_rng(0)`` is used, so an unseeded layer is still deterministic.
+    ``name`` defaults to the class name in lower case; ``Sequential.add`` numbers a default name
+    the model already has (dense, dense_1, ...), so names never depend on what else the process made.
     """
 
     def __init__(self, name: str | None = None, rng: np.random.Generator | None = None):
-        self.name = name or f"{type(self).__name__.lower()}_{next(_counter)}"
+        # no name: the class's ("dense"); Sequential.add numbers it if the model has one already
+        self.auto_named = not name
+        self.name = name or type(self).__name__.lower()
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}

@@ -48,6 +48,21 @@ def test_duplicate_layer_names_and_uncompiled_fit_are_errors():
         sn.Sequential([sn.Dense(2)]).fit(np.zeros((2, 2)), np.zeros((2, 2)))
 
 
+def test_unnamed_layers_are_numbered_within_their_model_not_by_creation_order():
+    """No process-wide counter: the same model code gives the same parameter keys however many
+    layers were made before (planted: a global counter would make the second model's keys differ)."""
+    def make():
+        return sn.Sequential([sn.Dense(4), sn.Dense(3, name="dense_2"), sn.Dense(2), sn.Dense(1), sn.Flatten()])
+
+    first = make()
+    sn.Dense(5), sn.Dense(6)  # layers made in between change nothing
+    second = make()
+    names = [layer.name for layer in first.layers]
+    assert names == [layer.name for layer in second.layers] == ["dense", "dense_2", "dense_1", "dense_3", "flatten"]
+    first.build((3,))
+    assert list(first.parameters())[:2] == ["dense/kernel", "dense/bias"]
+
+
 def test_scratchnet_imports_without_torch_or_tensorflow():
     code = ("import sys; sys.modules['torch'] = None; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
             "import scratchnet, scratchnet.tutorial, scratchnet.gradcheck\n"
