@@ -483,7 +483,7 @@ def test_catalog_loads_sorted_and_rejects_duplicate_names(tmp_path, monkeypatch)
     assert catalog_dir().name == "catalog" and catalog_dir().parent.name == "parity"
     folder = tmp_path / "parity" / "catalog"
     folder.mkdir(parents=True)
-    monkeypatch.setattr(spec_mod, "catalog_dir", lambda: folder)
+    monkeypatch.setattr(spec_mod.files, "catalog_dir", lambda: folder)
     assert load_catalog() == []
     (folder / "b.json").write_text(json.dumps({**base(), "name": "zeta"}))
     (folder / "a.json").write_text(json.dumps({**base(), "name": "alpha"}))

@@ -1,0 +1,128 @@
+"""Spec files: parse, validate, fill in every default, and infer shapes before anything is built.
+
+A spec file (JSON, or TOML with the same keys) describes one case: a Sequential model, its input,
+its loss and optimizer. DESIGN.md's "Spec files" section is the contract; this module is its
+strict reading. ``load_spec(path)`` / ``parse_spec(data, source)`` return a frozen ``CaseSpec``
+whose every field is filled in, or raise ``SpecError`` with ONE line::
+
+    <file>: <field path>: <what was expected>, got <what was found>
+    case.json: layers[2].kernel_size: expected a positive int or an [h, w] pair of them, got 0
+    case.json: layers[1]: conv2d: input_shape: expected an image (H, W, C) ..., got (10,)
+
+(file-level problems, e.g. a file that does not exist, have no field path.)
+
+Strictness
+----------
+- Unknown keys anywhere are errors (with a "did you mean" hint); so are missing required keys.
+- Types are checked exactly: a bool is not an int, and an integral float (``3.0``) is not an int.
+  A float field accepts an int and stores it as a float. Numbers must be finite.
+- A JSON object with the same key twice is an error (json would silently keep the last).
+
+Top-level keys (default in brackets)
+------------------------------------
+``name`` (required: a non-empty one-line string), ``seed`` [0] (int >= 0), ``dtype``
+["float64"] ("float32" | "float64"), ``input_shape`` (batch first, positive ints; required unless
+``data`` is "xor"), ``input`` [{"kind": "normal"}], ``layers`` (required, non-empty), ``loss``
+(required), ``optimizer`` (required), ``steps`` [1] (int >= 0), ``training`` [true], ``data``
+[null] (null | "xor" | "digits").
+
+``input``: ``{"kind": "normal"}`` (standard normal), ``{"kind": "uniform"}`` (the generator's
+documented range), or ``{"kind": "integers", "high": V, "low": 0}``: token ids in [low, high),
+``high`` required and > low >= 0. Integer input is allowed only when the first layer is an
+``embedding`` (and then required), with ``high <= input_dim``; an embedding may only be first.
+
+Datasets (``data``): the input comes from the data set, so ``input`` may only be the default.
+- "xor": the seed tutorial's four rows of three features: ``input_shape`` is [4, 3] (implied when
+  left out, an error when different) and the model's output must be (1,) per sample.
+- "digits": scikit-learn's 8x8 digits (1797 images). ``input_shape`` is required and must be
+  [N, 64] (flat) or [N, 8, 8, 1] (images) with 1 <= N <= 1797 (the first N images). Targets are
+  one-hot over 10 classes (class ids for sparse_categorical_crossentropy), so the model's output
+  must be (10,) per sample, whatever the loss.
+
+Layers (``type`` and fields; every field is filled in with the Keras default)
+-----------------------------------------------------------------------------
+=======================  ===================================================================
+dense                    units, activation="linear", use_bias=true
+conv2d                   filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
+                         groups=1, activation="linear", use_bias=true
+depthwise_conv2d         kernel_size, depth_multiplier=1, strides=1, padding="valid",
+                         dilation_rate=1, activation="linear", use_bias=true
+max_pool2d               pool_size=2, strides=null (-> pool_size, as Keras), padding="valid"
+average_pool2d           as max_pool2d
+global_average_pool2d    (none)
+flatten                  (none)
+reshape                  target_shape (positive ints, at most one -1; no batch axis)
+dropout                  rate (in [0, 1))
+batch_normalization      momentum=0.99 (in [0, 1), Keras meaning), epsilon=0.001 (> 0)
+layer_normalization      epsilon=0.001 (> 0), axis=-1 (nonzero int or list of them)
+embedding                input_dim, output_dim
+simple_rnn               units, return_sequences=false, activation="tanh"
+lstm                     units, return_sequences=false
+gru                      units, return_sequences=false, reset_after=true
+activation               activation (a name)
+sigmoid, tanh, relu, selu, softplus, silu, hard_sigmoid   (none)
+leaky_relu               negative_slope=0.2
+elu                      alpha=1.0
+gelu                     approximate=false
+softmax, log_softmax     axis=-1 (a nonzero int: Keras counts the batch axis as 0)
+=======================  ===================================================================
+
+- Sizes, strides and dilations: an int or an [h, w] pair of positive ints; stored as an (h, w)
+  tuple. ``padding``: "valid", "same", or a non-negative int / [h, w] pair (explicit symmetric
+  padding, stored as a tuple).
+- ``activation`` fields take a name from ``scratchnet.activations.NAMES`` (null means "linear",
+  as in Keras); a parametrised activation used this way gets its default parameters.
+- leaky_relu's default slope is 0.2, the ``keras.activations.leaky_relu`` default; torch's
+  ``LeakyReLU`` defaults to 0.01 and the Keras ``LeakyReLU`` *layer* to 0.3. Set it explicitly.
+
+Extra checks made here, each because a backend would refuse or misread the model:
+- conv2d / depthwise_conv2d: strides > 1 together with dilation_rate > 1 (Keras refuses it).
+- pooling with int padding: at most half the pool size per axis (torch refuses more).
+- dense on an image (a 3-d per-sample input): Keras applies it to the channel axis but torch's
+  NCHW layout would put W last, so flatten first. Dense on (F,) or (T, F) is fine.
+- softmax / log_softmax ``axis`` must name a non-batch axis of the layer's input.
+- batch_normalization in training mode needs more than one value per channel (torch refuses).
+- sgd ``nesterov`` needs ``momentum > 0`` (torch refuses).
+
+Losses: sum_squared_error, mean_squared_error, binary_crossentropy(from_logits=false),
+categorical_crossentropy(from_logits=false), sparse_categorical_crossentropy(from_logits=false),
+huber(delta=1.0, > 0). Targets must fit: the categorical losses need a final class axis of size
+>= 2. With ``from_logits`` false the output must be probabilities: the last layer that changes
+values (flatten, reshape and pooling are looked through) must end in softmax, sigmoid or
+hard_sigmoid (otherwise scratchnet's and torch's losses refuse, or Keras silently clips).
+
+Optimizers (Keras defaults filled in; ``learning_rate`` finite > 0):
+sgd(learning_rate=0.01, momentum=0.0 in [0, 1], nesterov=false, weight_decay=0.0 >= 0),
+rmsprop(learning_rate=0.001, rho=0.9 in [0, 1), momentum=0.0 in [0, 1], epsilon=1e-7 >= 0,
+centered=false), adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999 (in [0, 1)), epsilon=1e-7,
+weight_decay=0.0), adamw(same, weight_decay=0.004), adagrad(learning_rate=0.001,
+initial_accumulator_value=0.1 >= 0, epsilon=1e-7).
+
+Shapes: ``infer_shapes(spec)`` constructs each layer in scratchnet (``scratch_layer``) and asks
+its ``compute_output_shape``; the layer's ValueError becomes a SpecError naming ``layers[i]``,
+with scratchnet's text kept. ``parse_spec`` runs it, so a misfit model never reaches a backend.
+
+The dataclasses are frozen and their ``params`` are read-only dicts (``FrozenDict``); ``to_dict``
+gives the filled-in, JSON-able form (tuples become lists) that reports show, and
+``parse_spec(spec.to_dict())`` gives back an equal spec.
+
+Modules: ``errors`` (SpecError), ``cases`` (the dataclasses), ``checks`` (field checks),
+``vocabulary`` (the type tables), ``parse`` (parse_spec), ``shapes`` (infer_shapes), ``files``
+(load_spec, the catalog).
+"""
+from __future__ import annotations
+
+from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
+from parity.spec.errors import SpecError
+from parity.spec.files import catalog_dir, load_catalog, load_spec
+from parity.spec.parse import parse_spec
+from parity.spec.shapes import infer_shapes, scratch_layer
+from parity.spec.vocabulary import (ACTIVATION_LAYER_TYPES, DATASETS, DIGITS_SAMPLES, DTYPES, INPUT_KINDS, LAYER_TYPES,
+                                    LOSS_TYPES, OPTIMIZER_TYPES, SCRATCH_CLASSES)
+
+__all__ = [
+    "SpecError", "FrozenDict", "InputSpec", "LayerSpec", "LossSpec", "OptimizerSpec", "CaseSpec",
+    "load_spec", "parse_spec", "infer_shapes", "scratch_layer", "catalog_dir", "load_catalog",
+    "LAYER_TYPES", "ACTIVATION_LAYER_TYPES", "LOSS_TYPES", "OPTIMIZER_TYPES", "DTYPES", "DATASETS",
+    "INPUT_KINDS", "SCRATCH_CLASSES", "DIGITS_SAMPLES",
+]

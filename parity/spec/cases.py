@@ -1,0 +1,134 @@
+"""The frozen dataclasses a parsed spec becomes, and their read-only ``params``."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from parity.spec.errors import _fail
+from parity.spec.checks import _listing
+from parity.spec.vocabulary import DTYPES
+
+
+class FrozenDict(dict):
+    """A dict that refuses to change: the ``params`` of the spec dataclasses. It is still a dict
+    (``**params``, ``json.dumps`` and ``==`` with a plain dict work), it hashes, pickles and
+    deep-copies; ``dict(params)`` or ``params.copy()`` gives a mutable copy."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("spec params are read-only; use dict(params) for a mutable copy")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def copy(self) -> dict:
+        return dict(self)
+
+    def __reduce__(self):
+        return (type(self), (dict(self),))
+
+    def __hash__(self) -> int:  # values are scalars, strings and tuples
+        return hash(tuple(sorted(self.items())))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How the input is generated: ``kind`` "normal" | "uniform" | "integers"; for integers, token
+    ids are drawn from [low, high). ``high`` and ``low`` are None for the float kinds."""
+
+    kind: str = "normal"
+    high: int | None = None
+    low: int | None = None
+
+    def to_dict(self) -> dict:
+        if self.kind == "integers":
+            return {"kind": self.kind, "high": self.high, "low": self.low}
+        return {"kind": self.kind}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer: its spec ``type`` and every field (defaults filled in, normalised), whose names
+    are the scratchnet constructor keywords."""
+
+    type: str
+    params: FrozenDict = field(default_factory=FrozenDict)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **_jsonable(dict(self.params))}
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The loss: ``type`` and its filled-in parameters."""
+
+    type: str
+    params: FrozenDict = field(default_factory=FrozenDict)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **_jsonable(dict(self.params))}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """The optimizer: ``type`` and its filled-in hyperparameters (Keras meanings)."""
+
+    type: str
+    params: FrozenDict = field(default_factory=FrozenDict)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **_jsonable(dict(self.params))}
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """One case, fully filled in. ``source`` (the file it came from) is not part of equality: the
+    JSON and the TOML spelling of the same case are equal."""
+
+    name: str
+    seed: int
+    dtype: str
+    input_shape: tuple[int, ...]
+    input: InputSpec
+    layers: tuple[LayerSpec, ...]
+    loss: LossSpec
+    optimizer: OptimizerSpec
+    steps: int
+    training: bool
+    data: str | None
+    source: str = field(default="<spec>", compare=False)
+
+    def to_dict(self) -> dict:
+        """The filled-in spec as JSON-able data (what reports show); parses back to an equal spec."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "dtype": self.dtype,
+            "input_shape": list(self.input_shape),
+            "input": self.input.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "loss": self.loss.to_dict(),
+            "optimizer": self.optimizer.to_dict(),
+            "steps": self.steps,
+            "training": self.training,
+            "data": self.data,
+        }
+
+    def with_dtype(self, dtype: str) -> "CaseSpec":
+        """A copy with another dtype ("float32" | "float64"), e.g. for ``--dtype``."""
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            _fail(self.source, "dtype", f"expected one of {_listing(DTYPES)}", dtype, typed=not isinstance(dtype, str))
+        return dataclasses.replace(self, dtype=dtype)

@@ -1,0 +1,194 @@
+"""Field checks: each names what it expects and returns the normalised value or raises ``_Bad``."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from scratchnet import activations as _activations
+from parity.spec.errors import _REQUIRED, _Bad
+
+
+@dataclass(frozen=True)
+class _Check:
+    """A field check: ``desc`` says what is expected; ``fn`` returns the normalised value or
+    raises ``_Bad`` (with its own text, or none to use ``desc``)."""
+
+    desc: str
+    fn: Callable[[Any], Any]
+
+    def __call__(self, value: Any) -> Any:
+        return self.fn(value)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+def _int_check(low: int, desc: str) -> _Check:
+    def fn(v):
+        if not _is_int(v):
+            raise _Bad(typed=True)
+        if v < low:
+            raise _Bad()
+        return int(v)
+    return _Check(desc, fn)
+
+
+def _float_check(desc: str, ok: Callable[[float], bool]) -> _Check:
+    def fn(v):
+        if not _is_number(v):
+            raise _Bad(typed=True)
+        v = float(v)
+        if not math.isfinite(v) or not ok(v):
+            raise _Bad()
+        return v
+    return _Check(desc, fn)
+
+
+def _bool_check() -> _Check:
+    def fn(v):
+        if not isinstance(v, (bool, np.bool_)):
+            raise _Bad(typed=True)
+        return bool(v)
+    return _Check("true or false", fn)
+
+
+def _listing(options) -> str:
+    return ", ".join(json.dumps(o) for o in options)
+
+
+def _choice_check(options: tuple[str, ...]) -> _Check:
+    def fn(v):
+        if not isinstance(v, str):
+            raise _Bad(typed=True)
+        if v not in options:
+            raise _Bad()
+        return v
+    return _Check(f"one of {_listing(options)}", fn)
+
+
+def _pair_of(v: Any, low: int) -> tuple[int, int] | None:
+    if _is_int(v) and v >= low:
+        return int(v), int(v)
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) and x >= low for x in v):
+        return int(v[0]), int(v[1])
+    return None
+
+
+def _size_check() -> _Check:
+    def fn(v):
+        out = _pair_of(v, 1)
+        if out is None:
+            raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple))))
+        return out
+    return _Check("a positive int or an [h, w] pair of them", fn)
+
+
+def _padding_check() -> _Check:
+    def fn(v):
+        if v in ("valid", "same"):
+            return v
+        out = _pair_of(v, 0)
+        if out is None:
+            raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple, str))))
+        return out
+    return _Check('"valid", "same", a non-negative int or an [h, w] pair of them', fn)
+
+
+def _optional(check: _Check) -> _Check:
+    return _Check(f"{check.desc}, or null", lambda v: None if v is None else check(v))
+
+
+def _activation_check() -> _Check:
+    def fn(v):
+        if v is None:
+            return "linear"
+        if not isinstance(v, str):
+            raise _Bad(typed=True)
+        if v not in _activations.NAMES:
+            raise _Bad()
+        return v
+    return _Check(f"an activation name ({', '.join(_activations.NAMES)}) or null", fn)
+
+
+def _axis_check() -> _Check:
+    def fn(v):
+        if not _is_int(v):
+            raise _Bad(typed=True)
+        if v == 0:
+            raise _Bad()
+        return int(v)
+    return _Check("a nonzero int axis (Keras counts the batch axis as 0; negative counts from the end)", fn)
+
+
+def _axes_check() -> _Check:
+    def fn(v):
+        if _is_int(v) and v != 0:
+            return int(v)
+        if (isinstance(v, (list, tuple)) and v and all(_is_int(a) and a != 0 for a in v)
+                and len(set(int(a) for a in v)) == len(v)):
+            return tuple(int(a) for a in v)
+        raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple))))
+    return _Check("a nonzero int axis or a non-empty list of distinct ones (the batch axis is 0)", fn)
+
+
+def _target_shape_check() -> _Check:
+    def fn(v):
+        if (not isinstance(v, (list, tuple)) or not v
+                or not all(_is_int(t) and (t >= 1 or t == -1) for t in v)
+                or sum(1 for t in v if t == -1) > 1):
+            raise _Bad(typed=not isinstance(v, (list, tuple)))
+        return tuple(int(t) for t in v)
+    return _Check("a non-empty list of positive ints (no batch axis) with at most one -1", fn)
+
+
+def _name_check() -> _Check:
+    def fn(v):
+        if not isinstance(v, str):
+            raise _Bad(typed=True)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
+            raise _Bad()
+        return v
+    return _Check("a name of letters, digits, '.', '_' and '-' (it names files)", fn)
+
+
+def _shape_check() -> _Check:
+    def fn(v):
+        if not isinstance(v, (list, tuple)):
+            raise _Bad(typed=True)
+        if not v or not all(_is_int(d) and d >= 1 for d in v):
+            raise _Bad()
+        return tuple(int(d) for d in v)
+    return _Check("a non-empty list of positive ints, batch first", fn)
+
+
+_POS = _int_check(1, "a positive int")
+_NONNEG = _int_check(0, "an int >= 0")
+_BOOL = _bool_check()
+_SIZE = _size_check()
+_PADDING = _padding_check()
+_ACTIVATION = _activation_check()
+_POSITIVE = _float_check("a finite number > 0", lambda x: x > 0)
+_NONNEG_F = _float_check("a finite number >= 0", lambda x: x >= 0)
+_FINITE = _float_check("a finite number", lambda x: True)
+_UNIT_OPEN = _float_check("a number in [0, 1)", lambda x: 0 <= x < 1)
+_UNIT_CLOSED = _float_check("a number in [0, 1]", lambda x: 0 <= x <= 1)
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    check: _Check
+    default: Any = _REQUIRED
+
+
+_F = _Field

@@ -1,0 +1,72 @@
+"""SpecError, the one-line error every spec problem becomes, and the helpers that word it."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used, in one line: ``<source>: <path>: <expected>, got <found>``.
+
+    Attributes: ``source`` (the file, or what the caller named the dict), ``path`` (the field path,
+    e.g. ``layers[2].kernel_size``; None for file-level problems) and ``message`` (the rest).
+    """
+
+    def __init__(self, source: str, path: str | None, message: str):
+        self.source = str(source)
+        self.path = path
+        self.message = " ".join(str(message).split())  # one line, whatever the inner text was
+        super().__init__(f"{self.source}: {path}: {self.message}" if path else f"{self.source}: {self.message}")
+
+    def __reduce__(self):  # pickles (e.g. across worker processes) with all three parts
+        return (type(self), (self.source, self.path, self.message))
+
+
+_MISSING = object()   # a key the document leaves out
+_REQUIRED = object()  # a field default meaning "must be given"
+
+
+class _Bad(Exception):
+    """Raised by a field check; the caller adds the file and the field path."""
+
+    def __init__(self, expected: str | None = None, typed: bool = False):
+        self.expected, self.typed = expected, typed
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "a bool"
+    if isinstance(value, (int, np.integer)):
+        return "an int"
+    if isinstance(value, (float, np.floating)):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _show(value: Any, typed: bool = False) -> str:
+    """How a found value is quoted in a message: as the document spells it (JSON), shortened."""
+    if value is _MISSING:
+        return "nothing"
+    try:
+        text = json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({_kind(value)})" if typed and value is not None else text
+
+
+def _join(prefix: str, key: Any) -> str:
+    return str(key) if not prefix else f"{prefix}.{key}"
+
+
+def _fail(source: str, path: str | None, expected: str, value: Any = _MISSING, typed: bool = False):
+    raise SpecError(source, path, f"{expected}, got {_show(value, typed)}")

@@ -1,0 +1,231 @@
+"""``parse_spec``: a loaded document checked key by key into a ``CaseSpec``, every default filled
+in, then the checks that span fields (input kind, targets, shapes)."""
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
+from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _name_check,
+                                _optional, _shape_check)
+from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
+from parity.spec.shapes import infer_shapes
+from parity.spec.vocabulary import (_ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
+                                    _TOP_KEYS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES, DTYPES, INPUT_KINDS,
+                                    XOR_INPUT_SHAPE)
+
+
+def _check_keys(source: str, raw: dict, path: str, allowed: tuple[str, ...], noun: str) -> None:
+    """Every key of ``raw`` must be in ``allowed``; the first that is not is the error."""
+    for key in raw:
+        if key in allowed:
+            continue
+        hint = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f" (did you mean {json.dumps(hint[0])}?)" if hint else ""
+        expected = (f"expected one of the {noun} keys ({', '.join(allowed)})" if allowed
+                    else f"expected no keys for {noun}")
+        raise SpecError(source, _join(path, key), f"{expected}, got unknown key {json.dumps(str(key))}{hint}")
+
+
+def _value(source: str, path: str, check: _Check, value: Any, required_by: str | None = None) -> Any:
+    if value is _MISSING:
+        who = f" (required by {required_by})" if required_by else " (required)"
+        _fail(source, path, f"expected {check.desc}{who}")
+    try:
+        return check(value)
+    except _Bad as bad:
+        _fail(source, path, bad.expected or f"expected {check.desc}", value, bad.typed)
+
+
+def _fill(source: str, raw: dict, path: str, fields: tuple[_Field, ...], noun: str,
+          extra_keys: tuple[str, ...] = ("type",)) -> dict:
+    """Check ``raw`` against ``fields``: unknown keys, then each field in order; defaults filled."""
+    _check_keys(source, raw, path, (*extra_keys, *(f.name for f in fields)), noun)
+    out = {}
+    for f in fields:
+        value = raw.get(f.name, _MISSING)
+        if value is _MISSING and f.default is not _REQUIRED:
+            out[f.name] = f.default
+        else:
+            out[f.name] = _value(source, _join(path, f.name), f.check, value, noun)
+    return out
+
+
+def _object(source: str, path: str, value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        _fail(source, path, f"expected {what}", value, typed=True)
+    return value
+
+
+def _typed_section(source: str, raw: Any, path: str, table: dict[str, tuple[_Field, ...]],
+                   what: str) -> tuple[str, dict]:
+    """``{"type": T, ...fields}`` against ``table``: returns (T, filled params)."""
+    article = "an" if what[0] in "aeiou" else "a"
+    raw = _object(source, path, raw, f'{article} {what} object {{"type": ..., ...}}')
+    kind = raw.get("type", _MISSING)
+    expected = f"{article} {what} type, one of {', '.join(table)}"
+    if kind is _MISSING:
+        _fail(source, _join(path, "type"), f"expected {expected} (required)")
+    if not isinstance(kind, str):
+        _fail(source, _join(path, "type"), f"expected {expected}", kind, typed=True)
+    if kind not in table:
+        hint = difflib.get_close_matches(kind, table, n=1)
+        hint = f" (did you mean {json.dumps(hint[0])}?)" if hint else ""
+        raise SpecError(source, _join(path, "type"), f"expected {expected}, got {json.dumps(kind)}{hint}")
+    return kind, _fill(source, raw, path, table[kind], kind)
+
+
+def _parse_layer(source: str, raw: Any, path: str) -> LayerSpec:
+    kind, params = _typed_section(source, raw, path, _LAYERS, "layer")
+    if kind in ("conv2d", "depthwise_conv2d"):
+        if max(params["strides"]) > 1 and max(params["dilation_rate"]) > 1:
+            _fail(source, _join(path, "dilation_rate"),
+                  "expected 1 when strides > 1 (Keras refuses strides > 1 with dilation_rate > 1)",
+                  list(params["dilation_rate"]))
+    if kind in ("max_pool2d", "average_pool2d"):
+        if params["strides"] is None:
+            params["strides"] = params["pool_size"]
+        pad = params["padding"]
+        if isinstance(pad, tuple) and any(p > k // 2 for p, k in zip(pad, params["pool_size"])):
+            _fail(source, _join(path, "padding"),
+                  f"expected at most half of pool_size {list(params['pool_size'])} per axis "
+                  "(torch refuses more)", list(pad))
+    return LayerSpec(kind, FrozenDict(params))
+
+
+def _parse_input(source: str, raw: Any) -> InputSpec:
+    raw = _object(source, "input", raw, 'an input object {"kind": ...}')
+    kind = _value(source, "input.kind", _choice_check(INPUT_KINDS), raw.get("kind", _MISSING))
+    if kind != "integers":
+        _check_keys(source, raw, "input", ("kind",), f'input kind "{kind}"')
+        return InputSpec(kind)
+    params = _fill(source, raw, "input", (_F("high", _POS), _F("low", _NONNEG, 0)), 'input kind "integers"',
+                   extra_keys=("kind",))
+    if params["low"] >= params["high"]:
+        _fail(source, "input.low", f"expected an int below high={params['high']}", params["low"])
+    return InputSpec(kind, params["high"], params["low"])
+
+
+def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
+    """Validate ``data`` (a spec as loaded from JSON/TOML), fill in every default, infer the
+    shapes, and return the ``CaseSpec``. ``source`` names the file in error messages."""
+    source = str(source)
+    if not isinstance(data, dict):
+        _fail(source, None, "expected a spec object at the top level", data, typed=True)
+    _check_keys(source, data, "", _TOP_KEYS, "spec")
+    get = data.get
+
+    name = _value(source, "name", _name_check(), get("name", _MISSING))
+    seed = _value(source, "seed", _NONNEG, get("seed", 0))
+    dtype = _value(source, "dtype", _choice_check(DTYPES), get("dtype", "float64"))
+    dataset = _value(source, "data", _optional(_choice_check(DATASETS)), get("data", None))
+
+    raw_shape = get("input_shape", _MISSING)
+    if dataset == "xor":
+        if raw_shape is _MISSING:
+            raw_shape = list(XOR_INPUT_SHAPE)
+        input_shape = _value(source, "input_shape", _shape_check(), raw_shape)
+        if input_shape != XOR_INPUT_SHAPE:
+            _fail(source, "input_shape", 'expected [4, 3] for data "xor" (the four rows of three features)',
+                  list(input_shape))
+    else:
+        input_shape = _value(source, "input_shape", _shape_check(), raw_shape)
+    if dataset == "digits":
+        ok_layout = input_shape[1:] in ((64,), (8, 8, 1))
+        if not ok_layout or input_shape[0] > DIGITS_SAMPLES:
+            _fail(source, "input_shape", f'expected [N, 64] or [N, 8, 8, 1] with N <= {DIGITS_SAMPLES} '
+                  'for data "digits"', list(input_shape))
+
+    input_spec = _parse_input(source, get("input", {"kind": "normal"}))
+    if dataset is not None and input_spec.kind != "normal":
+        _fail(source, "input.kind", f'expected "normal" (the default: data "{dataset}" supplies the input)',
+              input_spec.kind)
+
+    raw_layers = get("layers", _MISSING)
+    if raw_layers is _MISSING:
+        _fail(source, "layers", "expected a non-empty list of layer objects (required)")
+    if not isinstance(raw_layers, (list, tuple)) or not raw_layers:
+        _fail(source, "layers", "expected a non-empty list of layer objects", raw_layers,
+              typed=not isinstance(raw_layers, (list, tuple)))
+    layers = tuple(_parse_layer(source, raw, f"layers[{i}]") for i, raw in enumerate(raw_layers))
+
+    loss_raw, opt_raw = get("loss", _MISSING), get("optimizer", _MISSING)
+    if loss_raw is _MISSING:
+        _fail(source, "loss", f'expected a loss object {{"type": ...}}, one of {", ".join(_LOSSES)} (required)')
+    loss_type, loss_params = _typed_section(source, loss_raw, "loss", _LOSSES, "loss")
+    loss = LossSpec(loss_type, FrozenDict(loss_params))
+    if opt_raw is _MISSING:
+        _fail(source, "optimizer",
+              f'expected an optimizer object {{"type": ...}}, one of {", ".join(_OPTIMIZERS)} (required)')
+    opt_type, opt_params = _typed_section(source, opt_raw, "optimizer", _OPTIMIZERS, "optimizer")
+    optimizer = OptimizerSpec(opt_type, FrozenDict(opt_params))
+    if optimizer.type == "sgd" and optimizer.params["nesterov"] and optimizer.params["momentum"] == 0:
+        _fail(source, "optimizer.nesterov", "expected false when momentum is 0 (torch refuses Nesterov "
+              "without momentum)", True)
+
+    steps = _value(source, "steps", _NONNEG, get("steps", 1))
+    training = _value(source, "training", _BOOL, get("training", True))
+
+    spec = CaseSpec(name=name, seed=seed, dtype=dtype, input_shape=input_shape, input=input_spec,
+                    layers=layers, loss=loss, optimizer=optimizer, steps=steps, training=training,
+                    data=dataset, source=source)
+    _check_input_kind(spec)
+    shapes = infer_shapes(spec)
+    _check_targets(spec, shapes)
+    return spec
+
+
+def _check_input_kind(spec: CaseSpec) -> None:
+    """Integer token ids go into an embedding first layer, and only there."""
+    src = spec.source
+    for i, layer in enumerate(spec.layers[1:], start=1):
+        if layer.type == "embedding":
+            _fail(src, f"layers[{i}].type", "expected embedding only as the first layer (it takes the "
+                  "integer input ids)", "embedding")
+    first = spec.layers[0]
+    if first.type == "embedding":
+        if spec.input.kind != "integers":
+            _fail(src, "input.kind", 'expected "integers" (layers[0] is an embedding, which takes '
+                  'token ids)', spec.input.kind)
+        if spec.input.high > first.params["input_dim"]:
+            _fail(src, "input.high", f"expected at most layers[0].input_dim={first.params['input_dim']} "
+                  "(ids must index the embedding)", spec.input.high)
+    elif spec.input.kind == "integers":
+        _fail(src, "input.kind", 'expected "normal" or "uniform" ("integers" only feeds an embedding '
+              f'first layer, and layers[0] is {first.type})', "integers")
+
+
+def _final_activation(spec: CaseSpec) -> tuple[int, str | None]:
+    """(index, activation name) of the last layer that changes values: flatten, reshape and the
+    pools are looked through; None when that layer is not an activation (e.g. an LSTM)."""
+    for i in range(len(spec.layers) - 1, -1, -1):
+        layer = spec.layers[i]
+        if layer.type in _VALUE_PRESERVING:
+            continue
+        if layer.type in _ACTIVATION_LAYERS:
+            return i, layer.type
+        return i, layer.params.get("activation")
+    return 0, None  # only shape layers: the raw input is not probabilities
+
+
+def _check_targets(spec: CaseSpec, shapes: list[tuple[int, ...]]) -> None:
+    """The loss (and the data set) must fit the model's output."""
+    src, out, loss = spec.source, shapes[-1], spec.loss
+    found = f"output {out} from layers[{len(spec.layers) - 1}] ({spec.layers[-1].type})"
+    if loss.type in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        if not out or out[-1] < 2:
+            raise SpecError(src, "loss.type", f"expected a final output with a class axis of size >= 2 "
+                            f"for {loss.type}, got {found}")
+    if loss.params.get("from_logits") is False:
+        i, act = _final_activation(spec)
+        if act not in _PROBABILITY_ACTIVATIONS:
+            raise SpecError(src, "loss.from_logits", f"expected true, or a model that outputs probabilities "
+                            f"(a final softmax, sigmoid or hard_sigmoid) for {loss.type}, got false with "
+                            f"layers[{i}] ({spec.layers[i].type}) ending in {act or 'no activation'}")
+    if spec.data == "xor" and out != (1,):
+        raise SpecError(src, "data", f'expected a model output of (1,) per sample for "xor" (one target '
+                        f"per row), got {found}")
+    if spec.data == "digits" and out != (10,):
+        raise SpecError(src, "data", f'expected a model output of (10,) per sample for "digits" (one-hot '
+                        f"over 10 classes), got {found}")

@@ -1,0 +1,97 @@
+"""The spec vocabulary: every layer, loss and optimizer type with its fields, checks and Keras
+defaults (the tables the parser fills specs from), and the other names a spec may use."""
+from __future__ import annotations
+
+from parity.spec.checks import (_ACTIVATION, _BOOL, _FINITE, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
+                                _UNIT_OPEN, _axes_check, _axis_check, _F, _Field, _optional,
+                                _target_shape_check)
+
+
+_CONV_WINDOW = (_F("strides", _SIZE, (1, 1)), _F("padding", _PADDING, "valid"),
+                _F("dilation_rate", _SIZE, (1, 1)))
+_POOL = (_F("pool_size", _SIZE, (2, 2)), _F("strides", _optional(_SIZE), None), _F("padding", _PADDING, "valid"))
+
+# Activations usable as a layer type, with their parameters (defaults = scratchnet.activations'
+# and keras.activations').
+_ACTIVATION_LAYERS: dict[str, tuple[_Field, ...]] = {
+    "sigmoid": (), "tanh": (), "relu": (),
+    "leaky_relu": (_F("negative_slope", _FINITE, 0.2),),
+    "elu": (_F("alpha", _FINITE, 1.0),),
+    "selu": (),
+    "gelu": (_F("approximate", _BOOL, False),),
+    "softplus": (), "silu": (), "hard_sigmoid": (),
+    "softmax": (_F("axis", _axis_check(), -1),),
+    "log_softmax": (_F("axis", _axis_check(), -1),),
+}
+
+_LAYERS: dict[str, tuple[_Field, ...]] = {
+    "dense": (_F("units", _POS), _F("activation", _ACTIVATION, "linear"), _F("use_bias", _BOOL, True)),
+    "conv2d": (_F("filters", _POS), _F("kernel_size", _SIZE), *_CONV_WINDOW, _F("groups", _POS, 1),
+               _F("activation", _ACTIVATION, "linear"), _F("use_bias", _BOOL, True)),
+    "depthwise_conv2d": (_F("kernel_size", _SIZE), _F("depth_multiplier", _POS, 1), *_CONV_WINDOW,
+                         _F("activation", _ACTIVATION, "linear"), _F("use_bias", _BOOL, True)),
+    "max_pool2d": _POOL,
+    "average_pool2d": _POOL,
+    "global_average_pool2d": (),
+    "flatten": (),
+    "reshape": (_F("target_shape", _target_shape_check()),),
+    "dropout": (_F("rate", _UNIT_OPEN),),
+    "batch_normalization": (_F("momentum", _UNIT_OPEN, 0.99), _F("epsilon", _POSITIVE, 1e-3)),
+    "layer_normalization": (_F("epsilon", _POSITIVE, 1e-3), _F("axis", _axes_check(), -1)),
+    "embedding": (_F("input_dim", _POS), _F("output_dim", _POS)),
+    "simple_rnn": (_F("units", _POS), _F("return_sequences", _BOOL, False),
+                   _F("activation", _ACTIVATION, "tanh")),
+    "lstm": (_F("units", _POS), _F("return_sequences", _BOOL, False)),
+    "gru": (_F("units", _POS), _F("return_sequences", _BOOL, False), _F("reset_after", _BOOL, True)),
+    "activation": (_F("activation", _ACTIVATION),),
+    **_ACTIVATION_LAYERS,
+}
+
+_LOSSES: dict[str, tuple[_Field, ...]] = {
+    "sum_squared_error": (),
+    "mean_squared_error": (),
+    "binary_crossentropy": (_F("from_logits", _BOOL, False),),
+    "categorical_crossentropy": (_F("from_logits", _BOOL, False),),
+    "sparse_categorical_crossentropy": (_F("from_logits", _BOOL, False),),
+    "huber": (_F("delta", _POSITIVE, 1.0),),
+}
+
+_LR = _POSITIVE
+_OPTIMIZERS: dict[str, tuple[_Field, ...]] = {
+    "sgd": (_F("learning_rate", _LR, 0.01), _F("momentum", _UNIT_OPEN, 0.0), _F("nesterov", _BOOL, False),
+            _F("weight_decay", _NONNEG_F, 0.0)),
+    "rmsprop": (_F("learning_rate", _LR, 0.001), _F("rho", _UNIT_OPEN, 0.9), _F("momentum", _UNIT_OPEN, 0.0),
+                _F("epsilon", _NONNEG_F, 1e-7), _F("centered", _BOOL, False)),
+    "adam": (_F("learning_rate", _LR, 0.001), _F("beta_1", _UNIT_OPEN, 0.9), _F("beta_2", _UNIT_OPEN, 0.999),
+             _F("epsilon", _NONNEG_F, 1e-7), _F("weight_decay", _NONNEG_F, 0.0)),
+    "adamw": (_F("learning_rate", _LR, 0.001), _F("beta_1", _UNIT_OPEN, 0.9), _F("beta_2", _UNIT_OPEN, 0.999),
+              _F("epsilon", _NONNEG_F, 1e-7), _F("weight_decay", _NONNEG_F, 0.004)),
+    "adagrad": (_F("learning_rate", _LR, 0.001), _F("initial_accumulator_value", _NONNEG_F, 0.1),
+                _F("epsilon", _NONNEG_F, 1e-7)),
+}
+
+LAYER_TYPES: tuple[str, ...] = tuple(_LAYERS)
+ACTIVATION_LAYER_TYPES: tuple[str, ...] = tuple(_ACTIVATION_LAYERS)
+LOSS_TYPES: tuple[str, ...] = tuple(_LOSSES)
+OPTIMIZER_TYPES: tuple[str, ...] = tuple(_OPTIMIZERS)
+DTYPES: tuple[str, ...] = ("float32", "float64")
+DATASETS: tuple[str, ...] = ("xor", "digits")
+INPUT_KINDS: tuple[str, ...] = ("normal", "uniform", "integers")
+DIGITS_SAMPLES = 1797  # images in scikit-learn's load_digits
+XOR_INPUT_SHAPE = (4, 3)
+
+# spec type -> scratchnet class name (constructor keywords = the spec's field names)
+SCRATCH_CLASSES: dict[str, str] = {
+    "dense": "Dense", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
+    "max_pool2d": "MaxPool2D", "average_pool2d": "AveragePool2D",
+    "global_average_pool2d": "GlobalAveragePool2D", "flatten": "Flatten", "reshape": "Reshape",
+    "dropout": "Dropout", "batch_normalization": "BatchNormalization",
+    "layer_normalization": "LayerNormalization", "embedding": "Embedding",
+    "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "activation": "Activation",
+    **{name: "Activation" for name in _ACTIVATION_LAYERS},
+}
+
+_TOP_KEYS = ("name", "seed", "dtype", "input_shape", "input", "layers", "loss", "optimizer", "steps",
+             "training", "data")
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
+_VALUE_PRESERVING = ("flatten", "reshape", "max_pool2d", "average_pool2d", "global_average_pool2d")
