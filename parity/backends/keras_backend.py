@@ -78,7 +78,7 @@ def run(case: PreparedCase) -> BackendResult:
     import tensorflow as tf
 
     spec = case.spec
-    with keras_state(spec.dtype) as keras:
+    with keras_state(spec.dtype):
         layers = build(case)
         x = tf.constant(case.x)
         y = tf.constant(case.y)

@@ -4,7 +4,7 @@ Defaults that differ are in ``DEFAULTS`` (the harness always passes the value ex
 """
 from __future__ import annotations
 
-from parity.mappings.base import SAME, Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register
+from parity.mappings.base import Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register
 
 DEFAULTS = {
     'leaky_relu': "leaky_relu slope: torch ``nn.LeakyReLU`` 0.01, Keras ``LeakyReLU`` layer 0.3, ``keras.activations.leaky_relu`` 0.2 (the spec's default, since a spec names the function). TensorFlow keeps the slope as float32: a float64 case with a slope that float32 cannot hold exactly (0.2) deviates by ~1e-9 relative on the Keras side.",
@@ -130,8 +130,8 @@ def _mapping(name: str) -> LayerMapping:
         atlas=Atlas(title=f"{name} (activation)", math=f"forward: {fwd}\nbackward: {bwd}",
                     scratch=f"scratchnet.Activation({name!r}, **params)  (scratchnet.activations.{name})",
                     torch=torch_text(name, {"negative_slope": "a", "alpha": "alpha", "approximate": False}),
-                    keras=(f"keras.layers.LeakyReLU(negative_slope=a)" if name == "leaky_relu" else
-                           f"keras.layers.Softmax(axis=axis)" if name == "softmax" else
+                    keras=("keras.layers.LeakyReLU(negative_slope=a)" if name == "leaky_relu" else
+                           "keras.layers.Softmax(axis=axis)" if name == "softmax" else
                            f"keras.layers.Activation({keras_text(name, {})})"),
                     defaults=line.lstrip("- ")),
         torch=build_torch, keras=build_keras,

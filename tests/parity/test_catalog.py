@@ -2,7 +2,6 @@
 
 A failure message names the tensor, the pair, the size and the odd one out, as the report does.
 """
-import numpy as np
 import pytest
 
 from parity.spec import load_catalog

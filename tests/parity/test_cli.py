@@ -3,11 +3,9 @@ nothing half-written on bad input."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from parity.cli import main
 

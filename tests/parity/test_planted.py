@@ -3,9 +3,6 @@ backend, for each kind of quantity (a layer output, a parameter gradient, the in
 an optimizer step, the loss)."""
 import dataclasses
 
-import numpy as np
-import pytest
-
 from parity import mappings
 from parity.mappings.base import WeightRule
 from parity.run import run_case

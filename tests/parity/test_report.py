@@ -73,7 +73,7 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
         page.wait_for_load_state("load")
         images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         figure = page.locator("figure img").first
-        shot = figure.screenshot(path=str(tmp_path / "figure.png"))
+        figure.screenshot(path=str(tmp_path / "figure.png"))
         browser.close()
     assert not errors, errors
     assert images and all(ok and w > 100 and h > 50 for ok, w, h in images), images
@@ -83,7 +83,6 @@ def test_report_html_renders_in_headless_chromium(tmp_path):
 def _assert_plot_has_colour(png: Path):
     """The screenshot of a figure shows coloured curves, not a blank or broken image."""
     import matplotlib.image as mpimg
-    import numpy as np
 
     rgb = mpimg.imread(png)[..., :3]
     saturation = rgb.max(axis=-1) - rgb.min(axis=-1)

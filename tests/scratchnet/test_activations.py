@@ -6,7 +6,7 @@ import pytest
 
 import scratchnet as sn
 from scratchnet import activations as A
-from scratchnet.gradcheck import check_layer, rel_error
+from scratchnet.gradcheck import check_layer
 
 PARAMS = {"leaky_relu": [{"negative_slope": 0.3}], "elu": [{"alpha": 0.7}], "gelu": [{"approximate": True}],
           "softmax": [{"axis": 1}], "log_softmax": [{"axis": 1}]}
