@@ -14,7 +14,7 @@ class Sequential:
     """y = f_L(... f_2(f_1(x)))  and, by the chain rule, dL/dx = J_1^T (J_2^T (... J_L^T dL/dy)).
 
     ``forward`` runs the layers in order (casting a floating input to the model dtype once, at
-    the door; integer token ids pass through); ``backward(dL/dy)`` runs their backward passes in
+    the door; integer token ids pass through; the first forward builds what is not built yet); ``backward(dL/dy)`` runs their backward passes in
     reverse, filling every layer's ``grads``. ``parameters()`` maps ``"<layer>/<param>"`` to
     ``(param, grad)``: the arrays themselves, so an optimizer updates them in place.
 
@@ -31,12 +31,19 @@ class Sequential:
         self.loss = None
         self.optimizer = None
         self.outputs: list[np.ndarray] = []
+        self._chained = False  # every layer built, each fitting the output of the one before
         for layer in layers:
             self.add(layer)
 
     def add(self, layer: Layer) -> None:
+        """Append ``layer``. A default name the model already has is numbered (dense, dense_1, ...);
+        a given one must be new, and so must the layer object itself (a layer keeps one forward's
+        cache, so one object twice in a model would give wrong gradients)."""
         if not isinstance(layer, Layer):
             raise ValueError(f"{self.name}: expected a scratchnet Layer, got {type(layer).__name__}")
+        if any(existing is layer for existing in self.layers):
+            raise ValueError(f"{self.name}: layer {layer.name!r} is already in the model (one object "
+                             "cannot be two layers: create another)")
         taken = {existing.name for existing in self.layers}
         if layer.name in taken:
             if not layer.auto_named:
@@ -46,6 +53,7 @@ class Sequential:
                 k += 1
             layer.name = f"{base}_{k}"
         self.layers.append(layer)
+        self._chained = False
 
     @property
     def built(self) -> bool:
@@ -55,14 +63,35 @@ class Sequential:
         return bool(self.layers)
 
     def build(self, input_shape, dtype="float64", rng: np.random.Generator | None = None) -> "Sequential":
-        """Build every layer in turn from ``input_shape`` (no batch axis)."""
+        """Build every layer not built yet, in turn, from ``input_shape`` (no batch axis); a layer
+        built before must fit: its input shape and dtype those the layers before it give (else
+        ValueError). Weights of built layers are kept."""
+        if not self.layers:
+            raise ValueError(f"{self.name}: the model has no layers")
         self.dtype = as_float_dtype(dtype, f"{self.name}: dtype")
         rng = rng if rng is not None else np.random.default_rng(0)
-        shape = tuple(input_shape)
+        shape = tuple(int(s) for s in input_shape)
         for layer in self.layers:
-            layer.build(shape, self.dtype, rng)
+            if not layer.built:
+                layer.build(shape, self.dtype, rng)
+            elif layer.input_shape != shape or layer.dtype != self.dtype:
+                raise ValueError(f"{self.name}: layer {layer.name!r} was built for input (N, "
+                                 f"{', '.join(map(str, layer.input_shape))}) {layer.dtype}, but gets "
+                                 f"(N, {', '.join(map(str, shape))}) {self.dtype} here")
             shape = layer.output_shape
+        self._chained = True
         return self
+
+    def _build_for(self, x: np.ndarray) -> None:
+        """Before the first forward: build what is not built, for ``x``, in the dtype of the
+        layers already built (else x's float dtype, else float64)."""
+        if not self.layers:
+            raise ValueError(f"{self.name}: the model has no layers")
+        built = [layer for layer in self.layers if layer.built]
+        first = self.layers[0]
+        shape = first.input_shape if first.built else x.shape[1:]
+        dtype = built[0].dtype if built else (x.dtype if x.dtype.kind == "f" else np.float64)
+        self.build(shape, dtype)
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -74,11 +103,10 @@ class Sequential:
     def forward(self, x, training: bool = False) -> np.ndarray:
         """Run every layer; ``self.outputs`` keeps each layer's output (for per-layer comparison)."""
         x = np.asarray(x)
-        if not self.built:
-            self.build(x.shape[1:], x.dtype if x.dtype.kind == "f" else np.float64)
-        kind = x.dtype.kind
-        if x.dtype != self.dtype and (kind in "fb" or (kind in "iu" and self._first_takes_floats())):
-            x = x.astype(self.dtype, copy=False)
+        if not self._chained:
+            self._build_for(x)
+        if x.dtype.kind == "f" and x.dtype != self.dtype:  # (the first layer casts integers it takes as values)
+            x = x.astype(self.dtype)
         layers = self.layers
         x = layers[0].forward(x, training)  # checks the model's input
         self.outputs = outputs = [x]
@@ -88,11 +116,6 @@ class Sequential:
         return x
 
     __call__ = forward
-
-    def _first_takes_floats(self) -> bool:
-        from scratchnet.layers.embedding import Embedding
-
-        return not isinstance(self.layers[0], Embedding)
 
     def backward(self, dy, input_grad: bool = True) -> np.ndarray | None:
         """dL/dx from dL/dy, filling every layer's grads; ``input_grad=False`` returns None and
@@ -165,7 +188,7 @@ class Sequential:
     def fit(self, x, y, epochs: int = 1, batch_size: int | None = 32, rng: np.random.Generator | None = None,
             shuffle: bool = True, verbose: bool = True) -> dict[str, list[float]]:
         """Mini-batch training. Each epoch visits every row once, in an order drawn from ``rng``
-        when ``shuffle``; returns ``{"loss": [mean batch loss per epoch], "time": seconds}``."""
+        when ``shuffle``; returns ``{"loss": [mean batch loss per epoch], "time": [seconds in all]}``."""
         self._require_compiled()
         x, y = np.asarray(x), np.asarray(y)
         if len(x) != len(y):

@@ -64,6 +64,8 @@ class Embedding(Layer):
         shape = (self.input_dim, self.output_dim)
         self.add_param("embeddings", self.embeddings_initializer(shape, rng, self.dtype))
 
+    integer_input = True
+
     def _check_input(self, x):
         if x.dtype.kind not in "iu":
             raise ValueError(f"{self.name}: expected integer token ids, got dtype {x.dtype}")

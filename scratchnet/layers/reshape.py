@@ -33,7 +33,7 @@ class Flatten(Layer):
         return (int(np.prod(input_shape, dtype=np.int64)),)
 
     def _forward(self, x, training):
-        return x.reshape(x.shape[0], -1), x.shape  # (N, H*W*C)
+        return x.reshape(x.shape[0], *self.output_shape), x.shape  # (N, H*W*C); -1 fails on N = 0
 
     def _backward(self, dy, shape):
         return dy.reshape(shape)  # (N, H, W, C)

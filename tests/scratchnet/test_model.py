@@ -69,3 +69,29 @@ def test_scratchnet_imports_without_torch_or_tensorflow():
             "assert not any(m.split('.')[0] in ('torch', 'tensorflow', 'keras', 'parity') "
             "for m, v in sys.modules.items() if v is not None)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_layer_object_twice_is_refused():
+    """It would keep one forward's cache for two places: wrong gradients (kernel error 0.9)."""
+    d = sn.Dense(4, activation="tanh")
+    with pytest.raises(ValueError, match="layer 'dense' is already in the model"):
+        sn.Sequential([d, d])
+
+
+def test_layers_built_before_keep_their_weights_and_dtype():
+    first = sn.Dense(3).build((4,), "float32")
+    first.set_weights({"kernel": np.ones((4, 3)), "bias": np.full(3, 7.0)})
+    model = sn.Sequential([first, sn.Dense(2)])
+    y = model.forward(np.ones((5, 4)))  # float64 input, cast at the door to the layers' float32
+    assert y.dtype == np.float32 and model.dtype == np.float32
+    assert np.array_equal(first.params["kernel"], np.ones((4, 3))) and np.array_equal(first.params["bias"], np.full(3, 7))
+    assert np.array_equal(model.outputs[0], np.full((5, 3), 11, np.float32))
+
+
+def test_layers_built_for_other_inputs_or_dtypes_are_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"layer 'b' was built for input \(N, 5\) float64, but gets \(N, 3\) float64"):
+        sn.Sequential([sn.Dense(3, name="a").build((4,)), sn.Dense(2, name="b").build((5,))]).forward(np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"layer 'b' was built for input \(N, 3\) float32, but gets \(N, 3\) float64"):
+        sn.Sequential([sn.Dense(3, name="a").build((4,)), sn.Dense(2, name="b").build((3,), "float32")]).forward(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="sequential: the model has no layers"):
+        sn.Sequential().forward(np.ones((2, 4)))
