@@ -194,9 +194,8 @@ class Sequential:
         if len(x) != len(y):
             raise ValueError(f"fit: x has {len(x)} rows but y has {len(y)}")
         n = len(x)
-        batch_size = n if batch_size is None else int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"fit: batch_size must be positive, got {batch_size}")
+        epochs = _count(epochs, "fit: epochs", low=0)
+        batch_size = n if batch_size is None else _count(batch_size, "fit: batch_size")
         rng = rng if rng is not None else np.random.default_rng(0)
         history: dict[str, list[float]] = {"loss": []}
         start = time.perf_counter()
@@ -217,6 +216,9 @@ class Sequential:
         x = np.asarray(x)
         if batch_size is None:
             return self.forward(x, training=False).copy()  # the last layer's buffer: hand out a copy
+        batch_size = _count(batch_size, "predict: batch_size")
+        if len(x) == 0:
+            return self.forward(x, training=False).copy()
         return np.concatenate([self.forward(x[i:i + batch_size]).copy()  # each batch reuses the buffers
                                for i in range(0, len(x), batch_size)])
 
@@ -224,6 +226,13 @@ class Sequential:
         """The compiled loss on (x, y) in inference mode."""
         self._require_compiled()
         return float(self.loss.forward(y, self.forward(x, training=False)))
+
+
+def _count(value, what: str, low: int = 1) -> int:
+    """``value`` as an int >= ``low``, or a one-line ValueError naming ``what``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{what}: expected an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def _progress(epochs: int, verbose: bool):

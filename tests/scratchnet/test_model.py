@@ -95,3 +95,15 @@ def test_layers_built_for_other_inputs_or_dtypes_are_refused_in_one_line():
         sn.Sequential([sn.Dense(3, name="a").build((4,)), sn.Dense(2, name="b").build((3,), "float32")]).forward(np.ones((2, 4)))
     with pytest.raises(ValueError, match="sequential: the model has no layers"):
         sn.Sequential().forward(np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda m, x, y: m.fit(x, y, epochs="3", verbose=False), r"fit: epochs: expected an int >= 0, got '3'"),
+    (lambda m, x, y: m.fit(x, y, batch_size=0, verbose=False), r"fit: batch_size: expected an int >= 1, got 0"),
+    (lambda m, x, y: m.fit(x, y, batch_size=2.5, verbose=False), r"fit: batch_size: expected an int >= 1, got 2.5"),
+    (lambda m, x, y: m.predict(x, batch_size=0), r"predict: batch_size: expected an int >= 1, got 0"),
+])
+def test_fit_and_predict_counts_are_checked_in_one_line(call, message):
+    model = sn.Sequential([sn.Dense(2)]).compile("mean_squared_error", "sgd")
+    with pytest.raises(ValueError, match=message):
+        call(model, np.ones((3, 4)), np.ones((3, 2)))
