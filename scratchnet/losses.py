@@ -24,10 +24,11 @@ logit; this is the setting in which the three frameworks agree exactly.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
-from scratchnet.activations import log_softmax, sigmoid, softmax
+from scratchnet.activations import boolean, log_softmax, sigmoid, softmax
 
 EPSILON = 1e-7  # Keras backend epsilon used for probability clipping
 
@@ -94,15 +95,21 @@ def mean_squared_error(y_true, y_pred):
 def huber(y_true, y_pred, delta=1.0):
     """L = mean h(e), e = y - t;  dL/dy = (e if |e| <= delta else delta sign(e)) / n."""
     y_pred = _as_pred(y_pred, "huber")
-    if not (np.isfinite(delta) and delta > 0):
-        raise ValueError(f"huber: delta must be a finite positive number, got {delta!r}")
-    d = y_pred.dtype.type(delta)
+    d = y_pred.dtype.type(positive_delta(delta))
     e = y_pred - _as_target(y_true, y_pred, "huber")
     a = np.abs(e)
     quadratic = a <= d
     value = np.mean(np.where(quadratic, 0.5 * e * e, d * (a - 0.5 * d)))
     grad = np.where(quadratic, e, d * np.sign(e)) / y_pred.dtype.type(e.size)
     return value, grad
+
+
+def positive_delta(value, what: str = "huber: delta") -> float:
+    """Huber's delta as a float: a finite number > 0 (a string or None is refused, not compared)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what}: expected a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False):
@@ -211,6 +218,17 @@ _LOSSES = {
 NAMES = tuple(_LOSSES)
 
 
+def _checked(name: str, key: str, value, default):
+    """A parameter checked once, at construction: a bool default (from_logits) takes only True or
+    False (a truthy "false" would silently switch to logits); delta a finite number > 0."""
+    what = f"loss {name!r}: {key}"
+    if isinstance(default, bool):
+        return boolean(value, what)
+    if key == "delta":
+        return positive_delta(value, what)
+    return value
+
+
 class Loss:
     """A loss bound to its parameters: ``forward(y_true, y_pred)`` returns the value and keeps
     dL/dy_pred for ``backward()``."""
@@ -222,7 +240,8 @@ class Loss:
         unknown = set(params) - set(defaults)
         if unknown:
             raise ValueError(f"loss {name!r}: unknown parameter(s) {sorted(unknown)}; accepts {sorted(defaults) or 'none'}")
-        self.name, self.fn, self.params = name, fn, {**defaults, **params}
+        checked = {k: _checked(name, k, v, defaults[k]) for k, v in params.items()}
+        self.name, self.fn, self.params = name, fn, {**defaults, **checked}
         self._grad = None
 
     def forward(self, y_true, y_pred):

@@ -31,6 +31,7 @@ float64 parity with Keras needs float32-representable hyperparameters (0.5, 0.87
 """
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -644,12 +645,19 @@ OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "ada
 
 def get(name_or_optimizer, **kwargs) -> Optimizer:
     """An ``Optimizer`` instance (returned as is) or a name ("sgd", "rmsprop", "adam", "adamw",
-    "adagrad"; case-insensitive) built with ``kwargs``."""
+    "adagrad"; case-insensitive) built with ``kwargs`` (an unknown keyword raises, listing the
+    accepted ones)."""
     if isinstance(name_or_optimizer, Optimizer):
         if kwargs:
             raise ValueError(f"optimizer: keyword arguments {sorted(kwargs)} given with an Optimizer instance")
         return name_or_optimizer
     if isinstance(name_or_optimizer, str) and name_or_optimizer.lower() in OPTIMIZERS:
-        return OPTIMIZERS[name_or_optimizer.lower()](**kwargs)
+        cls = OPTIMIZERS[name_or_optimizer.lower()]
+        accepted = inspect.signature(cls).parameters
+        unknown = set(kwargs) - set(accepted)
+        if unknown:
+            raise ValueError(f"optimizer {name_or_optimizer!r}: unknown parameter(s) {sorted(unknown)}; "
+                             f"accepts {sorted(accepted)}")
+        return cls(**kwargs)
     raise ValueError(f"optimizer: expected one of {', '.join(map(repr, OPTIMIZERS))} or an Optimizer, "
                      f"got {name_or_optimizer!r}")

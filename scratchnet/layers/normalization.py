@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import activations
 from scratchnet.layers.base import Layer
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -117,8 +118,11 @@ class BatchNormalization(Layer):
     running_var`` (+ ``num_batches_tracked``) = Keras ``gamma, beta, moving_mean, moving_variance``,
     all (C,); torch's channel axis is 1 (NCHW / NCL), Keras's and ours -1 (NHWC / NLC). torch
     refuses a training batch with one value per channel (m = 1); so does ``convention="torch"``
-    here (the unbiased variance divides by m - 1). Keras's ``trainable=False`` BN runs in
-    inference mode even when called with ``training=True``.
+    here (the unbiased variance divides by m - 1), while the Keras convention accepts it (batch
+    variance 0), as Keras does. An empty training batch (m = 0) has no statistics at all and is
+    refused in both (it would leave NaN in the running statistics for good); either error comes
+    before any state changes. Inference mode takes any batch, an empty one included.
+    Keras's ``trainable=False`` BN runs in inference mode even when called with ``training=True``.
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-3, axis=-1, center=True, scale=True,
@@ -133,8 +137,8 @@ class BatchNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"{self.name}: axis: expected an int, got {axis!r}")
         self.axis = int(axis)
-        self.center = bool(center)
-        self.scale = bool(scale)
+        self.center = activations.boolean(center, f"{self.name}: center")
+        self.scale = activations.boolean(scale, f"{self.name}: scale")
         if convention not in ("keras", "torch"):
             raise ValueError(f"{self.name}: convention: expected 'keras' or 'torch', got {convention!r}")
         self.convention = convention
@@ -163,11 +167,12 @@ class BatchNormalization(Layer):
 
     def _forward(self, x, training):
         training = bool(training)
-        if training and self.convention == "torch":
-            m = int(np.prod([x.shape[a] for a in self._reduce_axes]))
-            if m < 2:
-                raise ValueError(f"{self.name}: convention='torch' needs more than one value per channel in "
-                                 f"training (the unbiased variance divides by m - 1), got input shape {x.shape}")
+        if training and x.size < (2 if self.convention == "torch" else 1) * x.shape[self._axis]:  # m = size / C
+            if x.size == 0:
+                raise ValueError(f"{self.name}: training mode needs values for the batch statistics, got an "
+                                 f"empty batch of shape {x.shape}")
+            raise ValueError(f"{self.name}: convention='torch' needs more than one value per channel in "
+                             f"training (the unbiased variance divides by m - 1), got input shape {x.shape}")
         y, cache, stats = batch_norm_forward(x, self._shaped("gamma"), self._shaped("beta"),
                                              self._shaped("moving_mean"), self._shaped("moving_variance"),
                                              self.epsilon, self._reduce_axes, training)
@@ -244,8 +249,8 @@ class LayerNormalization(Layer):
             raise ValueError(f"{self.name}: axis: expected an int or a non-empty list of ints, got {axis!r}")
         self.axis = [int(a) for a in axes] if isinstance(axis, (list, tuple)) else int(axis)
         self.epsilon = _as_epsilon(epsilon, f"{self.name}: epsilon")
-        self.center = bool(center)
-        self.scale = bool(scale)
+        self.center = activations.boolean(center, f"{self.name}: center")
+        self.scale = activations.boolean(scale, f"{self.name}: scale")
 
     def _axes(self, input_shape):
         rank = len(input_shape) + 1

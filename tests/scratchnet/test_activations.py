@@ -80,3 +80,48 @@ def test_unknown_name_and_parameter_are_clear_errors():
         A.get("swishy")
     with pytest.raises(ValueError, match="activation 'relu': unknown parameter"):
         A.get("relu", alpha=1.0)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-6), (np.float64, 1e-14)])
+@pytest.mark.parametrize("name, params, coef", [("elu", {}, 1.0), ("elu", {"alpha": 0.7}, 0.7),
+                                                ("selu", {}, A.SELU_SCALE * A.SELU_ALPHA)])
+def test_elu_selu_backward_exact_for_large_negative_inputs(name, params, coef, dtype, rtol):
+    # dx = dy * coef * exp(x) for x <= 0; the equal form dy * (y + coef) cancels as y -> -coef
+    # (float32 relative error 0.03 at x = -15, 1.0 at x = -20; float64 gradient 0 at x = -40)
+    x = np.array([[-15.0, -17.0], [-20.0, -40.0], [-0.5, 2.0]], dtype)
+    dy = np.array([[0.5, -2.0], [3.0, 1.25], [1.5, -0.75]], dtype)
+    act = A.get(name, **params)
+    y, cache = act.forward(x)
+    dx = act.backward(dy, cache)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    slope = 1.0 if name == "elu" else A.SELU_SCALE
+    exact = dy64 * np.where(x64 > 0, slope, coef * np.exp(np.minimum(x64, 0)))
+    assert dx.dtype == dtype
+    np.testing.assert_allclose(dx, exact, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("name, params, match", [
+    ("gelu", {"approximate": "none"}, r"activation 'gelu': approximate: expected True or False, got 'none'"),
+    ("gelu", {"approximate": 1}, r"activation 'gelu': approximate: expected True or False, got 1"),
+    ("softmax", {"axis": "x"}, r"activation 'softmax': axis: expected an int, got 'x'"),
+    ("log_softmax", {"axis": 1.0}, r"activation 'log_softmax': axis: expected an int, got 1.0"),
+    ("softmax", {"axis": True}, r"activation 'softmax': axis: expected an int, got True"),
+    ("leaky_relu", {"negative_slope": "a"}, r"leaky_relu': negative_slope: expected a finite real number, got 'a'"),
+    ("leaky_relu", {"negative_slope": None}, r"negative_slope: expected a finite real number, got None"),
+    ("elu", {"alpha": "1"}, r"activation 'elu': alpha: expected a finite real number, got '1'"),
+    ("elu", {"alpha": float("nan")}, r"activation 'elu': alpha: expected a finite real number, got nan"),
+])
+def test_parameters_of_the_wrong_kind_are_one_line_errors_at_get(name, params, match):
+    with pytest.raises(ValueError, match=match) as err:
+        A.get(name, **params)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=match):  # the layers go through get() too
+        sn.Activation(name, **params)
+
+
+def test_numpy_bools_ints_and_floats_are_accepted_as_plain_values():
+    assert A.get("gelu", approximate=np.True_).params == {"approximate": True}
+    assert type(A.get("gelu", approximate=np.False_).params["approximate"]) is bool
+    assert A.get("softmax", axis=np.int64(1)).params == {"axis": 1}
+    assert A.get("elu", alpha=np.float32(0.5)).params == {"alpha": 0.5}
+    assert A.get("leaky_relu", negative_slope=1).params == {"negative_slope": 1.0}

@@ -318,3 +318,20 @@ def test_grid_is_nonempty_everywhere():
     for (strides, padding, dilation, shape) in itertools.product(STRIDES, PADDINGS, [1, 2], SHAPES.values()):
         out = Conv2D(6, (3, 2), strides=strides, padding=padding, dilation_rate=dilation).compute_output_shape(shape[1:])
         assert min(out) >= 1
+
+
+@pytest.mark.parametrize("make", [lambda b: Conv2D(4, 3, use_bias=b, name="c_bias"),
+                                  lambda b: DepthwiseConv2D(3, use_bias=b, name="c_bias")],
+                         ids=["conv2d", "depthwise"])
+@pytest.mark.parametrize("bad", ["no", 0, None])
+def test_use_bias_takes_only_a_bool(make, bad):
+    # a truthy "no" used to keep the bias
+    with pytest.raises(ValueError, match=rf"^c_bias: use_bias: expected True or False, got {bad!r}$"):
+        make(bad)
+
+
+@pytest.mark.parametrize("make", [lambda b: Conv2D(4, 3, use_bias=b), lambda b: DepthwiseConv2D(3, use_bias=b)],
+                         ids=["conv2d", "depthwise"])
+def test_use_bias_numpy_bool(make):
+    layer = make(np.False_).build((7, 5, 2))
+    assert layer.use_bias is False and set(layer.params) == {"kernel"}

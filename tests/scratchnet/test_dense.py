@@ -67,3 +67,15 @@ def test_float32_end_to_end():
     y = layer.forward(x)
     dx = layer.backward(np.ones_like(y))
     assert y.dtype == dx.dtype == layer.grads["kernel"].dtype == np.float32
+
+
+@pytest.mark.parametrize("bad", ["no", "False", 0, None])
+def test_use_bias_takes_only_a_bool(bad):
+    # a truthy "no" used to keep the bias
+    with pytest.raises(ValueError, match=rf"^d_bias: use_bias: expected True or False, got {bad!r}$"):
+        sn.Dense(3, use_bias=bad, name="d_bias")
+
+
+def test_use_bias_numpy_bool():
+    layer = sn.Dense(3, use_bias=np.False_).build((4,))
+    assert layer.use_bias is False and set(layer.params) == {"kernel"}

@@ -72,3 +72,15 @@ def test_flatten_and_a_model_take_an_empty_batch():
     assert sn.Flatten().forward(np.zeros((0, 3, 4))).shape == (0, 12)
     model = sn.Sequential([sn.Flatten(), sn.Dense(2)])
     assert model.predict(np.zeros((0, 3, 4))).shape == (0, 2)
+
+
+@pytest.mark.parametrize("make,flag", [
+    (lambda v: sn.BatchNormalization(center=v), "center"), (lambda v: sn.LayerNormalization(scale=v), "scale"),
+    (lambda v: sn.LSTM(3, return_sequences=v), "return_sequences"), (lambda v: sn.GRU(3, reset_after=v), "reset_after"),
+    (lambda v: sn.SimpleRNN(3, use_bias=v), "use_bias"),
+], ids=["bn-center", "ln-scale", "lstm-return_sequences", "gru-reset_after", "rnn-use_bias"])
+def test_layer_flags_take_only_true_or_false(make, flag):
+    """A truthy string ("no", "false") used to switch the flag on silently."""
+    with pytest.raises(ValueError, match=rf"{flag}: expected True or False, got 'no'"):
+        make("no")
+    assert getattr(make(np.False_), flag) is False

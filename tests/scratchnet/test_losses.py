@@ -103,3 +103,29 @@ def test_sum_of_squares_keeps_pairwise_precision_on_large_float32_arrays():
     e = rng.standard_normal(1_000_003).astype(np.float32)
     exact = float(np.dot(e.astype(np.float64), e.astype(np.float64)))
     assert abs(float(np.vdot(e, e)) - exact) > 2e-7 * exact  # what the threshold avoids
+
+
+@pytest.mark.parametrize("name", ["binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("bad", ["false", "no", 0, 1, None])
+def test_from_logits_takes_only_a_bool(name, bad):
+    # a truthy "false" used to treat probabilities as logits
+    with pytest.raises(ValueError, match=rf"loss '{name}': from_logits: expected True or False, got {bad!r}") as err:
+        L.get(name, from_logits=bad)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", ["1", None, 0, -1.0, float("inf"), float("nan"), True])
+def test_huber_delta_must_be_a_finite_positive_number(bad):
+    with pytest.raises(ValueError, match=r"loss 'huber': delta: expected a finite number > 0, got") as err:
+        L.get("huber", delta=bad)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"^huber: delta: expected a finite number > 0, got"):
+        L.huber(np.zeros((2, 3)), np.ones((2, 3)), delta=bad)
+
+
+def test_numpy_bools_and_floats_are_accepted_as_plain_values():
+    loss = L.get("binary_crossentropy", from_logits=np.True_)
+    assert loss.params == {"from_logits": True} and type(loss.params["from_logits"]) is bool
+    assert L.get("huber", delta=np.float32(0.5)).params == {"delta": 0.5}
+    z, t = np.array([[0.5, -1.0, 2.0]]), np.array([[1.0, 0.0, 1.0]])
+    assert L.get("binary_crossentropy", from_logits=np.True_)(t, z) == L.binary_crossentropy(t, z, True)[0]

@@ -1,4 +1,6 @@
 """BatchNormalization and LayerNormalization: gradients, running statistics, torch parity, errors."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -263,11 +265,51 @@ def test_batchnorm_wrong_channel_count_and_rank():
         layer.forward(np.zeros((N, T, C), np.float32))
 
 
-def test_batchnorm_torch_convention_needs_two_values_per_channel():
-    layer = BatchNormalization(convention="torch", name="bn_one")
-    with pytest.raises(ValueError, match=r"bn_one: convention='torch'.*\(1, 3\)"):
-        layer.forward(np.zeros((1, C)), training=True)
-    BatchNormalization(name="bn_one_keras").forward(np.ones((1, C)), training=True)  # Keras allows it
+@pytest.mark.parametrize("convention", ["keras", "torch"])
+@pytest.mark.parametrize("shape", [(0, C), (0, T, C)])
+def test_batchnorm_training_refuses_an_empty_batch_and_keeps_its_state(convention, shape):
+    # an empty batch used to leave NaN in the running statistics for good
+    layer = _random_bn(shape[1:], np.random.default_rng(9), convention=convention, name="bn_few")
+    before = {k: v.copy() for k, v in layer.state.items()}
+    with pytest.raises(ValueError, match=rf"^bn_few: training mode needs values for the batch statistics, "
+                                         rf"got an empty batch of shape {re.escape(str(shape))}$"):
+        layer.forward(np.ones(shape), training=True)
+    for k, v in layer.state.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("shape", [(1, C), (1, 1, C)])
+def test_batchnorm_one_value_per_channel_torch_refuses_keras_accepts(shape):
+    layer = _random_bn(shape[1:], np.random.default_rng(9), convention="torch", name="bn_one")
+    before = {k: v.copy() for k, v in layer.state.items()}
+    with pytest.raises(ValueError, match=rf"^bn_one: convention='torch' needs more than one value per channel.*"
+                                         rf"got input shape {re.escape(str(shape))}$"):
+        layer.forward(np.ones(shape), training=True)
+    for k, v in layer.state.items():
+        np.testing.assert_array_equal(v, before[k])
+    keras_bn = _random_bn(shape[1:], np.random.default_rng(9), name="bn_one_keras")
+    y = keras_bn.forward(np.ones(shape), training=True)  # Keras allows it: batch variance 0, y = beta
+    np.testing.assert_allclose(y.reshape(-1, C), keras_bn.params["beta"][None, :])
+
+
+def test_batchnorm_training_with_two_values_per_channel_is_fine():
+    layer = BatchNormalization(convention="torch")
+    y = layer.forward(np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]]), training=True)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(layer.state["moving_variance"]))
+    layer = BatchNormalization()
+    layer.forward(np.arange(2.0 * C).reshape(1, 2, C), training=True)  # m = N * T = 2
+    assert np.all(np.isfinite(layer.state["moving_mean"]))
+
+
+@pytest.mark.parametrize("shape", [(0, C), (0, T, C)])
+def test_batchnorm_inference_on_an_empty_batch(shape):
+    layer = _random_bn(shape[1:], np.random.default_rng(10))
+    before = {k: v.copy() for k, v in layer.state.items()}
+    y = layer.forward(np.zeros(shape), training=False)
+    assert y.shape == shape
+    assert layer.backward(np.zeros(shape)).shape == shape
+    for k, v in layer.state.items():
+        np.testing.assert_array_equal(v, before[k])
 
 
 @pytest.mark.parametrize("axis, match", [

@@ -507,3 +507,16 @@ def test_defaults_are_keras():
     assert (O.RMSprop().learning_rate, O.RMSprop().rho, O.RMSprop().epsilon) == (0.001, 0.9, 1e-7)
     assert (O.Adam().beta_1, O.Adam().beta_2, O.Adam().epsilon) == (0.9, 0.999, 1e-7)
     assert (O.Adagrad().initial_accumulator_value, O.Adagrad().epsilon) == (0.1, 1e-7)
+
+
+@pytest.mark.parametrize("name, cls", [("sgd", O.SGD), ("RMSprop", O.RMSprop), ("adam", O.Adam),
+                                       ("adamw", O.AdamW), ("adagrad", O.Adagrad)])
+def test_get_unknown_keyword_lists_the_accepted_ones(name, cls):
+    with pytest.raises(ValueError) as err:
+        O.get(name, lr=0.1)  # torch's spelling
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"optimizer {name!r}: unknown parameter(s) ['lr']; accepts [")
+    for accepted in ("learning_rate", "weight_decay", "convention"):
+        assert repr(accepted) in message
+    assert type(O.get(name, learning_rate=0.25)) is cls
