@@ -60,37 +60,30 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class LayerSpec:
+class _TypedSpec:
+    """A ``type`` and its filled-in ``params``: the shape of a layer, a loss and an optimizer."""
+
+    type: str
+    params: FrozenDict = field(default_factory=FrozenDict)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, **_jsonable(dict(self.params))}
+
+
+@dataclass(frozen=True)
+class LayerSpec(_TypedSpec):
     """One layer: its spec ``type`` and every field (defaults filled in, normalised), whose names
     are the scratchnet constructor keywords."""
 
-    type: str
-    params: FrozenDict = field(default_factory=FrozenDict)
-
-    def to_dict(self) -> dict:
-        return {"type": self.type, **_jsonable(dict(self.params))}
-
 
 @dataclass(frozen=True)
-class LossSpec:
+class LossSpec(_TypedSpec):
     """The loss: ``type`` and its filled-in parameters."""
 
-    type: str
-    params: FrozenDict = field(default_factory=FrozenDict)
-
-    def to_dict(self) -> dict:
-        return {"type": self.type, **_jsonable(dict(self.params))}
-
 
 @dataclass(frozen=True)
-class OptimizerSpec:
+class OptimizerSpec(_TypedSpec):
     """The optimizer: ``type`` and its filled-in hyperparameters (Keras meanings)."""
-
-    type: str
-    params: FrozenDict = field(default_factory=FrozenDict)
-
-    def to_dict(self) -> dict:
-        return {"type": self.type, **_jsonable(dict(self.params))}
 
 
 @dataclass(frozen=True)

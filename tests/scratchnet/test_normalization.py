@@ -265,28 +265,29 @@ def test_batchnorm_wrong_channel_count_and_rank():
         layer.forward(np.zeros((N, T, C), np.float32))
 
 
+def _refused_with_state_kept(layer, x, pattern):
+    """forward(x, training=True) raises ``pattern`` and leaves the running statistics as they were."""
+    before = {k: v.copy() for k, v in layer.state.items()}
+    with pytest.raises(ValueError, match=pattern):
+        layer.forward(x, training=True)
+    for k, v in layer.state.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
 @pytest.mark.parametrize("convention", ["keras", "torch"])
 @pytest.mark.parametrize("shape", [(0, C), (0, T, C)])
 def test_batchnorm_training_refuses_an_empty_batch_and_keeps_its_state(convention, shape):
     # an empty batch used to leave NaN in the running statistics for good
     layer = _random_bn(shape[1:], np.random.default_rng(9), convention=convention, name="bn_few")
-    before = {k: v.copy() for k, v in layer.state.items()}
-    with pytest.raises(ValueError, match=rf"^bn_few: training mode needs values for the batch statistics, "
-                                         rf"got an empty batch of shape {re.escape(str(shape))}$"):
-        layer.forward(np.ones(shape), training=True)
-    for k, v in layer.state.items():
-        np.testing.assert_array_equal(v, before[k])
+    _refused_with_state_kept(layer, np.ones(shape), rf"^bn_few: training mode needs values for the batch "
+                             rf"statistics, got an empty batch of shape {re.escape(str(shape))}$")
 
 
 @pytest.mark.parametrize("shape", [(1, C), (1, 1, C)])
 def test_batchnorm_one_value_per_channel_torch_refuses_keras_accepts(shape):
     layer = _random_bn(shape[1:], np.random.default_rng(9), convention="torch", name="bn_one")
-    before = {k: v.copy() for k, v in layer.state.items()}
-    with pytest.raises(ValueError, match=rf"^bn_one: convention='torch' needs more than one value per channel.*"
-                                         rf"got input shape {re.escape(str(shape))}$"):
-        layer.forward(np.ones(shape), training=True)
-    for k, v in layer.state.items():
-        np.testing.assert_array_equal(v, before[k])
+    _refused_with_state_kept(layer, np.ones(shape), rf"^bn_one: convention='torch' needs more than one value "
+                             rf"per channel.*got input shape {re.escape(str(shape))}$")
     keras_bn = _random_bn(shape[1:], np.random.default_rng(9), name="bn_one_keras")
     y = keras_bn.forward(np.ones(shape), training=True)  # Keras allows it: batch variance 0, y = beta
     np.testing.assert_allclose(y.reshape(-1, C), keras_bn.params["beta"][None, :])
