@@ -53,7 +53,7 @@ def measured(type_name: str, df) -> str:
         rows = d[d.case.isin(cases) & d.quantity.isin(quantity)]
     if not len(rows):
         return "no case in the last run exercises it"
-    strict = rows[rows.status != "convention"]
+    strict = rows[~rows.status.isin(["convention", "noise"])]
     parts = [f"{dtype} worst {g.max_rel.max():.1e}" for dtype, g in strict.groupby("dtype")]
     conv = rows[rows.status == "convention"]
     if len(conv):

@@ -1,8 +1,9 @@
 """``python -m parity run | list | explain``.
 
 Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
-the size and the odd one out); 2 bad input (one line naming the file or argument, the field and
-what is wrong; no traceback; nothing written to --out).
+the size and the odd one out) or a case that raised (an ``ERROR`` line; the other cases still run
+and are reported); 2 bad input, usage errors included (one line naming the file or argument, the
+field and what is wrong; no traceback; nothing written to --out).
 """
 from __future__ import annotations
 
@@ -20,8 +21,16 @@ class UsageError(Exception):
     """Bad input detected by the command line itself (exit 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors become a UsageError (one line, exit 2) instead of the usage
+    block; ``--help`` still prints the full help. Subcommand parsers inherit the class."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m parity", description="one spec, three frameworks, every tensor compared")
+    parser = _Parser(prog="python -m parity", description="one spec, three frameworks, every tensor compared")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run specs (default: the built-in catalog) through scratchnet, torch and keras")
     run.add_argument("specs", nargs="*", metavar="SPEC", help="spec files (.json or .toml); none: the whole catalog")
@@ -75,14 +84,27 @@ def cmd_run(args) -> int:
 
     for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
         check_supported(spec)
-    results = []
+    results, errors = [], []
     bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
     for spec in bar:
         bar.set_postfix_str(f"{spec.name} {spec.dtype}")
-        res = run_case(spec)
+        try:
+            res = run_case(spec)
+        except Exception as exc:  # one crashing case must not lose the others (Ctrl-C still stops)
+            error = _one_line(exc)
+            errors.append((spec, error))
+            tqdm.write(f"ERROR {spec.name} [{spec.dtype}]: {error}", file=sys.stdout)
+            continue
         results.append(res)
         verdict = "pass" if res.passed else "FAIL"
         tqdm.write(f"{verdict:4s}  {spec.name} [{spec.dtype}]" + _first_failure(res), file=sys.stdout)
+    failed = [r for r in results if not r.passed]
+    summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
+    if errors:
+        summary += f", {len(errors)} did not run ({', '.join(f'{s.name} [{s.dtype}]' for s, _ in errors)})"
+    if not results:  # nothing to report: leave --out as it was
+        print(f"{summary}; no report written")
+        return 1
     env = environment.environment()
     df = writers.results_frame(results)
     staging = Path(tempfile.mkdtemp(prefix=".parity-", dir=out.resolve().parent))
@@ -90,15 +112,20 @@ def cmd_run(args) -> int:
         writers.write_csv(df, staging / "results.csv")
         writers.write_npz(results, staging / "tensors.npz")
         writers.write_json(env, staging / "environment.json")
-        blocks = document.build(df, results, env)
+        blocks = document.build(df, results, env, not_run=[(s.name, s.dtype, e) for s, e in errors])
         render.to_markdown(blocks, staging / "report.md", staging / "plots")
         render.to_html(blocks, staging / "report.html")
         _replace_outputs(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    failed = [r for r in results if not r.passed]
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed; report in {out}/report.md")
-    return 1 if failed else 0
+    print(f"{summary}; report in {out}/report.md")
+    return 1 if failed or errors else 0
+
+
+def _one_line(exc: BaseException) -> str:
+    """``<ExceptionType>: <first line of the message>``."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _replace_outputs(staging: Path, out: Path) -> None:
@@ -147,8 +174,8 @@ def cmd_bench(args) -> int:
 def main(argv=None) -> int:
     from parity.spec import SpecError
 
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench}[args.command](args)
     except (SpecError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,19 @@ Tolerance policy (the only place it is stated):
   float32 where the tensor as a whole agreed to 5e-7.)
 - rtol = 1e-12 in float64 and 1e-5 in float32 for outputs, the loss, gradients and the first
   optimizer step.
+- Gradients have a floor under their scale: the largest gradient magnitude of the case in the pair
+  (over every parameter and the input), G. Rounding errors in a gradient are absolute, the size of
+  the upstream terms it is summed from, not of the gradient itself: a gradient that is zero by the
+  math (a bias right before a training-mode BatchNorm, which subtracts the batch mean; a bias under
+  a softmax across the axis it is broadcast along) comes out as noise of about eps * G, which its
+  own scale would call a 100% disagreement. So a gradient pair passes when max|a - b| <= rtol *
+  max(scale, G): an O(1) error stays visible down to tensors rtol * G small, and finite differences
+  check scratchnet's gradients against the loss independently.
+- Noise steps: Adam, AdamW, RMSprop and Adagrad divide by a running root mean square, which turns
+  such a gradient's rounding noise into steps of +-lr with an arbitrary sign. A parameter whose
+  gradient is zero up to that floor in both backends of a pair therefore has no comparable
+  trajectory under them: its failing step rows are marked ``noise`` (not failures), with the
+  measured size, like convention differences.
 - Trajectories: rounding differences compound, so at optimizer step t the allowed rtol is
   rtol * sqrt(t) (independent rounding errors add up like a random walk; step 1 gets the base
   tolerance). A chaotic run that amplifies them faster fails, and the report's trajectory plot
@@ -80,9 +93,24 @@ def metrics(a: np.ndarray, b: np.ndarray, dtype: str) -> Metrics:
                    float(np.mean(diff)), ulp, tuple(int(i) for i in worst), scale)
 
 
-def passes(m: Metrics, rtol: float) -> bool:
-    """max|a - b| <= rtol * scale (unsigned: a negative error cannot pass by sign)."""
-    return bool(np.isfinite(m.max_abs) and m.max_abs <= rtol * m.scale)
+def passes(m: Metrics, rtol: float, floor: float = 0.0) -> bool:
+    """max|a - b| <= rtol * max(scale, floor) (unsigned: a negative error cannot pass by sign).
+    ``floor``: the gradient floor G of the policy above (0 for every other quantity)."""
+    return bool(np.isfinite(m.max_abs) and m.max_abs <= rtol * max(m.scale, floor))
+
+
+NORMALIZING_OPTIMIZERS = ("adam", "adamw", "rmsprop", "adagrad")
+
+
+def gradient_floor(grads_a: list[np.ndarray], grads_b: list[np.ndarray]) -> float:
+    """G: the largest magnitude among all of a case's gradients in both backends of a pair."""
+    return max((float(np.max(np.abs(g), initial=0.0)) for g in (*grads_a, *grads_b)), default=0.0)
+
+
+def is_noise(a: np.ndarray, b: np.ndarray, rtol: float, floor: float) -> bool:
+    """Both gradients zero up to the floor: max|g| <= rtol * G in each (and G > 0)."""
+    bound = rtol * floor
+    return bound > 0 and max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0))) <= bound
 
 
 def odd_one_out(pair_passed: dict[tuple[str, str], bool]) -> str:

@@ -20,14 +20,17 @@ When the rules part (``conventions_differ``):
 TensorFlow casts some Python-float hyperparameters through float32 even in float64 math
 (measured: SGD momentum, Adam betas, weight_decay, Adagrad's initial accumulator; not the
 learning rate, rho or epsilon): a float64 case whose values float32 cannot hold exactly is a
-stated Keras-side deviation.
+stated Keras-side deviation, its size measured by rerunning scratchnet with the rounded values
+(``tf_rounded``; ``parity.run.rounding_deviation``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from parity.mappings.base import Atlas, Deviation, float32_representable
+import numpy as np
+
+from parity.mappings.base import Atlas, float32_representable
 
 TF_ROUNDED = ("momentum", "beta_1", "beta_2", "weight_decay", "initial_accumulator_value")
 
@@ -50,14 +53,15 @@ class OptimizerMapping:
         name = "adamw" if self.type == "adam" and p.get("weight_decay") else self.type
         return optimizers.get(name, **p, convention=convention)
 
-    def deviations(self, params: dict, dtype: str) -> list[Deviation]:
+    def tf_rounded(self, params: dict, dtype: str) -> dict | None:
+        """The hyperparameters as TensorFlow uses them in a float64 case (those in TF_ROUNDED
+        through float32), or None when that changes none of them. ``parity.run`` reruns scratchnet
+        with them to measure the Keras-side deviation this causes."""
         if dtype != "float64":
-            return []
-        rounded = [k for k in TF_ROUNDED if k in params and not float32_representable(params[k])]
-        if not rounded:
-            return []
-        return [Deviation("keras", ("step", "state"), 1e-6,
-                          f"TF casts {', '.join(f'{k}={params[k]}' for k in rounded)} through float32 in float64 math")]
+            return None
+        rounded = {k: float(np.float32(params[k])) for k in TF_ROUNDED
+                   if k in params and not float32_representable(params[k])}
+        return {**params, **rounded} if rounded else None
 
 
 def _wd(p):
@@ -100,7 +104,7 @@ def _keras(name):
     def build(p):
         import keras
         kwargs = dict(p)
-        if "weight_decay" in kwargs:
+        if "weight_decay" in kwargs and name != "AdamW":  # Keras's AdamW refuses None; 0.0 is exact
             kwargs["weight_decay"] = _wd(p)
         return getattr(keras.optimizers, name)(**kwargs)
     return build

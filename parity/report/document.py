@@ -55,6 +55,8 @@ def _cell(group: pd.DataFrame) -> str:
         return f"FAIL {worst:.1e}"
     if (group.status == "convention").any():
         return f"convention {worst:.1e}"
+    if (group.status == "noise").any():
+        return f"noise {worst:.1e}"
     if (group.status == "deviation").any():
         return f"deviation {worst:.1e}"
     return f"pass {worst:.1e}"
@@ -149,7 +151,17 @@ def tutorial_section(case_results) -> list:
     return blocks
 
 
-def build(df: pd.DataFrame, case_results, env: dict) -> list:
+def not_run_section(not_run) -> list:
+    """The cases that raised instead of finishing: (case, dtype, "<ExceptionType>: <message>")."""
+    if not not_run:
+        return []
+    return [Heading(2, "Cases that did not run"),
+            Para("These cases raised an error while running; they have no rows in `results.csv`."),
+            Table(pd.DataFrame(list(not_run), columns=["case", "dtype", "error"]))]
+
+
+def build(df: pd.DataFrame, case_results, env: dict, not_run=()) -> list:
+    """The report's blocks; ``not_run`` lists (case, dtype, error) of the cases that raised."""
     blocks = [Heading(1, "Parity report"),
               Para(f"numpy {env['numpy']}, torch {env['torch']}, tensorflow {env['tensorflow']}, keras {env['keras']}, "
                    f"python {env['python']} on {env['platform']}; full details in `environment.json`."),
@@ -157,8 +169,13 @@ def build(df: pd.DataFrame, case_results, env: dict) -> list:
                    "times sqrt(t) at optimizer step t; finite differences within 1e-7 plus their rounding bound "
                    "(`parity/compare.py`). **convention**: torch and Keras define the update differently (each is then "
                    "checked strictly against a scratchnet twin in its own convention, `scratch[torch]`); "
-                   "**deviation**: a framework's stated rounding, with its own tolerance."),
+                   "**deviation**: a framework's stated rounding, with its own tolerance. Gradients are compared "
+                   "against at least the case's largest gradient (rounding errors are that size, so a gradient that "
+                   "is zero by the math is noise); **noise**: a parameter with such a gradient, which Adam, RMSprop or "
+                   "Adagrad turn into steps of +-learning_rate with arbitrary signs, so its trajectory (and running "
+                   "statistics below it) are not comparable."),
               Heading(2, "Summary"), Table(summary_matrix(df))]
+    blocks += not_run_section(not_run)
     blocks += tutorial_section(case_results)
     f3264 = float32_vs_float64(case_results)
     if len(f3264):
@@ -174,6 +191,9 @@ def build(df: pd.DataFrame, case_results, env: dict) -> list:
             blocks.append(Para(f"**Convention difference** (torch vs Keras trajectories): {res.convention}."))
         for dev in res.deviations:
             blocks.append(Para(f"**Deviation** ({dev.backend}; {', '.join(dev.quantities)}; rtol {dev.rtol:g}): {dev.reason}."))
+        noise = sub[sub.status == "noise"]
+        if len(noise):
+            blocks.append(Para(f"**Noise** ({', '.join(sorted(set(noise.tensor)))}): {noise.note.iloc[0]}."))
         blocks += [Para("Forward, per layer (worst max_rel):"), Table(error_table(sub, ("output", "loss"))),
                    Para("Gradients, per parameter and for the input (worst max_rel):"),
                    Table(error_table(sub, ("grad", "fd")))]

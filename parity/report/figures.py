@@ -30,10 +30,11 @@ def trajectory_and_losses(res) -> bytes:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3))
     for (a, b), group in steps.groupby(["backend_a", "backend_b"]):
         worst = group.groupby("step").max_rel.max()
-        label = f"{a}-{b}" + (" (convention)" if (group.status == "convention").any() else "")
+        label = f"{a}-{b}" + (" (convention)" if (group.status == "convention").any() else
+                              " (noise)" if (group.status == "noise").any() else "")
         ax1.semilogy(worst.index, np.maximum(worst.values, 1e-18), marker=".", label=label)
     if len(steps):
-        tol = steps[steps.status != "convention"].groupby("step").tolerance.max()
+        tol = steps[~steps.status.isin(["convention", "noise"])].groupby("step").tolerance.max()
         ax1.semilogy(tol.index, tol.values, "k--", linewidth=1, label="tolerance")
     if len(steps) and steps.step.max() > 50:
         ax1.set_xscale("log")

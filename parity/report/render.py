@@ -60,7 +60,7 @@ def _html_table(df: pd.DataFrame) -> str:
         cells = []
         for v in row:
             s = str(v)
-            cls = ' class="fail"' if s.startswith("FAIL") else ' class="conv"' if s.startswith("convention") else \
+            cls = ' class="fail"' if s.startswith("FAIL") else ' class="conv"' if s.startswith(("convention", "noise")) else \
                 ' class="dev"' if s.startswith("deviation") else ""
             cells.append(f"<td{cls}>{html.escape(s)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -1,5 +1,6 @@
 """Shapes before anything is built: each layer constructed in scratchnet and asked for its output
-shape, plus the constraints of the other frameworks that scratchnet's shape rule does not express."""
+shape, plus the constraints of the other frameworks that scratchnet's shape rule does not express,
+and a size limit (MAX_ELEMENTS) on the input, every output and every large parameter."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,29 @@ from parity.spec.cases import CaseSpec, LayerSpec
 from parity.spec.checks import _is_int
 from parity.spec.errors import SpecError, _fail
 from parity.spec.vocabulary import _ACTIVATION_LAYERS, SCRATCH_CLASSES
+
+# The most elements one tensor may have (batch included): 2**26, about 64M, 512 MiB in float64.
+# The harness keeps several float64 copies of every tensor per framework (outputs, gradients,
+# per-step weights, the report's tensors.npz), so a spec past this cannot be held in memory and is
+# refused as bad input instead of failing deep inside numpy.
+MAX_ELEMENTS = 2**26
+
+
+def _recurrent(k: int):
+    """k gates: kernel (F, k*U) and recurrent kernel (U, k*U)."""
+    return lambda p, s: [("kernel", (s[-1], k * p["units"])), ("recurrent_kernel", (p["units"], k * p["units"]))]
+
+
+# layer type -> (params, input shape without batch) -> [(name, shape)] of its large parameters,
+# from the spec's fields alone (nothing is allocated). Other types have at most per-channel
+# parameters, no larger than their input.
+_PARAMETER_SHAPES = {
+    "dense": lambda p, s: [("kernel", (s[-1], p["units"]))],
+    "conv2d": lambda p, s: [("kernel", (*p["kernel_size"], s[-1] // p["groups"], p["filters"]))],
+    "depthwise_conv2d": lambda p, s: [("kernel", (*p["kernel_size"], s[-1], p["depth_multiplier"]))],
+    "embedding": lambda p, s: [("embeddings", (p["input_dim"], p["output_dim"]))],
+    "simple_rnn": _recurrent(1), "lstm": _recurrent(4), "gru": _recurrent(3),
+}
 
 
 def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random.Generator | None = None):
@@ -33,8 +57,10 @@ def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random
 
 def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
     """Per-layer output shapes without the batch axis, from ``input_shape[1:]``, using each
-    scratchnet layer's ``compute_output_shape``. A misfit raises SpecError at ``layers[i]``."""
+    scratchnet layer's ``compute_output_shape``. A misfit, or a tensor over MAX_ELEMENTS, raises
+    SpecError at ``layers[i]`` (``input_shape`` for the input)."""
     src = spec.source
+    _check_size(src, "input_shape", "the input", spec.input_shape)
     shape = tuple(spec.input_shape[1:])
     shapes = []
     for i, layer in enumerate(spec.layers):
@@ -50,9 +76,28 @@ def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
         if any(not _is_int(d) or d < 1 for d in out):
             _fail(src, path, f"expected a non-empty output from {layer.type} on input {shape}",
                   list(out))
+        parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
+        for name, param_shape in parameter_shapes(layer.params, shape) if parameter_shapes else []:
+            _check_size(src, path, f"the {name}", param_shape)
         shape = tuple(int(d) for d in out)
+        _check_size(src, path, "the output (batch included)", (spec.input_shape[0], *shape))
         shapes.append(shape)
     return shapes
+
+
+def _check_size(src: str, path: str, what: str, shape: tuple[int, ...]) -> None:
+    """SpecError when a tensor of ``shape`` would have more than MAX_ELEMENTS elements."""
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        raise SpecError(src, path, f"expected at most {MAX_ELEMENTS} elements per tensor (MAX_ELEMENTS, "
+                        f"to fit in memory), got {what} of shape ({' x '.join(map(_count, shape))}) = "
+                        f"{_count(size)} elements")
+
+
+def _count(n: int) -> str:
+    """``n`` as digits, or ``~10^k`` when it is too long to read."""
+    text = str(n)
+    return text if len(text) <= 12 else f"~10^{len(text) - 1}"
 
 
 def _check_layer_input(spec: CaseSpec, i: int, layer: LayerSpec, shape: tuple[int, ...]) -> None:
