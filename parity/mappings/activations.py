@@ -1,6 +1,11 @@
 """Activations in all three frameworks: as layer types of their own and fused into Dense/Conv.
 
 Defaults that differ are in ``DEFAULTS`` (the harness always passes the value explicitly).
+
+leaky_relu is built in Keras as ``keras.layers.Activation`` around ``keras.activations.leaky_relu``,
+not as the ``keras.layers.LeakyReLU`` layer: the layer's ``call`` is that same function (TF's
+``tf.nn.leaky_relu``: y = x if x > 0 else a*x, dy/dx = a at x <= 0), but its constructor refuses a
+negative slope, which the function, torch's ``nn.LeakyReLU`` and scratchnet all accept.
 """
 from __future__ import annotations
 
@@ -119,8 +124,6 @@ def _mapping(name: str) -> LayerMapping:
     def build_keras(ctx: BuildContext):
         import keras
 
-        if name == "leaky_relu":
-            return keras.layers.LeakyReLU(negative_slope=ctx.spec.params["negative_slope"])
         if name == "softmax":
             return keras.layers.Softmax(axis=ctx.spec.params["axis"])
         return keras.layers.Activation(keras_function(name, ctx.spec.params))
@@ -130,7 +133,9 @@ def _mapping(name: str) -> LayerMapping:
         atlas=Atlas(title=f"{name} (activation)", math=f"forward: {fwd}\nbackward: {bwd}",
                     scratch=f"scratchnet.Activation({name!r}, **params)  (scratchnet.activations.{name})",
                     torch=torch_text(name, {"negative_slope": "a", "alpha": "alpha", "approximate": False}),
-                    keras=("keras.layers.LeakyReLU(negative_slope=a)" if name == "leaky_relu" else
+                    keras=("keras.layers.Activation(lambda x: keras.activations.leaky_relu(x, negative_slope=a))  "
+                           "(the math of keras.layers.LeakyReLU(negative_slope=a), which refuses a < 0)"
+                           if name == "leaky_relu" else
                            "keras.layers.Softmax(axis=axis)" if name == "softmax" else
                            f"keras.layers.Activation({keras_text(name, {})})"),
                     defaults=line.lstrip("- ")),

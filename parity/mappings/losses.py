@@ -7,11 +7,22 @@ sums per-sample MEANS, i.e. divides by the last axis), so the harness writes
 ``keras.ops.sum(keras.ops.square(y_pred - y_true))``.
 
 Cross-entropy from probabilities: Keras renormalises categorical probabilities and clips them to
-[1e-7, 1 - 1e-7] (and skips both when the probabilities come straight from its own softmax or
-sigmoid, using the logits instead); torch's BCELoss clamps log p at -100 and has no
-probability-input categorical loss, so the harness writes -(t log p) summed over classes,
-averaged. All agree while no probability is within 1e-7 of 0 or 1; ``from_logits=True`` agrees
-exactly in every framework.
+[1e-7, 1 - 1e-7]; torch's BCELoss clamps log p at -100 and has no probability-input categorical
+loss, so the harness writes -(t log p) summed over classes, averaged. All agree while no
+probability is within 1e-7 of 0 or 1 and (categorical) every row sums to 1, which the spec
+ensures; ``from_logits=True`` agrees exactly in every framework.
+
+The Keras logits shortcut, and why the harness turns it off: ``keras.activations.softmax`` and
+``sigmoid`` store their input on the output tensor (``y._keras_logits = x``), and in a
+``tf.function`` the op type (``Softmax`` / ``Sigmoid``) marks it too; Keras's cross-entropies
+then use those pre-activation values instead of ``y_pred`` and switch to ``from_logits=True``.
+A compiled Keras model takes that shortcut: with probabilities it is only a more stable
+formula, but ``from_logits=True`` after a softmax silently uses the pre-softmax values (the
+loss of z, not of the model's output softmax(z); Keras only warns), and binary_crossentropy
+after a softmax applies sigmoid-BCE to the softmax's input. The spec's loss is the loss of the
+model's OUTPUT, as torch and scratchnet compute it, so every Keras loss here is handed
+``_without_keras_logits(y_pred)``: a new tensor (``tf.identity``, an ``Identity`` op) with the
+same values and gradient and neither marker, in eager mode and inside ``tf.function`` alike.
 """
 from __future__ import annotations
 
@@ -94,15 +105,28 @@ def _torch_scce(p, layout: Layout = SAME):
     return lambda out, t: F.nll_loss(_classes_to_dim1(torch.log(out), layout), t)
 
 
+def _without_keras_logits(y_pred):
+    """``y_pred`` as a new tensor without Keras's logits marker (see the module docstring): equal
+    values, identity gradient, no ``_keras_logits`` attribute, op type ``Identity`` in a graph."""
+    import tensorflow as tf
+    return tf.identity(y_pred)
+
+
 def _keras_sse(p, dtype):
     import keras
-    return lambda y, out: keras.ops.sum(keras.ops.square(out - y))
+
+    def loss(y, out):
+        out = _without_keras_logits(out)
+        return keras.ops.sum(keras.ops.square(out - y))
+    return loss
 
 
 def _keras_class(name):
     def build(p, dtype):
         import keras
-        return getattr(keras.losses, name)(**p, dtype=dtype)
+
+        fn = getattr(keras.losses, name)(**p, dtype=dtype)
+        return lambda y, out: fn(y, _without_keras_logits(out))
     return build
 
 
@@ -127,19 +151,25 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "probabilities p: L = -mean[t log p + (1-t) log(1-p)]",
         "scratchnet.losses.get('binary_crossentropy', from_logits=...)",
         "nn.BCEWithLogitsLoss() (from_logits) | nn.BCELoss() (clamps log at -100)",
-        "keras.losses.BinaryCrossentropy(from_logits=...)  (clips p to [1e-7, 1-1e-7])"),
+        "keras.losses.BinaryCrossentropy(from_logits=...)  (clips p to [1e-7, 1-1e-7]). Given a Keras sigmoid's "
+        "(or softmax's) output, a compiled Keras model uses its input as logits instead; the harness "
+        "passes tf.identity(y_pred) so the loss is that of the output"),
         _torch_bce, _keras_class("BinaryCrossentropy"), _binary_targets),
     LossMapping("categorical_crossentropy", Atlas(
         "categorical_crossentropy", "logits z: L = -(1/M) sum t log_softmax(z), dL/dz = (softmax(z) - t)/M (one-hot t);  "
-        "probabilities p: L = -(1/M) sum t log p",
+        "probabilities p: L = -(1/M) sum t log p  (p from a final softmax over the classes: Keras and scratchnet divide p "
+        "by its row sum, torch does not, so the spec refuses any other probabilities)",
         "scratchnet.losses.get('categorical_crossentropy', from_logits=...)",
         "F.cross_entropy(logits, probability targets) | -(t * log p).sum(-1).mean()",
-        "keras.losses.CategoricalCrossentropy(from_logits=...)  (probabilities renormalised and clipped)"),
+        "keras.losses.CategoricalCrossentropy(from_logits=...)  (probabilities renormalised and clipped). Given a "
+        "Keras softmax's output, a compiled Keras model uses its input as logits instead (with from_logits=True "
+        "silently the pre-softmax values); the harness passes tf.identity(y_pred) so the loss is that of the output"),
         _torch_cce, _keras_class("CategoricalCrossentropy"), _one_hot_targets),
     LossMapping("sparse_categorical_crossentropy", Atlas(
         "sparse_categorical_crossentropy", "as categorical_crossentropy with t = one_hot(labels)",
         "scratchnet.losses.get('sparse_categorical_crossentropy', from_logits=...)",
         "F.cross_entropy(logits, labels) | F.nll_loss(log p, labels)",
-        "keras.losses.SparseCategoricalCrossentropy(from_logits=...)"),
+        "keras.losses.SparseCategoricalCrossentropy(from_logits=...)  (as categorical_crossentropy, also the "
+        "softmax-logits shortcut the harness turns off with tf.identity(y_pred))"),
         _torch_scce, _keras_class("SparseCategoricalCrossentropy"), _sparse_targets),
 ]}

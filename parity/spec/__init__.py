@@ -74,26 +74,39 @@ softmax, log_softmax     axis=-1 (a nonzero int: Keras counts the batch axis as 
   as in Keras); a parametrised activation used this way gets its default parameters.
 - leaky_relu's default slope is 0.2, the ``keras.activations.leaky_relu`` default; torch's
   ``LeakyReLU`` defaults to 0.01 and the Keras ``LeakyReLU`` *layer* to 0.3. Set it explicitly.
+  Any finite slope is accepted, negative too (the Keras side is built from the function, since the
+  ``LeakyReLU`` layer refuses negative slopes).
 
 Extra checks made here, each because a backend would refuse or misread the model:
 - conv2d / depthwise_conv2d: strides > 1 together with dilation_rate > 1 (Keras refuses it).
+- depthwise_conv2d: unequal strides, e.g. [2, 1] (TensorFlow's depthwise kernel supports only
+  equal row and column strides; it fails in float64, and ``--dtype`` may change the dtype later).
 - pooling with int padding: at most half the pool size per axis (torch refuses more).
 - dense on an image (a 3-d per-sample input): Keras applies it to the channel axis but torch's
   NCHW layout would put W last, so flatten first. Dense on (F,) or (T, F) is fine.
 - softmax / log_softmax ``axis`` must name a non-batch axis of the layer's input.
 - batch_normalization in training mode needs more than one value per channel (torch refuses).
 - sgd ``nesterov`` needs ``momentum > 0`` (torch refuses).
+- ``steps`` must be 0 when no layer has trainable parameters (only dense, conv2d,
+  depthwise_conv2d, batch_normalization, layer_normalization, embedding, simple_rnn, lstm and gru
+  have any): the optimizer has nothing to update, and torch refuses an empty parameter list.
 
 Losses: sum_squared_error, mean_squared_error, binary_crossentropy(from_logits=false),
 categorical_crossentropy(from_logits=false), sparse_categorical_crossentropy(from_logits=false),
 huber(delta=1.0, > 0). Targets must fit: the categorical losses need a final class axis of size
->= 2. With ``from_logits`` false the output must be probabilities: the last layer that changes
-values (flatten, reshape and pooling are looked through) must end in softmax, sigmoid or
-hard_sigmoid (otherwise scratchnet's and torch's losses refuse, or Keras silently clips).
+>= 2. With ``from_logits`` false the output must be probabilities: for binary_crossentropy the
+last layer that changes values (flatten, reshape and pooling are looked through) must end in
+softmax, sigmoid or hard_sigmoid (otherwise scratchnet's and torch's losses refuse, or Keras
+silently clips). categorical_crossentropy and sparse_categorical_crossentropy need more: the LAST
+layer itself must end in a softmax over the last (class) axis (a softmax layer with axis -1 or
+its positive equivalent, a fused ``activation: "softmax"``, or an ``activation`` layer naming
+softmax), because Keras (and scratchnet) divide the output by its sum over the classes and torch
+does not; they agree only on rows that already sum to 1, which a sigmoid, or a pooled or reshaped
+softmax, does not give.
 
 Optimizers (Keras defaults filled in; ``learning_rate`` finite > 0):
-sgd(learning_rate=0.01, momentum=0.0 in [0, 1], nesterov=false, weight_decay=0.0 >= 0),
-rmsprop(learning_rate=0.001, rho=0.9 in [0, 1), momentum=0.0 in [0, 1], epsilon=1e-7 >= 0,
+sgd(learning_rate=0.01, momentum=0.0 in [0, 1), nesterov=false, weight_decay=0.0 >= 0),
+rmsprop(learning_rate=0.001, rho=0.9 in [0, 1), momentum=0.0 in [0, 1), epsilon=1e-7 >= 0,
 centered=false), adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999 (in [0, 1)), epsilon=1e-7,
 weight_decay=0.0), adamw(same, weight_decay=0.004), adagrad(learning_rate=0.001,
 initial_accumulator_value=0.1 >= 0, epsilon=1e-7).

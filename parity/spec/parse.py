@@ -12,8 +12,8 @@ from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choic
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.shapes import infer_shapes
 from parity.spec.vocabulary import (_ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
-                                    _TOP_KEYS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES, DTYPES, INPUT_KINDS,
-                                    XOR_INPUT_SHAPE)
+                                    _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
+                                    DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
 
 
 def _check_keys(source: str, raw: dict, path: str, allowed: tuple[str, ...], noun: str) -> None:
@@ -83,6 +83,12 @@ def _parse_layer(source: str, raw: Any, path: str) -> LayerSpec:
             _fail(source, _join(path, "dilation_rate"),
                   "expected 1 when strides > 1 (Keras refuses strides > 1 with dilation_rate > 1)",
                   list(params["dilation_rate"]))
+    if kind == "depthwise_conv2d" and params["strides"][0] != params["strides"][1]:
+        # TensorFlow's DepthwiseConv2dNative kernel raises "Current implementation only supports
+        # equal length strides" (measured in float64; float32 happened to run on a oneDNN CPU build),
+        # and --dtype may change the dtype after parsing, so the spec refuses it for both.
+        _fail(source, _join(path, "strides"), "expected equal strides for depthwise_conv2d (TensorFlow's "
+              "depthwise convolution supports only equal row and column strides)", list(params["strides"]))
     if kind in ("max_pool2d", "average_pool2d"):
         if params["strides"] is None:
             params["strides"] = params["pool_size"]
@@ -165,6 +171,9 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
               "without momentum)", True)
 
     steps = _value(source, "steps", _NONNEG, get("steps", 1))
+    if steps and not any(layer.type in _TRAINABLE_LAYERS for layer in layers):
+        _fail(source, "steps", "expected 0 for a model without trainable parameters (the optimizer has "
+              "nothing to update; torch refuses an empty parameter list)", steps)
     training = _value(source, "training", _BOOL, get("training", True))
 
     spec = CaseSpec(name=name, seed=seed, dtype=dtype, input_shape=input_shape, input=input_spec,
@@ -209,6 +218,32 @@ def _final_activation(spec: CaseSpec) -> tuple[int, str | None]:
     return 0, None  # only shape layers: the raw input is not probabilities
 
 
+_CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+
+
+def _class_softmax_ending(layer: LayerSpec, rank: int) -> str | None:
+    """None when ``layer`` (whose output has ``rank`` axes, batch included) ends in a softmax over
+    its last axis; otherwise what it ends in, for the message.
+
+    Why the categorical losses from probabilities need exactly this: Keras divides the output by
+    its sum over the class axis before taking the log (as does scratchnet), torch's -sum(t log p)
+    does not. The two agree only where every row already sums to 1: a softmax over the class axis,
+    as the model's very last operation. Sigmoid outputs do not sum to 1, and neither do pooled,
+    flattened or reshaped softmax outputs (a max pool takes maxima per class from different
+    pixels), so unlike binary_crossentropy nothing is looked through here."""
+    params = layer.params
+    if layer.type == "softmax":
+        if params["axis"] in (-1, rank - 1):
+            return None
+        return f"softmax over axis {params['axis']}"
+    if layer.type in _ACTIVATION_LAYERS:
+        return layer.type
+    act = params.get("activation")
+    if act == "softmax":  # a fused or activation-layer softmax is keras.activations.softmax: axis -1
+        return None
+    return act or "no activation"
+
+
 def _check_targets(spec: CaseSpec, shapes: list[tuple[int, ...]]) -> None:
     """The loss (and the data set) must fit the model's output."""
     src, out, loss = spec.source, shapes[-1], spec.loss
@@ -217,7 +252,14 @@ def _check_targets(spec: CaseSpec, shapes: list[tuple[int, ...]]) -> None:
         if not out or out[-1] < 2:
             raise SpecError(src, "loss.type", f"expected a final output with a class axis of size >= 2 "
                             f"for {loss.type}, got {found}")
-    if loss.params.get("from_logits") is False:
+    if loss.type in _CLASS_LOSSES and loss.params["from_logits"] is False:
+        last, ending = len(spec.layers) - 1, _class_softmax_ending(spec.layers[-1], len(out) + 1)
+        if ending is not None:
+            raise SpecError(src, "loss.from_logits", f"expected true, or a last layer that ends in a softmax "
+                            f"over the last (class) axis for {loss.type} (Keras renormalises any other output "
+                            f"to sum to 1 over the classes, torch does not), got false with layers[{last}] "
+                            f"({spec.layers[last].type}) ending in {ending}")
+    elif loss.params.get("from_logits") is False:
         i, act = _final_activation(spec)
         if act not in _PROBABILITY_ACTIVATIONS:
             raise SpecError(src, "loss.from_logits", f"expected true, or a model that outputs probabilities "

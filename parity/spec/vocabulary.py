@@ -94,4 +94,7 @@ SCRATCH_CLASSES: dict[str, str] = {
 _TOP_KEYS = ("name", "seed", "dtype", "input_shape", "input", "layers", "loss", "optimizer", "steps",
              "training", "data")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
+# layer types that own trainable parameters (a model with none of them gives the optimizer nothing to update)
+_TRAINABLE_LAYERS = frozenset({"dense", "conv2d", "depthwise_conv2d", "batch_normalization", "layer_normalization",
+                               "embedding", "simple_rnn", "lstm", "gru"})
 _VALUE_PRESERVING = ("flatten", "reshape", "max_pool2d", "average_pool2d", "global_average_pool2d")

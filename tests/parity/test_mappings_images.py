@@ -28,7 +28,7 @@ def case_dict(input_shape, layers, **extra):
 
 def contexts(input_shape, layers, dtype="float64"):
     """BuildContexts of every layer, with the torch layouts the backend would thread through."""
-    spec = parse_spec(case_dict(input_shape, layers))
+    spec = parse_spec(case_dict(input_shape, layers, steps=0))  # pooling-only models have nothing to train
     shapes = infer_shapes(spec)
     in_shape, layout, out = tuple(input_shape[1:]), CF if len(input_shape) == 4 else SAME, []
     for lspec, shape in zip(spec.layers, shapes):

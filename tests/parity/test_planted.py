@@ -95,6 +95,31 @@ def test_wrong_reduction_fails_the_loss_and_blames_keras(monkeypatch):
     assert loss and {r["odd_one_out"] for r in loss} == {"keras"}
 
 
+SOFTMAX_LOGITS = {"name": "planted-softmax-logits", "seed": 3, "input_shape": [4, 5],
+                  "layers": [{"type": "dense", "units": 3, "activation": "softmax"}],
+                  "loss": {"type": "categorical_crossentropy", "from_logits": True},
+                  "optimizer": {"type": "sgd", "learning_rate": 0.125}, "steps": 1}
+
+
+def test_keras_loss_of_the_output_after_a_softmax_passes():
+    """from_logits=True after a softmax: the loss of the output softmax(z) in all three (Keras
+    would use z itself, its softmax's input, without the harness's identity)."""
+    for dtype in ("float64", "float32"):
+        assert not failing(run_case(parse_spec(SOFTMAX_LOGITS).with_dtype(dtype)))
+
+
+def test_keras_loss_fed_the_softmax_logits_fails_the_loss_and_blames_keras(monkeypatch):
+    from parity.mappings import losses
+
+    # planted: the Keras loss gets the marked softmax output, so Keras computes CE(z), not CE(softmax(z))
+    monkeypatch.setattr(losses, "_without_keras_logits", lambda y_pred: y_pred)
+    res = run_case(parse_spec(SOFTMAX_LOGITS))
+    loss = failing(res, "loss")
+    assert loss and {r["odd_one_out"] for r in loss} == {"keras"}
+    assert {r["odd_one_out"] for r in failing(res, "grad")} == {"keras"}
+    assert not failing(res, "output")  # the model agrees; only the loss was fed the wrong tensor
+
+
 def test_scratchnet_backward_bug_is_caught_by_finite_differences(monkeypatch):
     from scratchnet.layers import dense as dense_layer
 

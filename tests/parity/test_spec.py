@@ -13,6 +13,7 @@ import scratchnet
 from parity import spec as spec_mod
 from parity.spec import (ACTIVATION_LAYER_TYPES, LAYER_TYPES, FrozenDict, LayerSpec, SpecError,
                          catalog_dir, infer_shapes, load_catalog, load_spec, parse_spec, scratch_layer)
+from parity.spec.vocabulary import _TRAINABLE_LAYERS
 
 
 def need(*class_names: str) -> None:
@@ -291,6 +292,14 @@ ERRORS = [
     ("bce probabilities from relu", lambda d: (_set(["loss"], {"type": "binary_crossentropy"})(d),
                                               _set(["layers", 1, "activation"], "relu")(d))[1],
      "loss.from_logits", "ending in relu"),
+    ("cce from sigmoid probabilities", lambda d: (_set(["loss"], {"type": "categorical_crossentropy"})(d),
+                                                 _set(["layers", 1, "activation"], "sigmoid")(d))[1],
+     "loss.from_logits", "ending in sigmoid"),
+    ("scce from hard_sigmoid probabilities",
+     lambda d: (_set(["loss"], {"type": "sparse_categorical_crossentropy"})(d),
+                _set(["layers", 1, "activation"], "hard_sigmoid")(d))[1],
+     "loss.from_logits", "torch does not"),
+    ("steps without parameters", _set(["layers"], [{"type": "tanh"}]), "steps", "torch refuses an empty parameter list"),
     ("xor with wrong output", lambda d: (_delete(["input_shape"])(d), _set(["data"], "xor")(d))[1],
      "data", "(1,)"),
     ("xor with wrong input_shape", _set(["data"], "xor"), "input_shape", "[4, 3]"),
@@ -372,6 +381,32 @@ def test_conv_strides_with_dilation_refused():
     d["input_shape"] = [2, 9, 9, 1]
     d["layers"] = [{"type": "conv2d", "filters": 2, "kernel_size": 3, "strides": 2, "dilation_rate": 2}]
     assert error_of(d).path == "layers[0].dilation_rate"
+
+
+def test_depthwise_unequal_strides_refused():
+    d = base()
+    d["input_shape"] = [2, 8, 7, 2]
+    d["layers"] = [{"type": "depthwise_conv2d", "kernel_size": [3, 2], "strides": [2, 1], "padding": "same"}]
+    err = error_of(d)
+    assert err.path == "layers[0].strides" and "TensorFlow" in str(err) and str(err).endswith("got [2, 1]")
+    d["layers"][0]["strides"] = [2, 2]
+    assert parse_spec(d).layers[0].params["strides"] == (2, 2)
+    d["layers"] = [{"type": "conv2d", "filters": 2, "kernel_size": 3, "strides": [2, 1]}]  # TF's conv2d takes them
+    assert parse_spec(d).layers[0].params["strides"] == (2, 1)
+
+
+def test_model_without_parameters_needs_zero_steps():
+    d = base()
+    d["layers"] = [{"type": "tanh"}]
+    assert error_of(d).path == "steps"  # the default steps=1
+    d["steps"] = 3
+    assert "got 3" in str(error_of(d))
+    d["steps"] = 0
+    assert parse_spec(d).steps == 0
+    d["input_shape"], d["layers"] = [2, 4, 4, 3], [{"type": "max_pool2d"}, {"type": "flatten"}, {"type": "dropout", "rate": 0.5}]
+    assert error_of({**d, "steps": 1}).path == "steps" and parse_spec(d).steps == 0
+    d["layers"].append({"type": "batch_normalization"})  # any trainable layer makes steps >= 1 fine
+    assert parse_spec({**d, "steps": 2}).steps == 2
 
 
 def test_pool_padding_at_most_half_the_window():
@@ -557,6 +592,8 @@ def dense_stacks(draw):
             "layers": layers, "loss": {"type": "mean_squared_error"},
             "optimizer": {"type": draw(st.sampled_from(spec_mod.OPTIMIZER_TYPES))},
             "dtype": draw(st.sampled_from(["float32", "float64"]))}
+    if not any(layer["type"] == "dense" for layer in layers):
+        data["steps"] = 0  # nothing to train: steps >= 1 is refused
     return data, shapes
 
 
@@ -614,11 +651,14 @@ def test_every_layer_type_constructs_in_scratchnet(input_shape, layer, expected)
     d = base()
     d["input_shape"] = input_shape
     d["layers"] = [layer]
+    d["steps"] = 0  # a layer without parameters alone may not be trained
     s = parse_spec(d)
     assert infer_shapes(s) == [expected]
     assert parse_spec(s.to_dict()) == s
     built = scratch_layer(s.layers[0], name="x").build(tuple(input_shape[1:]), s.dtype)
     assert built.output_shape == expected
+    # the parser's table of trainable layer types is exactly the layers scratchnet gives parameters
+    assert bool(built.params) == (layer["type"] in _TRAINABLE_LAYERS), layer["type"]
 
 
 def test_embedding_layer_constructs():
@@ -629,6 +669,14 @@ def test_embedding_layer_constructs():
     s = parse_spec(d)
     assert infer_shapes(s) == [(5, 3)] and s.input.to_dict() == {"kind": "integers", "high": 7, "low": 1}
     assert parse_spec(s.to_dict()) == s
+    assert scratch_layer(s.layers[0], name="x").build((5,), s.dtype).params and "embedding" in _TRAINABLE_LAYERS
+
+
+def test_every_layer_type_is_classified_trainable_or_not():
+    covered = {e[1]["type"] for e in EVERY_LAYER} | {"embedding"} | set(ACTIVATION_LAYER_TYPES)
+    assert covered == set(LAYER_TYPES)
+    assert _TRAINABLE_LAYERS <= set(LAYER_TYPES)
+    assert not _TRAINABLE_LAYERS & set(ACTIVATION_LAYER_TYPES)
 
 
 def test_names_are_safe_file_names():
