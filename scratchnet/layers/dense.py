@@ -86,7 +86,7 @@ class Dense(Layer):
             self.add_param("bias", self.bias_initializer((self.units,), rng, self.dtype))
 
     def _forward(self, x, training):
-        shape = (*x.shape[:-1], self.units)
+        shape = (x.shape[0], self.units) if x.ndim == 2 else (*x.shape[:-1], self.units)
         z, lin_cache = dense_forward(x, self.params["kernel"], self.params.get("bias"),
                                      out=self._buffer("z", shape))
         # y over z when the activation allows it (its backward reads only y); else a fresh y
