@@ -23,6 +23,7 @@ from parity import compare
 from parity.backends import BackendResult, PreparedCase, keras_backend, scratch, torch_backend
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, layer_mapping
 from parity.mappings.base import SAME
+from parity.noise import Noise
 from parity.spec import CaseSpec, FrozenDict, SpecError, infer_shapes
 
 FRAMEWORK_PAIRS = (("scratch", "torch"), ("scratch", "keras"), ("torch", "keras"))
@@ -106,29 +107,33 @@ def deviations(case: PreparedCase) -> list[Deviation]:
     return out
 
 
-def rounding_deviation(case: PreparedCase, keras_result: BackendResult) -> Deviation | None:
+def rounding_deviation(case: PreparedCase, results: dict[str, BackendResult], noise: Noise) -> Deviation | None:
     """Keras's stated deviation when TensorFlow rounds hyperparameters through float32 in a float64
-    case (``OptimizerMapping.tf_rounded``), sized by measurement: Keras is rerun with the values
-    float32 holds exactly (which TF leaves alone), and its step and state rows may differ from the
-    others by twice the largest relative change that makes over the compared steps, plus the step
-    tolerance. Measured, because TF does not round consistently (Adam's bias corrections take the
-    rounded beta, its moment updates 1 - beta in full precision: ~1e-5 relative in the step size at
-    beta_2 = 0.999), so neither a fixed allowance nor scratchnet with rounded values fits."""
+    case (``OptimizerMapping.tf_rounded``), sized by measurement, twice:
+    - Keras rerun with the values float32 holds exactly (which TF leaves alone) against Keras: what
+      TF rounds in some places and not in others (Adam's bias corrections take the rounded beta,
+      its moment updates 1 - beta in full precision: ~1e-5 relative in the step size at 0.999);
+    - scratchnet rerun with those values against scratchnet: what rounding them everywhere does
+      (SGD's momentum, Adagrad's initial accumulator, a weight decay).
+    Keras's step and state rows may differ from the others by twice the larger of the two (the
+    largest relative change over the compared steps), plus the step tolerance. Parameters with a
+    noise gradient, and running statistics right after them, are left out of the measurement (they
+    part by +-lr steps whether rounded or not)."""
     spec = case.spec
     rounded = OPTIMIZERS[spec.optimizer.type].tf_rounded(spec.optimizer.params, spec.dtype)
     if rounded is None or not spec.steps:
         return None
-    twin_spec = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded)))
-    twin = keras_backend.run(dataclasses.replace(case, spec=twin_spec))
-    noise = _Noise(keras_result, twin, spec)  # noise-gradient parameters part by +-lr, rounding or not
-    param_keys = set(keras_result.grads)
-    worst = max((compare.metrics(value, twin.steps[t - 1][key], spec.dtype).max_rel
-                 for t in compared_steps(spec.steps) for key, value in keras_result.steps[t - 1].items()
-                 if not noise.reason(key, "step" if key in param_keys else "state")), default=0.0)
+    twin_case = dataclasses.replace(case, spec=dataclasses.replace(
+        spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
+    twins = {"keras": keras_backend.run(twin_case), "scratch": scratch.run(twin_case)}
+    skip = set(noise.params) | {k for k in results["scratch"].steps[0] if noise.state_reason_applies(k)}
+    worst = max((compare.metrics(value, twins[name].steps[t - 1][key], spec.dtype).max_rel
+                 for name in twins for t in compared_steps(spec.steps)
+                 for key, value in results[name].steps[t - 1].items() if key not in skip), default=0.0)
     changed = ", ".join(f"{k}={spec.optimizer.params[k]}" for k in rounded if rounded[k] != spec.optimizer.params[k])
     return Deviation("keras", ("step", "state"), 2 * worst + compare.tolerance(spec.dtype, "step", spec.steps),
-                     f"TF casts {changed} through float32 in float64 math (not everywhere alike); Keras rerun "
-                     f"with float32-exact values moves its trajectory by up to {worst:.2g} (relative), allowed "
+                     f"TF casts {changed} through float32 in float64 math (not everywhere alike); rerun with "
+                     f"float32-exact values, Keras and scratchnet move by up to {worst:.2g} (relative): allowed "
                      "twice that")
 
 
@@ -155,6 +160,7 @@ class CaseResult:
     rows: list[dict] = field(default_factory=list)
     convention: str | None = None
     deviations: list[Deviation] = field(default_factory=list)
+    noise: Noise | None = None  # which gradients are rounding noise (parity.noise)
 
     @property
     def passed(self) -> bool:
@@ -186,9 +192,10 @@ def run_case(spec: CaseSpec) -> CaseResult:
     if convention:
         results["scratch[torch]"] = scratch.run(case, convention="torch", name="scratch[torch]")
     fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
-    rounding = rounding_deviation(case, results["keras"])
+    noise = Noise(results, spec, case.initial)
+    rounding = rounding_deviation(case, results, noise)
     out = CaseResult(spec, case, results, fd, convention=convention,
-                     deviations=deviations(case) + ([rounding] if rounding else []))
+                     deviations=deviations(case) + ([rounding] if rounding else []), noise=noise)
     out.rows = build_rows(out)
     return out
 
@@ -200,7 +207,7 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, convention: bool
     dtype = res.spec.dtype
     rtol = compare.tolerance(dtype, quantity, step)
     if quantity == "fd":
-        rtol = compare.fd_tolerance(res.results["scratch"].loss, np.asarray(va), np.asarray(vb))
+        rtol = compare.fd_tolerance(res.results["scratch"].loss, np.asarray(va), np.asarray(vb), floor=floor)
     status, note = "pass", ""
     for dev in res.deviations:
         if quantity not in dev.quantities or dev.backend not in (a, b):
@@ -234,56 +241,20 @@ def _layer_index(key: str) -> int:
     return int(key.split("_", 1)[0])
 
 
-def _all_grads(b: BackendResult) -> list[np.ndarray]:
-    return [*b.grads.values(), *([] if b.input_grad is None else [b.input_grad])]
-
-
-class _Noise:
-    """For one backend pair: the gradient floor G (``compare``), the parameters whose gradients are
-    zero up to it in both, and why a step or state row may fail by that noise made into steps."""
-
-    def __init__(self, a: BackendResult, b: BackendResult, spec: CaseSpec):
-        self.floor = compare.gradient_floor(_all_grads(a), _all_grads(b))
-        self.rtol = compare.tolerance(spec.dtype, "grad")
-        self.optimizer = spec.optimizer.type
-        normalizing = spec.optimizer.type in compare.NORMALIZING_OPTIMIZERS
-        self.params = [k for k in a.grads if normalizing and k in b.grads
-                       and compare.is_noise(a.grads[k], b.grads[k], self.rtol, self.floor)]
-
-    def reason(self, key: str, quantity: str) -> str:
-        """Why a ``step``/``state`` row of ``key`` may fail by amplified rounding noise, or "": the
-        parameter's gradient is noise, or (state) a noise parameter sits in its layer or above."""
-        if quantity == "step" and key in self.params:
-            return (f"the gradient of {key} is zero up to rounding in both (<= {self.rtol:g} x the case's largest "
-                    f"gradient, {self.floor:.3g}); {self.optimizer} divides by a running RMS, turning that noise "
-                    "into steps of +-learning_rate with arbitrary signs: not comparable")
-        upstream = [k for k in self.params if _layer_index(k) <= _layer_index(key)]
-        if quantity == "state" and upstream:
-            return (f"running statistics downstream of {', '.join(upstream)}, whose zero gradient {self.optimizer} "
-                    "turns into +-learning_rate steps of arbitrary sign: not comparable")
-        return ""
-
-
 def build_rows(res: CaseResult) -> list[dict]:
     r = res.results
     rows: list[dict] = []
-    noise_by_pair: dict[tuple[str, str], _Noise] = {}
+    noise = res.noise or Noise(r, res.spec, res.case.initial)
 
-    def pair_noise(a, b) -> _Noise:
-        if (a, b) not in noise_by_pair:
-            noise_by_pair[a, b] = _Noise(r[a], r[b], res.spec)
-        return noise_by_pair[a, b]
-
-    def floor(a, b):
-        return pair_noise(a, b).floor
-
-    def noise(a, b, key, quantity):
-        return pair_noise(a, b).reason(key, quantity)
+    def excuse(a, b, key, quantity, t):
+        if quantity == "step":
+            return noise.step_reason(r[a], r[b], key, t)
+        return noise.state_reason(r[a], r[b], key, t) if quantity == "state" else ""
 
     def triple(step, quantity, tensor, get):
         group = [_row(res, step, quantity, tensor, a, b, get(r[a]), get(r[b]),
-                      floor=floor(a, b) if quantity == "grad" else 0.0,
-                      noise=noise(a, b, tensor, quantity) if step else "") for a, b in FRAMEWORK_PAIRS]
+                      floor=noise.floor_for(tensor) if quantity == "grad" else 0.0,
+                      noise=excuse(a, b, tensor, quantity, step)) for a, b in FRAMEWORK_PAIRS]
         odd = compare.odd_one_out({(g["backend_a"], g["backend_b"]): g["passed"] for g in group})
         for g in group:
             g["odd_one_out"] = odd
@@ -303,7 +274,7 @@ def build_rows(res: CaseResult) -> list[dict]:
             pairs.append(("input", r["scratch"].input_grad, fd_dx))
         for key, analytic, numeric in pairs:
             mask = kinks[key]
-            row = _row(res, 0, "fd", key, "scratch", "fd", analytic[~mask], numeric[~mask])
+            row = _row(res, 0, "fd", key, "scratch", "fd", analytic[~mask], numeric[~mask], floor=noise.floor_for(key))
             if mask.all():  # nothing left to check: say so, never pass on nothing
                 row.update(passed=False, status="fail", note="every element at a kink: not checkable")
             elif mask.any():
@@ -315,7 +286,7 @@ def build_rows(res: CaseResult) -> list[dict]:
             quantity = "step" if key in param_keys else "state"
             get = lambda b, k=key, t=t: b.steps[t - 1][k]
             if res.convention:
-                noisy = {pair: noise(*pair, key, quantity) for pair in (("scratch", "keras"), ("scratch[torch]", "torch"))}
+                noisy = {pair: excuse(*pair, key, quantity, t) for pair in (("scratch", "keras"), ("scratch[torch]", "torch"))}
                 group = [_row(res, t, quantity, key, "scratch", "keras", get(r["scratch"]), get(r["keras"]),
                               noise=noisy["scratch", "keras"]),
                          _row(res, t, quantity, key, "scratch[torch]", "torch", get(r["scratch[torch]"]), get(r["torch"]),

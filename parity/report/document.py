@@ -191,9 +191,9 @@ def build(df: pd.DataFrame, case_results, env: dict, not_run=()) -> list:
             blocks.append(Para(f"**Convention difference** (torch vs Keras trajectories): {res.convention}."))
         for dev in res.deviations:
             blocks.append(Para(f"**Deviation** ({dev.backend}; {', '.join(dev.quantities)}; rtol {dev.rtol:g}): {dev.reason}."))
-        noise = sub[sub.status == "noise"]
-        if len(noise):
-            blocks.append(Para(f"**Noise** ({', '.join(sorted(set(noise.tensor)))}): {noise.note.iloc[0]}."))
+        for tensor, noise in sub[sub.status == "noise"].groupby("tensor", sort=True):
+            blocks.append(Para(f"**Noise** ({tensor}; up to {noise.max_rel.max():.1e} relative, {len(noise)} rows): "
+                               f"{noise.note.iloc[0]}."))
         blocks += [Para("Forward, per layer (worst max_rel):"), Table(error_table(sub, ("output", "loss"))),
                    Para("Gradients, per parameter and for the input (worst max_rel):"),
                    Table(error_table(sub, ("grad", "fd")))]

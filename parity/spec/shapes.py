@@ -19,6 +19,9 @@ from parity.spec.vocabulary import _ACTIVATION_LAYERS, SCRATCH_CLASSES
 # per-step weights, the report's tensors.npz), so a spec past this cannot be held in memory and is
 # refused as bad input instead of failing deep inside numpy.
 MAX_ELEMENTS = 2**26
+# Every framework keeps the weights after each optimizer step (the trajectory the report plots),
+# so steps x parameter elements is bounded too: 2**27, 1 GiB of float64 per framework.
+MAX_TRAJECTORY = 2**27
 
 
 def _recurrent(k: int):
@@ -62,7 +65,7 @@ def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
     src = spec.source
     _check_size(src, "input_shape", "the input", spec.input_shape)
     shape = tuple(spec.input_shape[1:])
-    shapes = []
+    shapes, parameters = [], 0
     for i, layer in enumerate(spec.layers):
         path = f"layers[{i}]"
         _check_layer_input(spec, i, layer, shape)
@@ -79,9 +82,14 @@ def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
         parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
         for name, param_shape in parameter_shapes(layer.params, shape) if parameter_shapes else []:
             _check_size(src, path, f"the {name}", param_shape)
+            parameters += math.prod(param_shape)
         shape = tuple(int(d) for d in out)
         _check_size(src, path, "the output (batch included)", (spec.input_shape[0], *shape))
         shapes.append(shape)
+    if spec.steps * parameters > MAX_TRAJECTORY:
+        raise SpecError(src, "steps", f"expected steps x parameter elements <= {MAX_TRAJECTORY} (MAX_TRAJECTORY: "
+                        f"every framework keeps the weights after each step), got {spec.steps} x "
+                        f"{_count(parameters)} = {_count(spec.steps * parameters)}")
     return shapes
 
 

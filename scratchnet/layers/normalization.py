@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import activations
+from scratchnet.layers._reduce import reduce_mean, reduce_sum
 from scratchnet.layers.base import Layer
 
 __all__ = ["BatchNormalization", "LayerNormalization"]
@@ -45,15 +46,15 @@ def normalize_backward(dxhat, xhat, inv_std, axes):
 
     The gradient of xhat = (x - mean_R x) * inv_std, inv_std = 1/sqrt(var_R(x) + eps) (biased
     variance), given dL/dxhat. ``inv_std`` broadcasts against x (keepdims shape)."""
-    mean_g = dxhat.mean(axis=axes, keepdims=True)
-    mean_gx = (dxhat * xhat).mean(axis=axes, keepdims=True)
+    mean_g = reduce_mean(dxhat, axes)
+    mean_gx = reduce_mean(dxhat * xhat, axes)
     return inv_std * (dxhat - mean_g - xhat * mean_gx)
 
 
 def _moments(x, axes):
     """Batch mean, biased variance and the sum of squared deviations (two-pass, like tf.nn.moments)."""
-    mean = x.mean(axis=axes, keepdims=True)
-    sq_dev = np.square(x - mean).sum(axis=axes, keepdims=True)
+    mean = reduce_mean(x, axes)
+    sq_dev = reduce_sum(np.square(x - mean), axes)
     m = int(np.prod([x.shape[a] for a in axes]))
     return mean, sq_dev / m, sq_dev, m
 
@@ -86,7 +87,7 @@ def batch_norm_backward(dy, cache):
     xhat, inv_std, gamma, axes, training = cache
     dxhat = dy if gamma is None else dy * gamma
     dx = normalize_backward(dxhat, xhat, inv_std, axes) if training else dxhat * inv_std
-    return dx, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
+    return dx, reduce_sum(dy * xhat, axes, keepdims=False), reduce_sum(dy, axes, keepdims=False)
 
 
 class BatchNormalization(Layer):
@@ -216,7 +217,7 @@ def layer_norm_backward(dy, cache):
     dxhat = dy if gamma is None else dy * gamma
     dx = normalize_backward(dxhat, xhat, inv_std, axes)
     other = tuple(a for a in range(dy.ndim) if a not in axes)
-    return dx, (dy * xhat).sum(axis=other, keepdims=True), dy.sum(axis=other, keepdims=True)
+    return dx, reduce_sum(dy * xhat, other), reduce_sum(dy, other)
 
 
 class LayerNormalization(Layer):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.layers import _windows
+from scratchnet.layers._reduce import reduce_mean
 from scratchnet.layers.base import Layer, pair
 
 __all__ = ["MaxPool2D", "AveragePool2D", "GlobalAveragePool2D"]
@@ -97,8 +98,9 @@ def average_pool2d_backward(dy, cache):
 
 
 def global_average_pool2d_forward(x):
-    """y[n, c] = (1 / (H W)) sum_{i,j} x[n, i, j, c]."""
-    return x.mean(axis=(1, 2)), x.shape
+    """y[n, c] = (1 / (H W)) sum_{i,j} x[n, i, j, c], accumulated in float64 (a mean over the
+    non-contiguous H and W axes adds its terms one after another: see ``reduce_sum``)."""
+    return reduce_mean(x, (1, 2), keepdims=False), x.shape
 
 
 def global_average_pool2d_backward(dy, cache):

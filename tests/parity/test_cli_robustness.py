@@ -129,6 +129,18 @@ def test_too_large_embedding_is_refused():
         parse_spec(data, "big.json")
 
 
+def test_a_trajectory_too_long_to_keep_is_refused():
+    """Each framework keeps the weights after every step: 100000 steps of a 4M-parameter model
+    would be 3 TB, though every single tensor is small."""
+    from parity.spec.shapes import MAX_TRAJECTORY
+
+    data = dict(GOOD, input_shape=[2, 2000], layers=[{"type": "dense", "units": 2000}], steps=100000)
+    with pytest.raises(SpecError, match=rf"steps: expected steps x parameter elements <= {MAX_TRAJECTORY} .*"
+                                        r"got 100000 x 4000000 = 400000000000"):
+        parse_spec(data, "long.json")
+    parse_spec(dict(data, steps=MAX_TRAJECTORY // 4_000_000))
+
+
 def test_just_under_the_limit_is_accepted():
     parse_spec(dict(GOOD, input_shape=[2**20, 64], layers=[{"type": "dense", "units": 64}]))  # 2**26 each
     assert load_catalog()
