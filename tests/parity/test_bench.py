@@ -103,28 +103,30 @@ def test_interleaved_runs_round_robin_after_the_warmup():
     assert timings.first_loss == timings.last_loss == {"scratch": 1.0, "torch": 1.0, "keras": 1.0}
 
 
-def test_samples_are_sized_on_consecutive_calls_not_on_cold_ones():
+def test_samples_are_sized_on_consecutive_calls_not_on_cold_ones(monkeypatch):
     """A step that is slow only on its first call after another framework's (cold caches) is fast
     in a training loop: its samples must hold enough consecutive calls to last MIN_SAMPLE_S
-    (sized on the cold interleaved calls, a sample would be a single cold call)."""
-    import time
+    (sized on the cold interleaved calls, a sample would be a single cold call). A virtual clock
+    makes the durations exact: cold calls 4 ms, warm ones 0.1 ms."""
+    from parity.bench import timing
 
-    from parity.bench.timing import MIN_SAMPLE_S
-
-    last = [None]
+    now, last = [0.0], [None]
+    monkeypatch.setattr(timing, "_clock", lambda: now[0])
 
     def make(name):
         def step():
-            cold = last[0] != name
+            now[0] += 0.004 if last[0] != name else 0.0001
             last[0] = name
-            time.sleep(0.004 if cold else 0.0001)
             return 1.0
         return step
 
     timings = interleaved({"scratch": make("scratch"), "torch": make("torch")}, repeat=2, warmup=3)
+    ideal = round(timing.MIN_SAMPLE_S / 0.0001)
     for name, loops in timings.loops.items():
-        assert loops >= 0.5 * MIN_SAMPLE_S / 0.0001, (name, loops)  # sleep overruns: half the ideal count
-        assert all(t < 0.004 / 2 for t in timings.times[name])  # the cold call is a small share of a sample
+        assert ideal <= loops <= 2 * ideal, (name, loops)
+        # each sample: one cold call and loops - 1 warm ones, averaged
+        want = (0.004 + (loops - 1) * 0.0001) / loops
+        assert timings.times[name] == pytest.approx([want, want]), name
 
 
 def test_numpy_and_torch_peaks_count_a_temporary():
