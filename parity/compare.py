@@ -20,7 +20,9 @@ Tolerance policy (the only place it is stated):
   comparable trajectory. Its failing step rows are marked ``noise`` (not failures, with their
   measured size, like convention differences) while both trajectories stay within the drift such
   steps can make, and so are the failing running means of a BatchNorm right after it, within the
-  bias's own difference. A larger difference fails.
+  bias's own difference. A larger difference fails. Centered RMSprop divides by sqrt(v - mg^2),
+  which noise can make arbitrarily small: no bound, so such a case fails (set ``use_bias`` false
+  before the BatchNorm, as Keras's own examples do).
 - Trajectories: rounding differences compound, so at optimizer step t the allowed rtol is
   rtol * sqrt(t) (independent rounding errors add up like a random walk; step 1 gets the base
   tolerance). A chaotic run that amplifies them faster fails, and the report's trajectory plot
