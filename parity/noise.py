@@ -119,10 +119,10 @@ class Noise:
         layer, _, name = key.partition("/")
         if name != "moving_mean" or not layer.endswith("batch_normalization"):
             return None
-        index = int(layer.split("_", 1)[0]) - 1
+        index = _layer_index(layer) - 1
         while index >= 0 and self.spec.layers[index].type in SHIFT_PRESERVING:
             index -= 1
-        sources = [k for k in self.params if int(k.split("_", 1)[0]) == index and k.endswith("/bias")]
+        sources = [k for k in self.params if _layer_index(k) == index and k.endswith("/bias")]
         return sources[0] if sources else None
 
     def state_reason_applies(self, key: str) -> bool:
@@ -139,6 +139,11 @@ class Noise:
             return ""
         return (f"the running mean averages batch means that {bias} shifts one for one, and {bias} is noise "
                 f"made into steps (see its rows): differs by {diff:.2g}, within the {shift:.2g} the bias differed by")
+
+
+def _layer_index(key: str) -> int:
+    """The layer index of a ``<index>_<type>[/<name>]`` key."""
+    return int(key.split("_", 1)[0])
 
 
 def _grad(result, key: str) -> np.ndarray:

@@ -236,11 +236,6 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, convention: bool
             "worst_index": str(m.worst_index), "note": note, "odd_one_out": ""}
 
 
-def _layer_index(key: str) -> int:
-    """The layer index of a ``<index>_<type>/<name>`` key."""
-    return int(key.split("_", 1)[0])
-
-
 def build_rows(res: CaseResult) -> list[dict]:
     r = res.results
     rows: list[dict] = []

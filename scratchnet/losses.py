@@ -28,7 +28,8 @@ import numbers
 
 import numpy as np
 
-from scratchnet.activations import boolean, log_softmax, sigmoid, softmax
+from scratchnet.activations import log_softmax, sigmoid, softmax
+from scratchnet.checks import boolean
 
 EPSILON = 1e-7  # Keras backend epsilon used for probability clipping
 

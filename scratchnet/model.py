@@ -14,8 +14,8 @@ class Sequential:
     """y = f_L(... f_2(f_1(x)))  and, by the chain rule, dL/dx = J_1^T (J_2^T (... J_L^T dL/dy)).
 
     ``forward`` runs the layers in order (casting a floating input to the model dtype once, at
-    the door; integer token ids pass through; the first forward builds what is not built yet); ``backward(dL/dy)`` runs their backward passes in
-    reverse, filling every layer's ``grads``. ``parameters()`` maps ``"<layer>/<param>"`` to
+    the door; integer token ids pass through; the first forward builds what is not built yet);
+    ``backward(dL/dy)`` runs their backward passes in reverse, filling every layer's ``grads``. ``parameters()`` maps ``"<layer>/<param>"`` to
     ``(param, grad)``: the arrays themselves, so an optimizer updates them in place.
 
     Buffers: ``forward`` returns (and ``outputs`` holds) the layers' own work arrays, valid until

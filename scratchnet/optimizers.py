@@ -37,6 +37,9 @@ import numbers
 
 import numpy as np
 
+from scratchnet.checks import boolean
+from scratchnet.constants import scalar
+
 CONVENTIONS = ("keras", "torch")
 
 
@@ -73,12 +76,6 @@ def optional_weight_decay(value, name: str = "weight_decay") -> float | None:
     return None if value is None else non_negative(value, name)
 
 
-def boolean(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
-    return bool(value)
-
-
 def convention_name(value) -> str:
     if value not in CONVENTIONS:
         raise ValueError(f"convention: expected one of {CONVENTIONS}, got {value!r}")
@@ -99,22 +96,6 @@ def decoupled_weight_decay(p, learning_rate, weight_decay):
 def coupled_weight_decay(g, p, weight_decay):
     """g + wd * p  (torch's ``weight_decay`` on SGD, RMSprop, Adam, Adagrad: an L2 penalty's gradient)."""
     return g + p.dtype.type(weight_decay) * p
-
-
-_SCALARS: dict = {}
-
-
-def scalar(value, dtype) -> np.ndarray:
-    """``value`` rounded to ``dtype`` (as ``dtype.type(value)``), as a read-only 0-d array, cached:
-    ufuncs take a 0-d array operand faster than a scalar (see the ``scratchnet`` docstring)."""
-    key = (value, dtype)
-    c = _SCALARS.get(key)
-    if c is None:
-        if len(_SCALARS) > 256:  # a learning-rate schedule makes new values every step
-            _SCALARS.clear()
-        c = _SCALARS[key] = np.array(value, dtype=dtype)
-        c.flags.writeable = False
-    return c
 
 
 # -- SGD ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import activations, initializers
+from scratchnet import activations, checks, initializers
 from scratchnet.layers import _windows
 from scratchnet.layers.base import Layer, pair, positive_int
 
@@ -210,7 +210,7 @@ class Conv2D(_ConvBase):
             raise ValueError(f"{self.name}: groups: expected a divisor of filters={self.filters}, "
                              f"got groups={self.groups}")
         self.activation = activations.get(activation, **activation_params)
-        self.use_bias = activations.boolean(use_bias, f"{self.name}: use_bias")
+        self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
@@ -267,7 +267,7 @@ class DepthwiseConv2D(_ConvBase):
         self._init_windows(kernel_size, strides, padding, dilation_rate)
         self.depth_multiplier = positive_int(depth_multiplier, f"{self.name}: depth_multiplier")
         self.activation = activations.get(activation, **activation_params)
-        self.use_bias = activations.boolean(use_bias, f"{self.name}: use_bias")
+        self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
         self.depthwise_initializer = initializers.get(depthwise_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import activations, initializers
+from scratchnet import activations, checks, initializers
 from scratchnet.layers.base import Layer, positive_int
 
 
@@ -70,7 +70,7 @@ class Dense(Layer):
         super().__init__(name, rng)
         self.units = positive_int(units, f"{self.name}: units")
         self.activation = activations.get(activation, **activation_params)
-        self.use_bias = activations.boolean(use_bias, f"{self.name}: use_bias")
+        self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import activations
+from scratchnet import checks
 from scratchnet.layers._reduce import reduce_mean, reduce_sum
 from scratchnet.layers.base import Layer
 
@@ -138,8 +138,8 @@ class BatchNormalization(Layer):
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"{self.name}: axis: expected an int, got {axis!r}")
         self.axis = int(axis)
-        self.center = activations.boolean(center, f"{self.name}: center")
-        self.scale = activations.boolean(scale, f"{self.name}: scale")
+        self.center = checks.boolean(center, f"{self.name}: center")
+        self.scale = checks.boolean(scale, f"{self.name}: scale")
         if convention not in ("keras", "torch"):
             raise ValueError(f"{self.name}: convention: expected 'keras' or 'torch', got {convention!r}")
         self.convention = convention
@@ -250,8 +250,8 @@ class LayerNormalization(Layer):
             raise ValueError(f"{self.name}: axis: expected an int or a non-empty list of ints, got {axis!r}")
         self.axis = [int(a) for a in axes] if isinstance(axis, (list, tuple)) else int(axis)
         self.epsilon = _as_epsilon(epsilon, f"{self.name}: epsilon")
-        self.center = activations.boolean(center, f"{self.name}: center")
-        self.scale = activations.boolean(scale, f"{self.name}: scale")
+        self.center = checks.boolean(center, f"{self.name}: center")
+        self.scale = checks.boolean(scale, f"{self.name}: scale")
 
     def _axes(self, input_shape):
         rank = len(input_shape) + 1

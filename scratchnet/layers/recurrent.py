@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import activations, initializers
+from scratchnet import activations, checks, initializers
 from scratchnet.activations import sigmoid
 from scratchnet.layers._windows import alloc as _alloc
 from scratchnet.layers.base import Layer, positive_int
@@ -330,8 +330,8 @@ class _Recurrent(Layer):
     def __init__(self, units, return_sequences=False, use_bias=True, name=None, rng=None):
         super().__init__(name, rng)
         self.units = positive_int(units, f"{self.name}: units")
-        self.return_sequences = activations.boolean(return_sequences, f"{self.name}: return_sequences")
-        self.use_bias = activations.boolean(use_bias, f"{self.name}: use_bias")
+        self.return_sequences = checks.boolean(return_sequences, f"{self.name}: return_sequences")
+        self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
 
     # -- shapes ------------------------------------------------------------------------------
     def compute_output_shape(self, input_shape):
@@ -510,7 +510,7 @@ class GRU(_Recurrent):
     def __init__(self, units, return_sequences=False, reset_after=True, use_bias=True, name=None,
                  rng=None):
         super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
-        self.reset_after = activations.boolean(reset_after, f"{self.name}: reset_after")
+        self.reset_after = checks.boolean(reset_after, f"{self.name}: reset_after")
 
     def _bias_init(self):
         return np.zeros((2, 3 * self.units) if self.reset_after else (3 * self.units,))
