@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: report test install clean tutorial digits browser bench
+.PHONY: report test install clean tutorial digits browser bench docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ browser:
 
 bench: $(STAMP)
 	$(PY) -m parity bench --threads 1 --out reports
+
+# docs/spec.md and docs/spec.schema.json, generated from parity/spec/vocabulary.py (a test checks them)
+docs: $(STAMP)
+	$(PY) -m parity schema > docs/spec.md.tmp && mv docs/spec.md.tmp docs/spec.md
+	$(PY) -m parity schema --json > docs/spec.schema.json.tmp && mv docs/spec.schema.json.tmp docs/spec.schema.json
 
 tutorial: $(STAMP)
 	$(PY) -m scratchnet.tutorial

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="print the built-in catalog")
     explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
     explain.add_argument("type")
+    schema = sub.add_parser("schema", help="print the spec format reference (docs/spec.md); --json: its JSON Schema")
+    schema.add_argument("--json", action="store_true", help="print the JSON Schema of a spec file instead")
     from parity.bench.command import add_arguments as bench_arguments
 
     bench_arguments(sub.add_parser("bench", help="time one training step in scratchnet, torch and keras (default: the bench catalog)"))
@@ -165,6 +167,13 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_schema(args) -> int:
+    from parity.spec import reference
+
+    sys.stdout.write(reference.json_text() if args.json else reference.markdown())
+    return 0
+
+
 def cmd_bench(args) -> int:
     from parity.bench import cmd_bench as bench
 
@@ -176,7 +185,8 @@ def main(argv=None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench}[args.command](args)
+        return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
+                "schema": cmd_schema}[args.command](args)
     except (SpecError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,8 @@ class _Check:
 
     desc: str
     fn: Callable[[Any], Any]
+    schema: dict | None = None  # the JSON Schema of the accepted values (docs/spec.schema.json); None: any
+
 
     def __call__(self, value: Any) -> Any:
         return self.fn(value)
@@ -40,10 +42,10 @@ def _int_check(low: int, desc: str) -> _Check:
         if v < low:
             raise _Bad()
         return int(v)
-    return _Check(desc, fn)
+    return _Check(desc, fn, {"type": "integer", "minimum": low})
 
 
-def _float_check(desc: str, ok: Callable[[float], bool]) -> _Check:
+def _float_check(desc: str, ok: Callable[[float], bool], schema: dict | None = None) -> _Check:
     def fn(v):
         if not _is_number(v):
             raise _Bad(typed=True)
@@ -51,7 +53,7 @@ def _float_check(desc: str, ok: Callable[[float], bool]) -> _Check:
         if not math.isfinite(v) or not ok(v):
             raise _Bad()
         return v
-    return _Check(desc, fn)
+    return _Check(desc, fn, {"type": "number", **(schema or {})})
 
 
 def _bool_check() -> _Check:
@@ -59,7 +61,7 @@ def _bool_check() -> _Check:
         if not isinstance(v, (bool, np.bool_)):
             raise _Bad(typed=True)
         return bool(v)
-    return _Check("true or false", fn)
+    return _Check("true or false", fn, {"type": "boolean"})
 
 
 def _listing(options) -> str:
@@ -73,7 +75,7 @@ def _choice_check(options: tuple[str, ...]) -> _Check:
         if v not in options:
             raise _Bad()
         return v
-    return _Check(f"one of {_listing(options)}", fn)
+    return _Check(f"one of {_listing(options)}", fn, {"enum": list(options)})
 
 
 def _pair_of(v: Any, low: int) -> tuple[int, int] | None:
@@ -84,13 +86,18 @@ def _pair_of(v: Any, low: int) -> tuple[int, int] | None:
     return None
 
 
+def _int_or_pair(low: int) -> dict:
+    item = {"type": "integer", "minimum": low}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 2, "maxItems": 2}]}
+
+
 def _size_check() -> _Check:
     def fn(v):
         out = _pair_of(v, 1)
         if out is None:
             raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple))))
         return out
-    return _Check("a positive int or an [h, w] pair of them", fn)
+    return _Check("a positive int or an [h, w] pair of them", fn, _int_or_pair(1))
 
 
 def _padding_check() -> _Check:
@@ -101,11 +108,13 @@ def _padding_check() -> _Check:
         if out is None:
             raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple, str))))
         return out
-    return _Check('"valid", "same", a non-negative int or an [h, w] pair of them', fn)
+    return _Check('"valid", "same", a non-negative int or an [h, w] pair of them', fn,
+                  {"anyOf": [{"enum": ["valid", "same"]}, *_int_or_pair(0)["anyOf"]]})
 
 
 def _optional(check: _Check) -> _Check:
-    return _Check(f"{check.desc}, or null", lambda v: None if v is None else check(v))
+    schema = {"anyOf": [check.schema, {"type": "null"}]} if check.schema else None
+    return _Check(f"{check.desc}, or null", lambda v: None if v is None else check(v), schema)
 
 
 def _activation_check() -> _Check:
@@ -117,7 +126,8 @@ def _activation_check() -> _Check:
         if v not in _activations.NAMES:
             raise _Bad()
         return v
-    return _Check(f"an activation name ({', '.join(_activations.NAMES)}) or null", fn)
+    return _Check(f"an activation name ({', '.join(_activations.NAMES)}) or null", fn,
+                  {"enum": [*_activations.NAMES, None]})
 
 
 def _axis_check() -> _Check:
@@ -127,7 +137,8 @@ def _axis_check() -> _Check:
         if v == 0:
             raise _Bad()
         return int(v)
-    return _Check("a nonzero int axis (Keras counts the batch axis as 0; negative counts from the end)", fn)
+    return _Check("a nonzero int axis (Keras counts the batch axis as 0; negative counts from the end)", fn,
+                  {"type": "integer", "not": {"const": 0}})
 
 
 def _axes_check() -> _Check:
@@ -138,7 +149,9 @@ def _axes_check() -> _Check:
                 and len(set(int(a) for a in v)) == len(v)):
             return tuple(int(a) for a in v)
         raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple))))
-    return _Check("a nonzero int axis or a non-empty list of distinct ones (the batch axis is 0)", fn)
+    nonzero = {"type": "integer", "not": {"const": 0}}
+    return _Check("a nonzero int axis or a non-empty list of distinct ones (the batch axis is 0)", fn,
+                  {"anyOf": [nonzero, {"type": "array", "items": nonzero, "minItems": 1, "uniqueItems": True}]})
 
 
 def _target_shape_check() -> _Check:
@@ -148,7 +161,9 @@ def _target_shape_check() -> _Check:
                 or sum(1 for t in v if t == -1) > 1):
             raise _Bad(typed=not isinstance(v, (list, tuple)))
         return tuple(int(t) for t in v)
-    return _Check("a non-empty list of positive ints (no batch axis) with at most one -1", fn)
+    return _Check("a non-empty list of positive ints (no batch axis) with at most one -1", fn,
+                  {"type": "array", "minItems": 1,
+                   "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}]}})
 
 
 def _name_check() -> _Check:
@@ -158,7 +173,8 @@ def _name_check() -> _Check:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
             raise _Bad()
         return v
-    return _Check("a name of letters, digits, '.', '_' and '-' (it names files)", fn)
+    return _Check("a name of letters, digits, '.', '_' and '-' (it names files)", fn,
+                  {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"})
 
 
 def _shape_check() -> _Check:
@@ -168,7 +184,8 @@ def _shape_check() -> _Check:
         if not v or not all(_is_int(d) and d >= 1 for d in v):
             raise _Bad()
         return tuple(int(d) for d in v)
-    return _Check("a non-empty list of positive ints, batch first", fn)
+    return _Check("a non-empty list of positive ints, batch first", fn,
+                  {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}})
 
 
 _POS = _int_check(1, "a positive int")
@@ -177,11 +194,11 @@ _BOOL = _bool_check()
 _SIZE = _size_check()
 _PADDING = _padding_check()
 _ACTIVATION = _activation_check()
-_POSITIVE = _float_check("a finite number > 0", lambda x: x > 0)
-_NONNEG_F = _float_check("a finite number >= 0", lambda x: x >= 0)
+_POSITIVE = _float_check("a finite number > 0", lambda x: x > 0, {"exclusiveMinimum": 0})
+_NONNEG_F = _float_check("a finite number >= 0", lambda x: x >= 0, {"minimum": 0})
 _FINITE = _float_check("a finite number", lambda x: True)
-_UNIT_OPEN = _float_check("a number in [0, 1)", lambda x: 0 <= x < 1)
-_UNIT_CLOSED = _float_check("a number in [0, 1]", lambda x: 0 <= x <= 1)
+_UNIT_OPEN = _float_check("a number in [0, 1)", lambda x: 0 <= x < 1, {"minimum": 0, "exclusiveMaximum": 1})
+_UNIT_CLOSED = _float_check("a number in [0, 1]", lambda x: 0 <= x <= 1, {"minimum": 0, "maximum": 1})
 
 
 @dataclass(frozen=True)
