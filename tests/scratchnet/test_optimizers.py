@@ -211,7 +211,7 @@ def test_planted_adam_without_bias_correction_is_caught(monkeypatch):
         v = beta_2 * v + (1 - beta_2) * g ** 2
         return p - learning_rate * m / (np.sqrt(v) + epsilon), m, v, v_max
 
-    monkeypatch.setattr(O, "adam_torch", adam_no_bias_correction)
+    monkeypatch.setattr(O.adam, "adam_torch", adam_no_bias_correction)
     p0, grads = data(3)
     got = run_scratch(O.Adam(learning_rate=0.01, epsilon=1e-8, convention="torch"), p0, grads)
     want = ref_adam(p0, grads, 0.01, 0.9, 0.999, 1e-8, None, "torch", decoupled=False)
@@ -225,7 +225,7 @@ def test_planted_momentum_in_wrong_units_is_caught(monkeypatch):
         velocity = momentum * velocity + g
         return p - learning_rate * velocity, velocity
 
-    monkeypatch.setattr(O, "sgd_keras", sgd_gradient_units)
+    monkeypatch.setattr(O.sgd, "sgd_keras", sgd_gradient_units)
     p0, grads = data(1)
     lrs = [0.1, 0.05, 0.2]
     got = run_scratch(O.SGD(0.1, momentum=0.9), p0, grads, lrs)
@@ -235,7 +235,7 @@ def test_planted_momentum_in_wrong_units_is_caught(monkeypatch):
 
 
 def test_planted_eps_outside_root_is_caught(monkeypatch):
-    monkeypatch.setattr(O, "rmsprop_keras", O.rmsprop_torch)  # torch's formula under the keras name
+    monkeypatch.setattr(O.rmsprop, "rmsprop_keras", O.rmsprop_torch)  # torch's formula under the keras name
     p0, grads = data(2)
     got = run_scratch(O.RMSprop(learning_rate=0.01, epsilon=1e-3), p0, grads)
     want = ref_rmsprop(p0, grads, 0.01, 0.9, 0.0, 1e-3, False, None, "keras")
