@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from parity.cli_checks import UsageError, check_out
+from parity.spec.errors import printable
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-class UsageError(Exception):
-    """Bad input detected by the command line itself (exit 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,27 +62,34 @@ def _load(args):
     return [s.with_dtype(d) for d in dtypes for s in catalog]
 
 
-def _check_out(out: Path) -> None:
-    parent = out.resolve().parent
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a folder")
-    if not parent.exists():
-        raise UsageError(f"--out {out}: parent folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise UsageError(f"--out {out}: not writable")
+def _check_out(out) -> Path:
+    return check_out(str(out))
 
 
 def cmd_run(args) -> int:
-    from tqdm import tqdm
-
-    out = Path(args.out)
-    _check_out(out)
+    out = check_out(args.out)
     specs = _load(args)
-    from parity.report import document, environment, render, writers
-    from parity.run import check_supported, run_case
+    from parity.report import publish
+    from parity.run import check_supported
 
     for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
         check_supported(spec)
+    try:
+        folder = publish.OutputFolder(out).__enter__()  # --out's lock, held until its report is in place
+    except publish.PublishError as exc:
+        raise UsageError(f"--out {printable(args.out)}: {exc}") from None
+    try:
+        return _run_and_report(args, specs, folder)
+    finally:
+        folder.__exit__()
+
+
+def _run_and_report(args, specs, folder) -> int:
+    from tqdm import tqdm
+
+    from parity.report import document, environment, render, writers
+    from parity.run import run_case
+
     results, errors = [], []
     bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
     for spec in bar:
@@ -109,18 +113,17 @@ def cmd_run(args) -> int:
         return 1
     env = environment.environment()
     df = writers.results_frame(results)
-    staging = Path(tempfile.mkdtemp(prefix=".parity-", dir=out.resolve().parent))
-    try:
+
+    def write(staging: Path) -> None:  # into a staging folder that replaces --out whole (publish)
         writers.write_csv(df, staging / "results.csv")
         writers.write_npz(results, staging / "tensors.npz")
         writers.write_json(env, staging / "environment.json")
         blocks = document.build(df, results, env, not_run=[(s.name, s.dtype, e) for s, e in errors])
         render.to_markdown(blocks, staging / "report.md", staging / "plots")
         render.to_html(blocks, staging / "report.html")
-        _replace_outputs(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    print(f"{summary}; report in {out}/report.md")
+
+    folder.publish(write)
+    print(f"{summary}; report in {printable(args.out)}/report.md")
     return 1 if failed or errors else 0
 
 
@@ -128,16 +131,6 @@ def _one_line(exc: BaseException) -> str:
     """``<ExceptionType>: <first line of the message>``."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def _replace_outputs(staging: Path, out: Path) -> None:
-    """Move the finished files into ``out``; files there that this run does not write stay."""
-    out.mkdir(exist_ok=True)
-    for item in staging.iterdir():
-        target = out / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
 
 
 def _first_failure(res) -> str:
@@ -188,11 +181,14 @@ def main(argv=None) -> int:
         return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
                 "schema": cmd_schema}[args.command](args)
     except (SpecError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {printable(exc.filename or '')}: {printable(exc.strerror or exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

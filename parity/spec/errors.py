@@ -7,6 +7,17 @@ from typing import Any
 import numpy as np
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (a newline, a tab, other control
+    characters, an undecodable byte of a file name) written as its Python escape (``\\n``,
+    ``\\x1b``, ``\\udcff``), so that a path or value always prints as one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
 class SpecError(ValueError):
     """A spec that cannot be used, in one line: ``<source>: <path>: <expected>, got <found>``.
 
@@ -18,7 +29,8 @@ class SpecError(ValueError):
         self.source = str(source)
         self.path = path
         self.message = " ".join(str(message).split())  # one line, whatever the inner text was
-        super().__init__(f"{self.source}: {path}: {self.message}" if path else f"{self.source}: {self.message}")
+        shown = printable(self.source)  # a newline in a file name must not split the line
+        super().__init__(f"{shown}: {path}: {self.message}" if path else f"{shown}: {self.message}")
 
     def __reduce__(self):  # pickles (e.g. across worker processes) with all three parts
         return (type(self), (self.source, self.path, self.message))

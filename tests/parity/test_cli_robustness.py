@@ -92,10 +92,12 @@ def test_every_case_crashing_exits_1_and_writes_nothing(tmp_path, monkeypatch, c
     assert not out.exists() and not list(tmp_path.glob(".parity-*"))
 
 
-def test_ctrl_c_still_stops_the_run(tmp_path, monkeypatch):
+def test_ctrl_c_still_stops_the_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("parity.run.run_case", _exploding({"ok-mlp"}, KeyboardInterrupt()))
-    with pytest.raises(KeyboardInterrupt):
-        main(["run", write(tmp_path, GOOD, "ok.json"), "--out", str(tmp_path / "out")])
+    specs = [write(tmp_path, GOOD, "ok.json"), write(tmp_path, dict(GOOD, name="later"), "later.json")]
+    assert main(["run", *specs, "--out", str(tmp_path / "out")]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "interrupted\n" and "later" not in captured.out  # the next case never started
 
 
 # --- specs too large to hold in memory: SpecError, one line, exit 2 --------------------------

@@ -1,0 +1,277 @@
+"""Hostile input and faults (issue 11): the report folder replaced as a whole under a lock, a bad
+--out refused before any case runs, Ctrl-C, and spec files that try to crash, hang or exhaust
+the harness."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from parity.cli import main
+from parity.report import publish
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = {"name": "ok-mlp", "seed": 2, "input_shape": [3, 4],
+        "layers": [{"type": "dense", "units": 5, "activation": "relu"}, {"type": "dense", "units": 2}],
+        "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "sgd", "learning_rate": 0.125}, "steps": 1}
+
+
+def write(tmp_path, spec, name="case.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(spec))
+    return str(path)
+
+
+def _no_case_may_run(monkeypatch):
+    def run_case(spec):
+        raise AssertionError("a case ran before the bad input was refused")
+    monkeypatch.setattr("parity.run.run_case", run_case)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    return err
+
+
+# --- the report folder: a fake report of generation G in every owned file --------------------
+
+def fake_report(gen: str, plots=("a.png",)):
+    """A writer for publish: every owned file says which generation it belongs to."""
+    def write(folder: Path) -> None:
+        for name in publish.OWNED:
+            (folder / name).write_text(gen)
+        (folder / "plots").mkdir()
+        for p in plots:
+            (folder / "plots" / p).write_text(gen)
+    return write
+
+
+def report_generation(out: Path) -> str:
+    """The generation of the complete report in ``out``; AssertionError on a mix or a gap."""
+    listed = json.loads((out / publish.MANIFEST).read_text())["files"]
+    gens = {(out / f).read_text() for f in listed if f != publish.MANIFEST}
+    assert set(publish.OWNED) <= set(listed), listed
+    assert len(gens) == 1, f"a mix of reports: {gens}"
+    return gens.pop()
+
+
+def with_user_files(out: Path) -> dict[str, str]:
+    files = {"notes.txt": "my notes", "plots/mine.png": "my plot", "mine/deep/data.csv": "1,2"}
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    return files
+
+
+def stages(out: Path) -> list[str]:
+    return [p.name for p in out.parent.iterdir() if ".parity-stage-" in p.name]
+
+
+def publish_locked(out: Path, write) -> None:
+    with publish.OutputFolder(out) as folder:
+        folder.publish(write)
+
+
+def test_publish_replaces_the_report_and_keeps_what_the_user_owns(tmp_path):
+    out = tmp_path / "out"
+    publish_locked(out, fake_report("old", plots=("a.png", "gone.png")))
+    files = with_user_files(out)
+    publish_locked(out, fake_report("new", plots=("a.png", "b.png")))
+    assert report_generation(out) == "new"
+    assert not (out / "plots" / "gone.png").exists()  # the old report's own plot, no longer written
+    assert {rel: (out / rel).read_text() for rel in files} == files
+    assert stages(out) == []
+
+
+def test_a_report_folder_without_manifest_keeps_every_file_the_report_does_not_link(tmp_path):
+    out = tmp_path / "reports"
+    (out / "plots").mkdir(parents=True)
+    (out / "report.md").write_text("![curve](plots/old-case.png)\n")
+    (out / "plots" / "old-case.png").write_text("old")
+    (out / "plots" / "mine.png").write_text("mine")
+    (out / "atlas.md").write_text("atlas")
+    publish_locked(out, fake_report("new"))
+    assert report_generation(out) == "new"
+    assert (out / "plots" / "mine.png").read_text() == "mine" and (out / "atlas.md").read_text() == "atlas"
+    assert not (out / "plots" / "old-case.png").exists()
+
+
+def test_publish_without_the_exchange_system_call(tmp_path, monkeypatch):
+    """Where renameat2 cannot exchange (another OS or file system): two renames, same result."""
+    monkeypatch.setattr(publish, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    publish_locked(out, fake_report("old"))
+    files = with_user_files(out)
+    publish_locked(out, fake_report("new"))
+    assert report_generation(out) == "new" and {rel: (out / rel).read_text() for rel in files} == files
+    assert stages(out) == []
+
+
+def test_killed_between_the_two_fallback_renames_the_next_run_rolls_forward(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    publish_locked(out, fake_report("old"))
+    files = with_user_files(out)
+    monkeypatch.setattr(publish, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(publish, "recover", lambda out: None)  # SIGKILL: nothing cleans up
+    real_rename, calls = os.rename, []
+
+    class Killed(BaseException):
+        pass
+
+    def rename(a, b):
+        if calls:
+            raise Killed
+        calls.append(a)
+        real_rename(a, b)
+    monkeypatch.setattr(publish.os, "rename", rename)
+    with pytest.raises(Killed):
+        publish.publish(out, fake_report("new"))
+    monkeypatch.undo()
+    assert not out.exists() and len(stages(out)) == 2  # the instant the fallback has no folder
+    with publish.OutputFolder(out):
+        pass
+    assert report_generation(out) == "new" and {rel: (out / rel).read_text() for rel in files} == files
+    assert stages(out) == []
+
+
+def test_the_exchange_is_one_step(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "x").write_text("a"), (b / "y").write_text("b")
+    if not publish._exchange(a, b):
+        pytest.skip("renameat2 RENAME_EXCHANGE not supported here: the fallback is tested above")
+    assert [p.name for p in a.iterdir()] == ["y"] and [p.name for p in b.iterdir()] == ["x"]
+
+
+_KILLED_RUN = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from parity.report import publish
+
+    def write(folder):
+        for i, name in enumerate(publish.OWNED):
+            (folder / name).write_text("new")
+            if i == 2:
+                publish._pause("writing")
+        (folder / "plots").mkdir()
+        (folder / "plots" / "a.png").write_text("new")
+
+    with publish.OutputFolder(Path(sys.argv[1])) as folder:
+        folder.publish(write)
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("point", ["writing", "sealed", "swapped", "carried"])
+def test_a_run_killed_at_any_point_leaves_a_complete_report(tmp_path, point, sig):
+    """Killed at each step, ``--out`` holds the old complete report or the new one; the next run
+    leaves no staging folder and every user file back in place."""
+    out = tmp_path / "out"
+    publish_locked(out, fake_report("old", plots=("a.png", "old.png")))
+    files = with_user_files(out)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PARITY_PAUSE_AT=point, PARITY_PAUSE_S="30")
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(out)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        assert line == f"paused at {point}\n", line + proc.stderr.read()
+        proc.send_signal(sig)
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    gen = report_generation(out)
+    assert gen == ("old" if point in ("writing", "sealed") else "new"), gen
+    if sig == signal.SIGINT:  # the run cleaned up after itself (or finished first: signals held)
+        assert stages(out) == [] and {rel: (out / rel).read_text() for rel in files} == files
+    with publish.OutputFolder(out):  # what the next run does first
+        pass
+    assert report_generation(out) == gen and stages(out) == []
+    assert {rel: (out / rel).read_text() for rel in files} == files
+    assert (out / "plots" / "old.png").exists() == (gen == "old")
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
+    out = tmp_path / "out"
+    with publish.OutputFolder(out):
+        with pytest.raises(publish.Busy, match=rf"another parity run \(pid {os.getpid()}\) is writing"):
+            publish.OutputFolder(out).__enter__()
+    with publish.OutputFolder(out):  # released
+        pass
+
+
+def test_a_second_run_from_the_command_line_exits_2_before_any_case(tmp_path, monkeypatch, capsys):
+    _no_case_may_run(monkeypatch)
+    out = tmp_path / "out"
+    with publish.OutputFolder(out.resolve()):
+        assert main(["run", write(tmp_path, GOOD), "--out", str(out)]) == 2
+    err = _one_error_line(capsys)
+    assert f"--out {out}: another parity run" in err and ".parity-" not in err
+
+
+def test_the_command_line_keeps_a_users_plots_folder(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "mine.png").write_text("mine")
+    (out / "notes.txt").write_text("notes")
+    assert main(["run", write(tmp_path, GOOD), "--dtype", "float32", "--out", str(out)]) == 0
+    assert (out / "plots" / "mine.png").read_text() == "mine" and (out / "notes.txt").read_text() == "notes"
+    assert (out / "plots" / "ok-mlp-float32.png").exists() and (out / "results.csv").exists()
+    assert stages(out) == []
+
+
+# --- --out checked before any case runs --------------------------------------------------------
+
+@pytest.mark.parametrize("make, text", [
+    (lambda t: "", "--out: expected a folder path, got an empty string"),
+    (lambda t: str(t / "file" / "out"), "is a file, not a folder"),
+    (lambda t: str(t / "file"), "exists and is not a folder"),
+    (lambda t: str(t / "missing" / "out"), "does not exist"),
+    (lambda t: "/proc/parity-out", "cannot create files in its parent folder"),
+    (lambda t: str(t / ("n" * 240)), "expected a folder name of at most"),
+    (lambda t: "/", "expected a folder below the file system root"),
+])
+def test_a_bad_out_is_refused_before_any_case_runs(tmp_path, monkeypatch, capsys, make, text):
+    _no_case_may_run(monkeypatch)
+    (tmp_path / "file").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", write(tmp_path, GOOD), "--out", make(tmp_path)]) == 2
+    err = _one_error_line(capsys)
+    assert "--out" in err and text in err and ".parity-" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json", "file"]  # nothing written
+
+
+def test_a_newline_in_out_prints_escaped_on_one_line(tmp_path, monkeypatch, capsys):
+    _no_case_may_run(monkeypatch)
+    assert main(["run", write(tmp_path, GOOD), "--out", str(tmp_path / "a\nb" / "out")]) == 2
+    assert "a\\nb" in _one_error_line(capsys)
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
+    def run_case(spec):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("parity.run.run_case", run_case)
+    out = tmp_path / "out"
+    assert main(["run", write(tmp_path, GOOD), "--out", str(out)]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert not out.exists() and stages(out) == []
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_ctrl_c_from_the_shell_during_the_imports(tmp_path, delay):
+    """SIGINT while python imports the command line, the frameworks or runs: one line, exit 130."""
+    proc = subprocess.Popen([sys.executable, "-m", "parity", "run", write(tmp_path, GOOD), "--out", str(tmp_path / "o")],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err == "interrupted\n", err
