@@ -25,6 +25,7 @@ from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, layer_m
 from parity.mappings.base import SAME
 from parity.noise import Noise
 from parity.spec import CaseSpec, FrozenDict, SpecError, infer_shapes
+from parity.spec.shapes import check_work
 
 FRAMEWORK_PAIRS = (("scratch", "torch"), ("scratch", "keras"), ("torch", "keras"))
 MAX_COMPARED_STEPS = 50
@@ -177,7 +178,9 @@ def compared_steps(steps: int) -> list[int]:
 
 def check_supported(spec: CaseSpec) -> None:
     """Raise SpecError (exit 2) naming the first layer torch has no twin for (a mapping's
-    ``torch_only_if`` reason, e.g. Keras GRU ``reset_after=False``)."""
+    ``torch_only_if`` reason, e.g. Keras GRU ``reset_after=False``), or the field that puts the
+    case's work over its budget (``parity.spec.shapes.check_work``)."""
+    check_work(spec)
     for i, lspec, ctx in layer_contexts(spec, infer_shapes(spec)):
         reason = layer_mapping(lspec.type).torch_only_if(ctx)
         if reason:

@@ -166,15 +166,24 @@ def _target_shape_check() -> _Check:
                    "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}]}})
 
 
+# A case name names files (plots/<name>-<dtype>.png, a user's <name>.junit.xml, ...): file systems
+# hold 255 bytes a name (NAME_MAX on ext4, xfs, btrfs, tmpfs; 255 UTF-16 units on APFS, NTFS), and
+# half of that is left for what the harness and its users add around the name.
+MAX_NAME_LENGTH = 128
+
+
 def _name_check() -> _Check:
     def fn(v):
         if not isinstance(v, str):
             raise _Bad(typed=True)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
             raise _Bad()
+        if len(v) > MAX_NAME_LENGTH:
+            raise _Bad(f"expected a name of at most {MAX_NAME_LENGTH} characters (it names files; a file system "
+                       f"holds 255 bytes a name, with the suffixes added; this one has {len(v)})")
         return v
-    return _Check("a name of letters, digits, '.', '_' and '-' (it names files)", fn,
-                  {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"})
+    return _Check(f"a name of at most {MAX_NAME_LENGTH} letters, digits, '.', '_' and '-' (it names files)", fn,
+                  {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "maxLength": MAX_NAME_LENGTH})
 
 
 def _shape_check() -> _Check:

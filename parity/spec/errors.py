@@ -30,7 +30,8 @@ class SpecError(ValueError):
         self.path = path
         self.message = " ".join(str(message).split())  # one line, whatever the inner text was
         shown = printable(self.source)  # a newline in a file name must not split the line
-        super().__init__(f"{shown}: {path}: {self.message}" if path else f"{shown}: {self.message}")
+        where = printable(path) if path else None
+        super().__init__(f"{shown}: {where}: {self.message}" if where else f"{shown}: {self.message}")
 
     def __reduce__(self):  # pickles (e.g. across worker processes) with all three parts
         return (type(self), (self.source, self.path, self.message))
@@ -67,6 +68,8 @@ def _show(value: Any, typed: bool = False) -> str:
     """How a found value is quoted in a message: as the document spells it (JSON), shortened."""
     if value is _MISSING:
         return "nothing"
+    if isinstance(value, int) and abs(value).bit_length() > 64:  # str() of a huge int is slow or refused
+        return f"an int of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
     try:
         text = json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
     except (TypeError, ValueError):

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
-from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _name_check,
+from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.shapes import infer_shapes
@@ -16,16 +16,46 @@ from parity.spec.vocabulary import (_ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIM
                                     DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
 
 
+# How deep a document may nest: a spec needs 6 levels (the spec, its layers, a layer, a
+# bidirectional's inner layer, its kernel_size; or a learning-rate schedule's boundaries); 16
+# leaves room. Deeper documents are refused before any field is read (and the JSON and TOML
+# parsers' RecursionError beyond ~1000 levels is caught in ``files``).
+MAX_DEPTH = 16
+# The largest int anywhere in a spec: int64, what numpy and the frameworks count and index with.
+# Python ints have no bound, and products of huge sizes would reach Python's limit on printing
+# ints (4300 digits) deep inside the size checks.
+MAX_INT = 2**63 - 1
+
+
+def _check_document(source: str, data: Any) -> None:
+    """Before any field is read: nesting at most MAX_DEPTH deep, every int within +-MAX_INT
+    (iteratively: a document built in Python may nest deeper than the recursion limit)."""
+    stack = [(data, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise SpecError(source, path or None, f"expected nesting at most {MAX_DEPTH} deep (a spec needs "
+                            "about 6), got deeper")
+        if isinstance(value, dict):
+            stack.extend((v, _join(path, str(k)[:60]), depth + 1) for k, v in reversed(value.items()))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in reversed(list(enumerate(value))))
+        elif _is_int(value) and not -MAX_INT - 1 <= value <= MAX_INT:
+            _fail(source, path or None, f"expected an int of at most {MAX_INT} in size (int64, what the "
+                  "frameworks count with)", value)
+
+
 def _check_keys(source: str, raw: dict, path: str, allowed: tuple[str, ...], noun: str) -> None:
     """Every key of ``raw`` must be in ``allowed``; the first that is not is the error."""
     for key in raw:
         if key in allowed:
             continue
-        hint = difflib.get_close_matches(str(key), allowed, n=1)
+        shown = str(key) if len(str(key)) <= 60 else str(key)[:57] + "..."
+        hint = difflib.get_close_matches(shown, allowed, n=1)
         hint = f" (did you mean {json.dumps(hint[0])}?)" if hint else ""
         expected = (f"expected one of the {noun} keys ({', '.join(allowed)})" if allowed
                     else f"expected no keys for {noun}")
-        raise SpecError(source, _join(path, key), f"{expected}, got unknown key {json.dumps(str(key))}{hint}")
+        raise SpecError(source, _join(path, shown), f"{expected}, got unknown key {json.dumps(shown)}{hint}")
 
 
 def _value(source: str, path: str, check: _Check, value: Any, required_by: str | None = None) -> Any:
@@ -119,6 +149,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
     source = str(source)
     if not isinstance(data, dict):
         _fail(source, None, "expected a spec object at the top level", data, typed=True)
+    _check_document(source, data)
     _check_keys(source, data, "", _TOP_KEYS, "spec")
     get = data.get
 

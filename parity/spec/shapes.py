@@ -12,7 +12,7 @@ import scratchnet
 from parity.spec.cases import CaseSpec, LayerSpec
 from parity.spec.checks import _is_int
 from parity.spec.errors import SpecError, _fail
-from parity.spec.vocabulary import _ACTIVATION_LAYERS, SCRATCH_CLASSES
+from parity.spec.vocabulary import _ACTIVATION_LAYERS, _TRAINABLE_LAYERS, SCRATCH_CLASSES
 
 # The most elements one tensor may have (batch included): 2**26, about 64M, 512 MiB in float64.
 # The harness keeps several float64 copies of every tensor per framework (outputs, gradients,
@@ -22,6 +22,34 @@ MAX_ELEMENTS = 2**26
 # Every framework keeps the weights after each optimizer step (the trajectory the report plots),
 # so steps x parameter elements is bounded too: 2**27, 1 GiB of float64 per framework.
 MAX_TRAJECTORY = 2**27
+
+# The work of one case in ``parity run``, in multiply-adds, bounded by a time budget: numpy and the
+# frameworks sustain about 1e9 multiply-adds a second on one core for these models, and a case
+# should take at most about 20 minutes: WORK_BUDGET = 2**40 (1.1e12). ``check_work`` refuses a
+# spec over it as bad input before any case runs (``parity.run.check_supported``), naming the field
+# that makes it large (``steps``, ``input_shape``, a layer); the catalog's largest case is ~1% of it.
+# (``parity bench`` times single steps: the budget is not its concern.)
+# What a case costs (``case_work``):
+# - a forward pass: per layer, its multiply-adds (``_layer_work``: batch x positions x kernel
+#   elements for dense, convolution and recurrent layers, batch x elements x window for pooling,
+#   batch x elements for the rest) plus LAYER_OVERHEAD, the fixed cost of one framework call
+#   (torch and Keras spend ~10-100 us a layer whatever its size: 2**17 multiply-adds at 1e9/s);
+# - training: TRAJECTORIES runs of the model (scratchnet, torch, Keras, scratchnet in torch's
+#   convention, the Keras and scratchnet reruns that measure TF's float32 rounding), each
+#   (steps + 1) x PASSES_PER_STEP forward passes (a backward pass costs about two forwards);
+# - finite differences (float64 cases): ``fd_forward_passes`` forward passes of scratchnet's model.
+WORK_BUDGET = 2**40
+LAYER_OVERHEAD = 2**17
+TRAJECTORIES = 6
+PASSES_PER_STEP = 3
+
+
+def fd_forward_passes(tensor_sizes: list[int]) -> int:
+    """Forward passes the finite-difference check makes for tensors of ``tensor_sizes`` elements
+    (every parameter tensor, and the input when it is float): central differences with kink
+    detection, f(x) once and f(x +- eps e_i) for each element i of each tensor
+    (``scratchnet.gradcheck.numerical_gradient_with_kinks``), so 1 + 2 n per tensor."""
+    return sum(1 + 2 * n for n in tensor_sizes)
 
 
 def _recurrent(k: int):
@@ -62,10 +90,17 @@ def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
     """Per-layer output shapes without the batch axis, from ``input_shape[1:]``, using each
     scratchnet layer's ``compute_output_shape``. A misfit, or a tensor over MAX_ELEMENTS, raises
     SpecError at ``layers[i]`` (``input_shape`` for the input)."""
+    return _infer(spec)[0]
+
+
+def _infer(spec: CaseSpec):
+    """``infer_shapes``'s shapes, with what ``check_work`` needs: per layer the multiply-adds of a
+    forward pass, and the parameter tensors' (layer index, elements)."""
     src = spec.source
     _check_size(src, "input_shape", "the input", spec.input_shape)
     shape = tuple(spec.input_shape[1:])
     shapes, parameters = [], 0
+    forward, tensors = [], []  # per layer: multiply-adds of a forward; FD tensors: (layer index, size)
     for i, layer in enumerate(spec.layers):
         path = f"layers[{i}]"
         _check_layer_input(spec, i, layer, shape)
@@ -83,14 +118,78 @@ def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
         for name, param_shape in parameter_shapes(layer.params, shape) if parameter_shapes else []:
             _check_size(src, path, f"the {name}", param_shape)
             parameters += math.prod(param_shape)
-        shape = tuple(int(d) for d in out)
-        _check_size(src, path, "the output (batch included)", (spec.input_shape[0], *shape))
+            tensors.append((i, math.prod(param_shape)))
+        out = tuple(int(d) for d in out)
+        _check_size(src, path, "the output (batch included)", (spec.input_shape[0], *out))
+        forward.append(_layer_work(layer, shape, out, spec.input_shape[0]))
+        if layer.type in _TRAINABLE_LAYERS:  # biases, scales: at most 6 per channel (a GRU's biases), or
+            small = 6 * out[-1] if parameter_shapes else 2 * math.prod(out)  # gamma and beta per element
+            tensors.append((i, small))
+        shape = out
         shapes.append(shape)
     if spec.steps * parameters > MAX_TRAJECTORY:
         raise SpecError(src, "steps", f"expected steps x parameter elements <= {MAX_TRAJECTORY} (MAX_TRAJECTORY: "
                         f"every framework keeps the weights after each step), got {spec.steps} x "
                         f"{_count(parameters)} = {_count(spec.steps * parameters)}")
-    return shapes
+    return shapes, forward, tensors
+
+
+def _positions(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+    """Per sample, how many times a layer applies its kernel: a dense layer once per row of its
+    input, a recurrent one once per time step, a convolution once per output pixel."""
+    if layer.type == "dense":
+        return math.prod(in_shape[:-1])
+    if layer.type in ("simple_rnn", "lstm", "gru"):
+        return in_shape[0]
+    return math.prod(out_shape[:-1])
+
+
+def _layer_work(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int, ...], batch: int) -> int:
+    """Multiply-adds of one forward of ``layer`` over the batch (the comment at WORK_BUDGET)."""
+    parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
+    elements = max(math.prod(in_shape), math.prod(out_shape))
+    if parameter_shapes and layer.type != "embedding":  # an embedding gathers rows: elements only
+        kernel = sum(math.prod(s) for _, s in parameter_shapes(layer.params, in_shape))
+        work = _positions(layer, in_shape, out_shape) * kernel
+    elif "pool_size" in layer.params:
+        work = math.prod(out_shape) * math.prod(layer.params["pool_size"])
+    else:
+        work = elements
+    return batch * work + LAYER_OVERHEAD
+
+
+def case_work(steps: int, forward: list[int], tensor_sizes: list[int]) -> tuple[int, int]:
+    """(training work, finite-difference work) in multiply-adds: the comment at WORK_BUDGET."""
+    one = sum(forward)
+    return TRAJECTORIES * (steps + 1) * PASSES_PER_STEP * one, fd_forward_passes(tensor_sizes) * one
+
+
+def check_work(spec: CaseSpec) -> None:
+    """SpecError naming the field when running the case (in its dtype) is over WORK_BUDGET."""
+    src = spec.source
+    _, forward, tensors = _infer(spec)
+    float_input = spec.input.kind != "integers"  # token ids are not perturbed
+    sizes = [n for _, n in tensors] + ([math.prod(spec.input_shape)] if float_input else [])
+    training, fd = case_work(spec.steps, forward, sizes)
+    if spec.dtype != "float64":
+        fd = 0  # finite differences run in float64 only
+    one = _count(sum(forward))
+    if training > WORK_BUDGET:
+        raise SpecError(src, "steps", f"expected at most {WORK_BUDGET:.3g} multiply-adds of training "
+                        f"(WORK_BUDGET, about 20 minutes), got {TRAJECTORIES} runs x ({_count(spec.steps)} + 1) "
+                        f"steps x {PASSES_PER_STEP} passes x {one} a forward pass = {training:.3g}")
+    if fd > WORK_BUDGET:
+        by_layer: dict[int, int] = {}
+        for i, n in tensors:
+            by_layer[i] = by_layer.get(i, 0) + n
+        widest = max(by_layer, key=by_layer.get, default=None)
+        if float_input and (widest is None or math.prod(spec.input_shape) >= by_layer[widest]):
+            path, what = "input_shape", f"the input's {_count(math.prod(spec.input_shape))} elements"
+        else:
+            path, what = f"layers[{widest}]", f"its {_count(by_layer[widest])} parameters"
+        raise SpecError(src, path, f"expected at most {WORK_BUDGET:.3g} multiply-adds of finite differences "
+                        f"(WORK_BUDGET, about 20 minutes; {what} are the most elements to perturb), got "
+                        f"{_count(fd_forward_passes(sizes))} forward passes x {one} = {fd:.3g}")
 
 
 def _check_size(src: str, path: str, what: str, shape: tuple[int, ...]) -> None:
@@ -104,6 +203,8 @@ def _check_size(src: str, path: str, what: str, shape: tuple[int, ...]) -> None:
 
 def _count(n: int) -> str:
     """``n`` as digits, or ``~10^k`` when it is too long to read."""
+    if n.bit_length() > 64 and n > 0:  # str() of a huge int is slow (and refused past 4300 digits)
+        return f"~10^{int(math.log10(n))}"
     text = str(n)
     return text if len(text) <= 12 else f"~10^{len(text) - 1}"
 

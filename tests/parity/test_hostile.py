@@ -275,3 +275,175 @@ def test_ctrl_c_from_the_shell_during_the_imports(tmp_path, delay):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (proc.returncode, err)
     assert err == "interrupted\n", err
+
+
+# --- spec files that try to crash, hang or exhaust the harness --------------------------------
+
+def _load_within(path, seconds=5.0):
+    """load_spec in a thread, so that a test of a file that blocks (a FIFO) fails instead of hanging."""
+    import threading
+
+    from parity.spec import load_spec
+
+    box = {}
+
+    def target():
+        try:
+            box["spec"] = load_spec(path)
+        except BaseException as exc:  # noqa: B902 - handed to the test
+            box["error"] = exc
+    start = time.perf_counter()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load_spec({path}) still running after {seconds} s"
+    return box, time.perf_counter() - start
+
+
+def _refused(path, *texts, seconds=2.0):
+    from parity.spec import SpecError
+
+    box, elapsed = _load_within(path)
+    error = box.get("error")
+    assert isinstance(error, SpecError), box
+    message = str(error)
+    assert len(message.splitlines()) == 1 and all(t in message for t in texts), message
+    assert elapsed < seconds, f"refused after {elapsed:.1f} s"
+    return message
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.json")
+    _refused(tmp_path / "pipe.json", "pipe.json: expected a regular file, got a FIFO")
+
+
+def test_a_folder_is_refused(tmp_path):
+    (tmp_path / "dir.json").mkdir()
+    _refused(tmp_path / "dir.json", "expected a regular file, got a folder")
+
+
+def test_a_symlink_to_dev_zero_is_refused_without_reading(tmp_path):
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    _refused(tmp_path / "zero.json", "expected a regular file, got a character device")
+
+
+def test_a_huge_spec_is_refused_after_reading_the_cap(tmp_path):
+    from parity.spec.files import MAX_SPEC_BYTES
+
+    with open(tmp_path / "big.json", "wb") as f:
+        f.truncate(50 * 2**20)  # 50 MB (sparse: quick to make)
+    _refused(tmp_path / "big.json", f"expected a spec file of at most {MAX_SPEC_BYTES} bytes", seconds=1.0)
+    ok = dict(GOOD)
+    text = json.dumps(ok)
+    (tmp_path / "padded.json").write_text(text + " " * (MAX_SPEC_BYTES - len(text)))  # exactly the cap
+    box, _ = _load_within(tmp_path / "padded.json")
+    assert box.get("spec") is not None and box["spec"].name == "ok-mlp", box
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("deep.json", "[" * 100000 + "]" * 100000, "expected JSON nested at most"),
+    ("deep.toml", "a = " + "[" * 100000 + "]" * 100000, "expected TOML nested at most"),
+    ("deep-inside.json", json.dumps(dict(GOOD, seed=[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]])),
+     "seed[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]: expected nesting at most 16 deep"),
+    ("digits.json", '{"name": "x", "seed": ' + "7" * 5000 + "}", "expected JSON integers of at most"),
+    ("digits.toml", 'name = "x"\nseed = ' + "7" * 5000, "expected TOML integers of at most"),
+    ("hex.toml", 'name = "x"\nseed = 0x' + "f" * 5000, "seed: expected an int of at most 9223372036854775807"),
+    ("name.json", json.dumps(dict(GOOD, name="n" * 300)), "name: expected a name of at most 128 characters"),
+])
+def test_hostile_documents_are_one_line(tmp_path, name, text, expected):
+    (tmp_path / name).write_text(text)
+    _refused(tmp_path / name, f"{name}: ", expected)
+
+
+def test_ints_of_thousands_of_digits_that_pass_the_field_checks_are_refused_by_field(tmp_path):
+    """Embedding sizes of 3000 digits each: refused at the field, not in the size computation."""
+    from parity.spec import SpecError, parse_spec
+
+    huge = 10**3000
+    data = dict(GOOD, input_shape=[2, 5], input={"kind": "integers", "high": 3},
+                layers=[{"type": "embedding", "input_dim": huge, "output_dim": huge}, {"type": "flatten"}])
+    with pytest.raises(SpecError, match=r"layers\[0\]\.input_dim: expected an int of at most 9223372036854775807 .*"
+                                        r"got an int of about 3001 digits"):
+        parse_spec(data, "embed.json")
+    deep = [0]
+    for _ in range(5000):  # deeper than the recursion limit: checked without recursion
+        deep = [deep]
+    with pytest.raises(SpecError, match="expected nesting at most 16 deep"):
+        parse_spec(dict(GOOD, seed=deep), "deep.json")
+
+
+def test_a_control_character_in_a_key_is_printed_escaped(tmp_path):
+    (tmp_path / "key.json").write_text(json.dumps(dict(GOOD, **{"bad\nkey\x1b": 1})))
+    message = _refused(tmp_path / "key.json", "bad\\nkey\\x1b")
+    assert "\x1b" not in message
+
+
+def test_a_newline_in_a_spec_path_prints_escaped_on_one_line(tmp_path, monkeypatch, capsys):
+    _no_case_may_run(monkeypatch)
+    path = write(tmp_path, dict(GOOD, steps=-1), "new\nline.json")
+    assert main(["run", path, "--out", str(tmp_path / "out")]) == 2
+    err = _one_error_line(capsys)
+    assert "new\\nline.json: steps: expected an int >= 0" in err, err
+
+
+# --- work caps: refused before any case runs ----------------------------------------------------
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"steps": 10**8, "input_shape": [1, 1], "layers": [{"type": "dense", "units": 1, "use_bias": False}]},
+     "steps: expected at most 1.1e+12 multiply-adds of training (WORK_BUDGET"),
+    ({"input_shape": [10**6, 3]}, "input_shape: expected at most 1.1e+12 multiply-adds of finite differences"),
+    ({"input_shape": [4, 3000], "layers": [{"type": "dense", "units": 3000}]},
+     "layers[0]: expected at most 1.1e+12 multiply-adds of finite differences (WORK_BUDGET, about 20 minutes; "
+     "its 9018000 parameters"),
+])
+def test_work_over_the_budget_is_refused_before_any_case(tmp_path, monkeypatch, capsys, changes, expected):
+    _no_case_may_run(monkeypatch)
+    path = write(tmp_path, dict(GOOD, **changes))
+    assert main(["run", path, "--out", str(tmp_path / "out")]) == 2
+    err = _one_error_line(capsys)
+    assert f"case.json: {expected}" in err, err
+
+
+def test_finite_differences_are_budgeted_only_where_they_run():
+    """A 1e6-row batch is fine in float32 (no finite differences there), refused in float64."""
+    from parity.run import check_supported
+    from parity.spec import SpecError, parse_spec
+
+    spec = parse_spec(dict(GOOD, input_shape=[10**6, 3]), "rows.json")
+    check_supported(spec.with_dtype("float32"))
+    with pytest.raises(SpecError, match="input_shape: expected at most"):
+        check_supported(spec)
+
+
+def test_the_catalog_is_inside_the_budget():
+    from parity.run import check_supported
+    from parity.spec import load_catalog
+    from parity.spec import shapes
+
+    for spec in load_catalog():
+        for dtype in ("float32", "float64"):
+            check_supported(spec.with_dtype(dtype))
+    # a planted budget 1000 times smaller refuses part of the catalog: the check is not vacuous
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(shapes, "WORK_BUDGET", shapes.WORK_BUDGET // 1000)
+        refused = 0
+        for spec in load_catalog():
+            try:
+                shapes.check_work(spec.with_dtype("float64"))
+            except Exception:
+                refused += 1
+        assert refused >= 1
+
+
+def test_fd_forward_passes_counts_what_the_gradient_check_does():
+    """The budget's count of forward passes against the calls numerical_gradient_with_kinks makes."""
+    import numpy as np
+
+    from parity.spec.shapes import fd_forward_passes
+    from scratchnet.gradcheck import numerical_gradient_with_kinks
+
+    calls = []
+    for n in (7, 3):
+        x = np.linspace(-1.0, 1.0, n)
+        numerical_gradient_with_kinks(lambda: calls.append(1) or float(np.sum(x ** 2)), x)
+    assert fd_forward_passes([7, 3]) == len(calls)
