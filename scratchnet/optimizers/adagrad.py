@@ -48,8 +48,8 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, weight_decay=None,
-                 convention="keras"):
-        super().__init__(learning_rate, weight_decay, convention)
+                 convention="keras", **options):
+        super().__init__(learning_rate, weight_decay, convention, **options)
         self.initial_accumulator_value = non_negative(initial_accumulator_value, "initial_accumulator_value")
         self.epsilon = non_negative(epsilon, "epsilon")
 
@@ -60,10 +60,10 @@ class Adagrad(Optimizer):
         return {"accumulator": np.full_like(p, self.initial_accumulator_value)}
 
     def _update(self, key, p, g, t):
-        state = self.state[key]
-        p, g = self._decay(p, g)
+        state = self._state[key]
+        p, g = self._decay(key, p, g)
         step = adagrad_keras if self.convention == "keras" else adagrad_torch
-        p_new, state["accumulator"] = step(p, g, state["accumulator"], self.learning_rate, self.epsilon)
+        p_new, state["accumulator"] = step(p, g, state["accumulator"], self._lr, self.epsilon)
         return p_new
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.checks import boolean
-from scratchnet.optimizers.base import Optimizer, non_negative, unit_interval
+from scratchnet.optimizers.base import Optimizer, in_place, non_negative, unit_interval
 
 
-def adam_keras(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon):
+def adam_keras_reference(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon):
     """Keras Adam.  alpha = lr sqrt(1 - b2^t) / (1 - b1^t);  m = b1 m + (1-b1) g;
     v = b2 v + (1-b2) g^2;  [v_max = max(v_max, v), used in place of v];  p - alpha m / (sqrt(v) + eps).
 
@@ -25,7 +25,7 @@ def adam_keras(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon):
     return p - (m * alpha) / (np.sqrt(denom_v) + eps), m, v, v_max
 
 
-def adam_torch(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon):
+def adam_torch_reference(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon):
     """torch Adam.  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  [v_max = max(v_max, v)];
     m_hat = m / (1 - b1^t);  v_hat = v / (1 - b2^t) (v_max's);  p - lr m_hat / (sqrt(v_hat) + eps).
 
@@ -40,6 +40,68 @@ def adam_torch(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon):
     m_hat = m / (dt(1) - b1 ** step)
     v_hat = (v if v_max is None else v_max) / (dt(1) - b2 ** step)
     return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v, v_max
+
+
+# -- the fast steps: the same operations in the same order as the references, written into the
+# parameter, the state arrays and two work arrays (no allocation per step); tested bit for bit
+# against the references (tests/scratchnet/test_optimizers.py).
+def _scalars(p, t, learning_rate, beta_1, beta_2, epsilon):
+    dt = p.dtype.type
+    return dt, dt(learning_rate), dt(beta_1), dt(beta_2), dt(epsilon), dt(t)
+
+
+def _moments(g, m, v, v_max, c1, c2, w, torch_order, b2=None):
+    """m <- m + (g - m) c1;  v <- v + (g^2 - v) c2 (torch: b2 v + c2 g^2);  v_max <- max(v_max, v)."""
+    np.subtract(g, m, w)
+    np.multiply(w, c1, w)
+    np.add(m, w, m)
+    np.multiply(g, g, w)
+    if torch_order:
+        np.multiply(v, b2, v)
+        np.multiply(w, c2, w)
+    else:
+        np.subtract(w, v, w)
+        np.multiply(w, c2, w)
+    np.add(v, w, v)
+    if v_max is not None:
+        np.maximum(v_max, v, out=v_max)
+        return v_max
+    return v
+
+
+@in_place
+def adam_keras(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon, out=None, work=None):
+    """``adam_keras_reference`` in place: with ``out=p`` and ``work`` (an array (2, *p.shape)) it
+    writes p_new into p and m, v, v_max into their own arrays. Without ``out`` it copies the state
+    first and allocates its temporaries. Returns (p_new, m, v, v_max)."""
+    if out is None:
+        m, v, v_max, work = m.copy(), v.copy(), None if v_max is None else v_max.copy(), np.empty((2, *p.shape), p.dtype)
+    dt, lr, b1, b2, eps, step = _scalars(p, t, learning_rate, beta_1, beta_2, epsilon)
+    alpha = lr * np.sqrt(dt(1) - b2 ** step) / (dt(1) - b1 ** step)
+    w1, w2 = work[0, ...], work[1, ...]
+    vv = _moments(g, m, v, v_max, dt(1 - beta_1), dt(1 - beta_2), w1, torch_order=False)
+    np.sqrt(vv, w1)
+    np.add(w1, eps, w1)  # sqrt(v) + eps
+    np.multiply(m, alpha, w2)
+    np.divide(w2, w1, w2)  # (m alpha) / (sqrt(v) + eps)
+    return np.subtract(p, w2, out), m, v, v_max
+
+
+@in_place
+def adam_torch(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon, out=None, work=None):
+    """``adam_torch_reference`` in place (see ``adam_keras``). Returns (p_new, m, v, v_max)."""
+    if out is None:
+        m, v, v_max, work = m.copy(), v.copy(), None if v_max is None else v_max.copy(), np.empty((2, *p.shape), p.dtype)
+    dt, lr, b1, b2, eps, step = _scalars(p, t, learning_rate, beta_1, beta_2, epsilon)
+    w1, w2 = work[0, ...], work[1, ...]
+    vv = _moments(g, m, v, v_max, dt(1 - beta_1), dt(1 - beta_2), w1, torch_order=True, b2=b2)
+    np.divide(vv, dt(1) - b2 ** step, w1)  # v_hat
+    np.sqrt(w1, w1)
+    np.add(w1, eps, w1)
+    np.divide(m, dt(1) - b1 ** step, w2)  # m_hat
+    np.multiply(w2, lr, w2)  # lr m_hat (the reference's lr * m_hat, same rounding)
+    np.divide(w2, w1, w2)
+    return np.subtract(p, w2, out), m, v, v_max
 
 
 class Adam(Optimizer):
@@ -76,8 +138,8 @@ class Adam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
-                 weight_decay=None, convention="keras"):
-        super().__init__(learning_rate, weight_decay, convention)
+                 weight_decay=None, convention="keras", **options):
+        super().__init__(learning_rate, weight_decay, convention, **options)
         self.beta_1 = unit_interval(beta_1, "beta_1")
         self.beta_2 = unit_interval(beta_2, "beta_2")
         self.epsilon = non_negative(epsilon, "epsilon")
@@ -92,14 +154,26 @@ class Adam(Optimizer):
             state["v_max"] = np.zeros_like(p)
         return state
 
-    def _update(self, key, p, g, t):
-        state = self.state[key]
-        p, g = self._decay(p, g)
+    decoupled = False  # Adam's torch convention couples the decay (torch.optim.Adam); AdamW's does not
+
+    def _update(self, key, param, g, t):
+        state = self._state[key]
         step = adam_keras if self.convention == "keras" else adam_torch
-        p_new, state["m"], state["v"], v_max = step(p, g, state["m"], state["v"], state.get("v_max"), t,
-                                                     self.learning_rate, self.beta_1, self.beta_2, self.epsilon)
-        if v_max is not None:
-            state["v_max"] = v_max
-        return p_new
-
-
+        args = (t, self._lr, self.beta_1, self.beta_2, self.epsilon)
+        if not getattr(step, "in_place", False):  # a replacement step (a test): functional
+            p, g = self._decay(key, param, g)
+            p_new, state["m"], state["v"], v_max = step(p, g, state["m"], state["v"], state.get("v_max"), *args)
+            if v_max is not None:
+                state["v_max"] = v_max
+            return p_new
+        work = self._work_for(key, param, 2)
+        if self.decays(key):
+            dt = param.dtype.type
+            if self.convention == "keras" or self.decoupled:  # p <- p - p wd lr, in place
+                np.multiply(param, dt(self.weight_decay), work[0, ...])
+                np.multiply(work[0, ...], dt(self._lr), work[0, ...])
+                np.subtract(param, work[0, ...], param)
+            else:  # g + wd p into work[1] (free until the last division)
+                np.multiply(param, dt(self.weight_decay), work[1, ...])
+                g = np.add(g, work[1, ...], work[1, ...])
+        return step(param, g, state["m"], state["v"], state.get("v_max"), *args, out=param, work=work)[0]

@@ -26,12 +26,14 @@ class AdamW(Adam):
     """
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, convention="keras"):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, convention)
+                 amsgrad=False, convention="keras", **options):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay, convention, **options)
 
-    def _decay(self, p, g):
-        if not self.weight_decay:
+    decoupled = True  # both conventions
+
+    def _decay(self, key, p, g):
+        if not self.decays(key):
             return p, g
-        return decoupled_weight_decay(p, self.learning_rate, self.weight_decay), g
+        return decoupled_weight_decay(p, self._lr, self.weight_decay), g
 
 

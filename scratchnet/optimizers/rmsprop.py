@@ -82,8 +82,8 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 weight_decay=None, convention="keras"):
-        super().__init__(learning_rate, weight_decay, convention)
+                 weight_decay=None, convention="keras", **options):
+        super().__init__(learning_rate, weight_decay, convention, **options)
         self.rho = unit_interval(rho, "rho")
         self.momentum = unit_interval(momentum, "momentum")
         self.epsilon = non_negative(epsilon, "epsilon")
@@ -101,11 +101,11 @@ class RMSprop(Optimizer):
         return state
 
     def _update(self, key, p, g, t):
-        state = self.state[key]
-        p, g = self._decay(p, g)
+        state = self._state[key]
+        p, g = self._decay(key, p, g)
         mom_name = "momentum" if self.convention == "keras" else "momentum_buffer"
         step = rmsprop_keras if self.convention == "keras" else rmsprop_torch
-        p_new, v, mg, mom = step(p, g, state["v"], state.get("mg"), state.get(mom_name), self.learning_rate,
+        p_new, v, mg, mom = step(p, g, state["v"], state.get("mg"), state.get(mom_name), self._lr,
                                  self.rho, self.momentum, self.epsilon)
         state["v"] = v
         if mg is not None:

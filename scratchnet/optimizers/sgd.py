@@ -74,8 +74,8 @@ class SGD(Optimizer):
     variables; the parity harness uses float32-representable values (0.5, 0.875, ...).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, convention="keras"):
-        super().__init__(learning_rate, weight_decay, convention)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None, convention="keras", **options):
+        super().__init__(learning_rate, weight_decay, convention, **options)
         self.momentum = unit_interval(momentum, "momentum")
         self.nesterov = boolean(nesterov, "nesterov")
 
@@ -90,17 +90,17 @@ class SGD(Optimizer):
         return {"momentum_buffer": None}  # torch: b_1 = g, set on the first step
 
     def _update(self, key, param, g, t):
-        state = self.state[key]
-        p, g = self._decay(param, g) if self.weight_decay else (param, g)  # p: param or its decayed copy
+        state = self._state[key]
+        p, g = self._decay(key, param, g) if self.weight_decay else (param, g)  # p: param or its decayed copy
         if self.convention == "keras":
             name, step = "velocity", sgd_keras
         else:
             name, step = "momentum_buffer", sgd_torch
         if getattr(step, "in_place", False):  # see ``in_place``
-            p_new, buf = step(p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov,
+            p_new, buf = step(p, g, state.get(name), self._lr, self.momentum, self.nesterov,
                               out=param, work=self._work_for(key, param))
         else:
-            p_new, buf = step(p, g, state.get(name), self._learning_rate, self.momentum, self.nesterov)
+            p_new, buf = step(p, g, state.get(name), self._lr, self.momentum, self.nesterov)
         if buf is not None:
             state[name] = buf
         return p_new
