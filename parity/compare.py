@@ -28,7 +28,9 @@ Tolerance policy (the only place it is stated):
   tolerance). A chaotic run that amplifies them faster fails, and the report's trajectory plot
   shows the step at which the pair parted.
 - Finite differences check scratchnet's float64 gradients with FD_RTOL = 1e-7 plus the rounding
-  bound of a central difference of the loss (``fd_tolerance``).
+  bound of a central difference of the loss: element by element relative to the largest gradient
+  (``fd_tolerance``), along a random direction relative to |g| |d| (``fd_directional_tolerance``,
+  derived in ``scratchnet.gradcheck``).
 - Known deviations (a framework computing something else by definition or precision, each stated
   with its reason in a mapping) replace rtol with their own stated rtol for the affected backend
   and quantities only; the row's status says ``deviation`` and names the reason.
@@ -72,6 +74,15 @@ def fd_tolerance(loss: float, analytic: np.ndarray, numeric: np.ndarray, eps: fl
     scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)), floor)
     rounding = 2 * np.finfo(np.float64).eps * max(abs(loss), 1e-300) / eps
     return FD_RTOL + (rounding / scale if scale > 0 else 0.0)
+
+
+def fd_directional_tolerance(loss: float, scale: float, eps: float = FD_EPS) -> float:
+    """Tolerance for a directional difference (L(x+) - L(x-)) / (2 eps) against g . d, relative to
+    ``scale`` = max(|g| |d|, |difference|, G |d| for a noise gradient): FD_RTOL for truncation plus
+    the rounding bound 4u|L| / (eps * scale) (``scratchnet.gradcheck.directional_tolerance``)."""
+    from scratchnet.gradcheck import directional_tolerance
+
+    return directional_tolerance(loss, scale, eps, FD_RTOL)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Keys of ``tensors.npz`` (``<case>@<dtype>/`` prefixes every key):
 - ``<backend>/loss`` (scalar), ``<backend>/losses`` (the loss before each step);
 - ``<backend>/grad/<layer>/<param>`` and ``<backend>/grad/input``;
 - ``<backend>/step<t>/<layer>/<name>``: parameters and state after optimizer step t (t = 1..steps);
-- ``fd/grad/...``: finite differences (float64 cases).
+- ``fd/grad/...``, ``fd/direction/...``, ``fd/directional/...``, ``fd/crossed/...``: finite
+  differences (float64 cases; ``parity.fdcheck``).
 ``<backend>`` is ``scratch``, ``torch``, ``keras``, or ``scratch[torch]`` (scratchnet following torch's
 convention, present when the frameworks' update rules differ for the case).
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity import compare
+from parity import compare, fdcheck
 from parity.backends import BackendResult, PreparedCase, keras_backend, scratch, torch_backend
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, layer_mapping
 from parity.mappings.base import SAME
@@ -157,7 +158,7 @@ class CaseResult:
     spec: CaseSpec
     case: PreparedCase
     results: dict[str, BackendResult]
-    fd: tuple[dict, np.ndarray | None, dict] | None
+    fd: dict | None  # tensor key -> scratchnet.gradcheck.TensorDifferences (parity.fdcheck)
     rows: list[dict] = field(default_factory=list)
     convention: str | None = None
     deviations: list[Deviation] = field(default_factory=list)
@@ -209,8 +210,6 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, convention: bool
     why a failing step row is rounding noise made into steps (a noise-gradient parameter), or ""."""
     dtype = res.spec.dtype
     rtol = compare.tolerance(dtype, quantity, step)
-    if quantity == "fd":
-        rtol = compare.fd_tolerance(res.results["scratch"].loss, np.asarray(va), np.asarray(vb), floor=floor)
     status, note = "pass", ""
     for dev in res.deviations:
         if quantity not in dev.quantities or dev.backend not in (a, b):
@@ -265,19 +264,7 @@ def build_rows(res: CaseResult) -> list[dict]:
         triple(0, "grad", key, lambda b, k=key: b.grads[k])
     if r["scratch"].input_grad is not None:
         triple(0, "grad", "input", lambda b: b.input_grad)
-    if res.fd is not None:
-        fd_grads, fd_dx, kinks = res.fd
-        pairs = [(key, r["scratch"].grads[key], g) for key, g in fd_grads.items()]
-        if fd_dx is not None:
-            pairs.append(("input", r["scratch"].input_grad, fd_dx))
-        for key, analytic, numeric in pairs:
-            mask = kinks[key] if key not in noise.tensors else np.zeros_like(kinks[key])  # noise vs noise: no kinks
-            row = _row(res, 0, "fd", key, "scratch", "fd", analytic[~mask], numeric[~mask], floor=noise.floor_for(key))
-            if mask.all():  # nothing left to check: say so, never pass on nothing
-                row.update(passed=False, status="fail", note="every element at a kink: not checkable")
-            elif mask.any():
-                row["note"] = f"{int(mask.sum())} of {mask.size} elements at kinks (derivative undefined) left out"
-            rows.append(row)
+    rows.extend(fdcheck.fd_rows(res, noise))
     param_keys = set(r["scratch"].grads)
     for t in compared_steps(res.spec.steps):
         for key in r["scratch"].steps[t - 1]:

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from parity.fdcheck import fd_tensors
+
 FIRM_COLUMNS = ["case", "dtype", "step", "quantity", "tensor", "backend_a", "backend_b", "max_abs", "max_rel",
                 "tolerance", "passed"]
 
@@ -42,12 +44,7 @@ def tensors(case_results) -> dict[str, np.ndarray]:
             for t, weights in enumerate(b.steps, start=1):
                 for k, v in weights.items():
                     out[f"{q}step{t}/{k}"] = v
-        if res.fd is not None:
-            grads, dx, _ = res.fd
-            for k, v in grads.items():
-                out[f"{p}fd/grad/{k}"] = v
-            if dx is not None:
-                out[p + "fd/grad/input"] = dx
+        out.update(fd_tensors(res.fd, p))
     return out
 
 

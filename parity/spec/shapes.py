@@ -46,10 +46,11 @@ PASSES_PER_STEP = 3
 
 def fd_forward_passes(tensor_sizes: list[int]) -> int:
     """Forward passes the finite-difference check makes for tensors of ``tensor_sizes`` elements
-    (every parameter tensor, and the input when it is float): central differences with kink
-    detection, f(x) once and f(x +- eps e_i) for each element i of each tensor
-    (``scratchnet.gradcheck.numerical_gradient_with_kinks``), so 1 + 2 n per tensor."""
-    return sum(1 + 2 * n for n in tensor_sizes)
+    (every parameter tensor, and the input when it is float), at most: ``scratchnet.gradcheck.
+    evaluations`` per tensor (1 + 2 n up to its element cap, a bounded number above it)."""
+    from scratchnet.gradcheck import evaluations
+
+    return sum(evaluations(n) for n in tensor_sizes)
 
 
 def _recurrent(k: int):

@@ -391,8 +391,9 @@ def test_a_newline_in_a_spec_path_prints_escaped_on_one_line(tmp_path, monkeypat
 @pytest.mark.parametrize("changes, expected", [
     ({"steps": 10**8, "input_shape": [1, 1], "layers": [{"type": "dense", "units": 1, "use_bias": False}]},
      "steps: expected at most 1.1e+12 multiply-adds of training (WORK_BUDGET"),
-    ({"input_shape": [10**6, 3]}, "input_shape: expected at most 1.1e+12 multiply-adds of finite differences"),
-    ({"input_shape": [4, 3000], "layers": [{"type": "dense", "units": 3000}]},
+    ({"input_shape": [4000, 3000], "layers": [{"type": "dense", "units": 1000, "activation": "relu"}, {"type": "dense", "units": 2}]},
+     "input_shape: expected at most 1.1e+12 multiply-adds of finite differences"),
+    ({"input_shape": [1000, 3000], "layers": [{"type": "dense", "units": 3000}]},
      "layers[0]: expected at most 1.1e+12 multiply-adds of finite differences (WORK_BUDGET, about 20 minutes; "
      "its 9018000 parameters"),
 ])
@@ -405,11 +406,13 @@ def test_work_over_the_budget_is_refused_before_any_case(tmp_path, monkeypatch, 
 
 
 def test_finite_differences_are_budgeted_only_where_they_run():
-    """A 1e6-row batch is fine in float32 (no finite differences there), refused in float64."""
+    """A 4000 x 3000 batch through 1000 units is fine in float32 (no finite differences there),
+    refused in float64 (about 600 forward passes of 1.2e10 multiply-adds)."""
     from parity.run import check_supported
     from parity.spec import SpecError, parse_spec
 
-    spec = parse_spec(dict(GOOD, input_shape=[10**6, 3]), "rows.json")
+    spec = parse_spec(dict(GOOD, input_shape=[4000, 3000], layers=[{"type": "dense", "units": 1000, "activation": "relu"},
+                                                                   {"type": "dense", "units": 2}]), "rows.json")
     check_supported(spec.with_dtype("float32"))
     with pytest.raises(SpecError, match="input_shape: expected at most"):
         check_supported(spec)
@@ -436,14 +439,17 @@ def test_the_catalog_is_inside_the_budget():
 
 
 def test_fd_forward_passes_counts_what_the_gradient_check_does():
-    """The budget's count of forward passes against the calls numerical_gradient_with_kinks makes."""
+    """The budget's count of forward passes against the calls tensor_differences makes: element by
+    element on small tensors, and on a large one whose every direction crosses a kink (|x| at an
+    element that is 0: every redraw is made)."""
     import numpy as np
 
     from parity.spec.shapes import fd_forward_passes
-    from scratchnet.gradcheck import numerical_gradient_with_kinks
+    from scratchnet.gradcheck import tensor_differences
 
     calls = []
-    for n in (7, 3):
+    for n in (7, 3, 300):
         x = np.linspace(-1.0, 1.0, n)
-        numerical_gradient_with_kinks(lambda: calls.append(1) or float(np.sum(x ** 2)), x)
-    assert fd_forward_passes([7, 3]) == len(calls)
+        x[n // 2] = 0.0
+        tensor_differences(lambda: calls.append(1) or float(np.sum(np.abs(x) + x ** 2)), x, np.random.default_rng(0))
+    assert fd_forward_passes([7, 3, 300]) == len(calls)

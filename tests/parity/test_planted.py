@@ -3,6 +3,7 @@ backend, for each kind of quantity (a layer output, a parameter gradient, the in
 an optimizer step, the loss)."""
 import dataclasses
 
+import numpy as np
 import pytest
 
 from parity import mappings
@@ -160,3 +161,92 @@ def test_float32_after_float64_gives_the_same_answers_as_alone():
     run_case(spec)  # float64 first: its floatx, dtype policy and torch default dtype must not leak
     after = run_case(spec.with_dtype("float32"))
     assert [r["max_abs"] for r in after.rows] == alone
+
+
+# Finite differences that scale: a kernel above gradcheck.ELEMENT_CAP (20 x 30 = 600) is checked on
+# sampled elements plus random directions; its bias (30) and the input (4 x 20) element by element.
+WIDE = {"name": "planted-wide", "seed": 7, "input_shape": [4, 20],
+        "layers": [{"type": "dense", "units": 30, "activation": "tanh"}, {"type": "dense", "units": 3}],
+        "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "sgd", "learning_rate": 0.125}, "steps": 1}
+
+
+def plant_dense(monkeypatch, shape, change):
+    """scratchnet's Dense backward with ``change`` applied to the kernel or bias gradient of ``shape``."""
+    from scratchnet.layers import dense as dense_layer
+
+    real = dense_layer.dense_backward
+
+    def backward(dy, cache, **out):
+        dx, dk, db = real(dy, cache, **out)
+        if dk.shape == shape:
+            dk = change(dk.copy())
+        if db is not None and db.shape == shape:
+            db = change(db.copy())
+        return dx, dk, db
+
+    monkeypatch.setattr(dense_layer, "dense_backward", backward)
+
+
+def fd_failures(res) -> set[str]:
+    return {r["tensor"] for r in failing(res, "fd")}
+
+
+def test_fd_rows_say_what_they_checked():
+    from scratchnet.gradcheck import DIRECTIONS, SAMPLED_ELEMENTS
+
+    res = run_case(parse_spec(WIDE))
+    assert not failing(res)
+    notes = {r["tensor"]: r["note"] for r in res.rows if r["quantity"] == "fd"}
+    assert notes["0_dense/kernel"] == f"{DIRECTIONS} directions + {SAMPLED_ELEMENTS} sampled elements of 600"
+    assert notes["0_dense/bias"] == "all 30 elements" and notes["1_dense/kernel"] == "all 90 elements"
+    assert notes["input"] == "all 80 elements"
+
+
+def test_a_wrong_element_of_a_small_tensor_is_caught(monkeypatch):
+    def wrong(db):
+        db[7] += 0.25 * abs(db).max()
+        return db
+
+    plant_dense(monkeypatch, (30,), wrong)
+    res = run_case(parse_spec(WIDE))
+    assert fd_failures(res) == {"0_dense/bias"}
+    row = next(r for r in failing(res, "fd"))
+    assert row["worst_index"] == "(7,)"
+
+
+def test_a_transposed_block_of_a_sampled_tensor_is_caught(monkeypatch):
+    def transposed(dk):
+        dk[:6, :6] = dk[:6, :6].T.copy()
+        return dk
+
+    plant_dense(monkeypatch, (20, 30), transposed)
+    res = run_case(parse_spec(WIDE))
+    assert fd_failures(res) == {"0_dense/kernel"}
+
+
+def test_a_missing_factor_on_a_sampled_tensor_is_caught(monkeypatch):
+    plant_dense(monkeypatch, (20, 30), lambda dk: dk / 4)  # e.g. the 1/N of a mean applied twice
+    res = run_case(parse_spec(WIDE))
+    assert fd_failures(res) == {"0_dense/kernel"}
+
+
+def test_a_wrong_element_outside_every_sampled_element_is_caught_by_the_directions(monkeypatch):
+    clean = run_case(parse_spec(WIDE))
+    fd = clean.fd["0_dense/kernel"]
+    assert not fd.exhaustive
+    g = clean.results["scratch"].grads["0_dense/kernel"]
+    outside = np.setdiff1d(np.arange(g.size), fd.indices)
+    i = outside[np.argsort(np.abs(g.reshape(-1)[outside]))[outside.size // 2]]  # a median-sized element
+    where = np.unravel_index(i, g.shape)
+
+    def wrong(dk):
+        dk[where] *= 1.5
+        return dk
+
+    plant_dense(monkeypatch, (20, 30), wrong)
+    res = run_case(parse_spec(WIDE))
+    assert np.array_equal(res.fd["0_dense/kernel"].indices, fd.indices)  # the same sample: the element is not in it
+    assert fd_failures(res) == {"0_dense/kernel"}
+    row = next(r for r in failing(res, "fd"))
+    assert row["worst_index"].startswith("direction")
+    assert {r["odd_one_out"] for r in failing(res, "grad")} == {"scratch"}

@@ -1,0 +1,138 @@
+"""Finite-difference rows: scratchnet's float64 gradients against differences of its own loss.
+
+One ``fd`` row per tensor (every parameter, and the input when it is not integer ids), backend_a
+``scratch``, backend_b ``fd``. What is measured is ``scratchnet.gradcheck.tensor_differences``: a
+tensor of at most ``ELEMENT_CAP`` elements is checked element by element in full (note "all n
+elements"); a larger one on sampled elements plus random directional derivatives (note "k
+directions + m sampled elements of n"). The row passes when both parts pass:
+- elements: analytic against central differences at the checked elements,
+  ``compare.fd_tolerance`` relative to their largest magnitude;
+- directions: g . d against (L(x+) - L(x-)) / (2 eps) for each direction,
+  ``compare.fd_directional_tolerance`` relative to |g| |d| (the bound derived in
+  ``scratchnet.gradcheck``).
+The row shows the part whose error is the larger fraction of its tolerance (``worst_index`` an
+element's index or ``direction j``). Elements at a kink and directions that crossed one are left out
+and counted in the note; a row with nothing left to check fails. A noise gradient
+(``parity.noise``) is judged against the floor G, in both parts, and keeps every element and
+direction (noise against noise has no kinks to tell apart).
+
+Keys in ``tensors.npz`` (after the ``<case>@<dtype>/`` prefix): ``fd/grad/<tensor>``: the element
+differences in the tensor's shape, NaN where no element was checked; for a sampled tensor also
+``fd/direction/<tensor>`` (k, *shape): the steps d taken, ``fd/directional/<tensor>`` (k,): the
+differences n, ``fd/crossed/<tensor>`` (k,): which directions crossed a kink.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from parity import compare
+
+
+def _row(res, key: str, part: "_Part", passed: bool, notes: list[str]) -> dict:
+    """A row with the columns of every other row (``parity.run``)."""
+    scale, max_abs = part.scale, part.max_abs
+    return {"case": res.spec.name, "dtype": res.spec.dtype, "step": 0, "quantity": "fd", "tensor": key,
+            "backend_a": "scratch", "backend_b": "fd", "max_abs": max_abs,
+            "max_rel": max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf), "tolerance": part.rtol,
+            "passed": bool(passed), "status": "pass" if passed else "fail", "mean_abs": part.mean_abs,
+            "max_ulp": part.max_ulp, "worst_index": part.worst, "note": "; ".join(notes), "odd_one_out": ""}
+
+
+class _Part(NamedTuple):
+    """One part of a row's check (the elements, or one direction)."""
+    max_abs: float
+    scale: float     # what max_abs is relative to
+    rtol: float
+    mean_abs: float
+    max_ulp: float
+    worst: str
+    floored: bool    # scale is the noise floor G
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.max_abs) and self.max_abs <= self.rtol * self.scale)
+
+    @property
+    def ratio(self) -> float:
+        """max_abs as a fraction of what it may be (inf for any error where nothing is allowed)."""
+        allowed = self.rtol * self.scale
+        return self.max_abs / allowed if allowed > 0 else (0.0 if self.max_abs == 0 else np.inf)
+
+
+def _elements(g: np.ndarray, fd, keep: np.ndarray, loss: float, floor: float) -> _Part:
+    a, n = g.reshape(-1)[fd.indices[keep]], fd.values[keep]
+    m = compare.metrics(a, n, "float64")
+    worst = np.unravel_index(int(fd.indices[keep][m.worst_index[0]]), fd.shape)
+    return _Part(m.max_abs, max(m.scale, floor), compare.fd_tolerance(loss, a, n, floor=floor), m.mean_abs,
+                 m.max_ulp, str(tuple(int(i) for i in worst)), floor > m.scale)
+
+
+def _direction(g: np.ndarray, norm: float, fd, j: int, loss: float, floor: float) -> _Part:
+    d = fd.steps[j]
+    a, n, size = float(np.sum(g * d)), float(fd.directional[j]), float(np.linalg.norm(d))
+    scale = max(norm * size, abs(n), floor * size)
+    err, top = abs(a - n), max(abs(a), abs(n))
+    return _Part(err, scale, compare.fd_directional_tolerance(loss, scale), err,
+                 err / float(np.spacing(top)) if top > 0 else 0.0, f"direction {j}",
+                 floor * size > max(norm * size, abs(n)))
+
+
+def tensor_row(res, key: str, analytic: np.ndarray, fd, loss: float, floor: float, noise: bool) -> dict:
+    """The fd row of one tensor: ``fd`` a ``scratchnet.gradcheck.TensorDifferences``, ``analytic``
+    scratchnet's gradient, ``loss`` the loss at the point, ``floor`` G for a noise gradient (else 0),
+    ``noise`` whether it is one (its kinks are not told apart from rounding: nothing left out)."""
+    g = np.asarray(analytic, np.float64)
+    kinks = np.zeros_like(fd.kinks) if noise else fd.kinks
+    crossed = np.zeros_like(fd.crossed) if noise else fd.crossed
+    usable = np.flatnonzero(~crossed)
+    notes = [f"all {fd.size} elements" if fd.exhaustive else
+             f"{usable.size} directions + {fd.indices.size} sampled elements of {fd.size}"]
+    if kinks.any():
+        notes.append(f"{int(kinks.sum())} of {kinks.size} elements at kinks (derivative undefined) left out")
+    if crossed.any():
+        notes.append(f"{int(crossed.sum())} of {crossed.size} directions crossed a kink (left out)")
+    if not fd.exhaustive and not usable.size:
+        notes.append(f"no direction free of kinks in {crossed.size} draws: only the sampled elements checked")
+    parts = [_elements(g, fd, ~kinks, loss, floor)] if (~kinks).any() else []
+    norm = float(np.linalg.norm(g))
+    directions = [_direction(g, norm, fd, int(j), loss, floor) for j in usable]
+    if directions:
+        worst = max(directions, key=lambda p: p.ratio)
+        parts.append(worst._replace(mean_abs=float(np.mean([p.max_abs for p in directions])),
+                                    max_ulp=max(p.max_ulp for p in directions)))
+    if not parts:  # nothing left to check: say so, never pass on nothing
+        notes.append("every element at a kink: not checkable")
+        return _row(res, key, _Part(0.0, 0.0, compare.tolerance("float64", "fd"), 0.0, 0.0, "()", False), False, notes)
+    worst = max(parts, key=lambda p: p.ratio)
+    if worst.floored:
+        notes.append(f"relative to the case's largest gradient, {floor:.3g} (this one's largest is "
+                     f"{float(np.max(np.abs(g), initial=0.0)):.2g})")
+    return _row(res, key, worst, all(p.passed for p in parts) and all(p.passed for p in directions), notes)
+
+
+def fd_rows(res, noise) -> list[dict]:
+    """The fd rows of a float64 case run (``res.fd`` the differences by tensor key, ``noise`` the
+    case's ``parity.noise.Noise``); none when the case has no finite differences."""
+    if res.fd is None:
+        return []
+    scratch = res.results["scratch"]
+    loss = scratch.loss
+    rows = []
+    for key, fd in res.fd.items():
+        analytic = scratch.input_grad if key == "input" else scratch.grads[key]
+        rows.append(tensor_row(res, key, analytic, fd, loss, noise.floor_for(key), key in noise.tensors))
+    return rows
+
+
+def fd_tensors(fd: dict | None, prefix: str) -> dict[str, np.ndarray]:
+    """The ``tensors.npz`` entries of a case's finite differences (module docstring)."""
+    out = {}
+    for key, t in (fd or {}).items():
+        out[f"{prefix}fd/grad/{key}"] = t.dense()
+        if t.steps.shape[0]:
+            out[f"{prefix}fd/direction/{key}"] = t.steps
+            out[f"{prefix}fd/directional/{key}"] = t.directional
+            out[f"{prefix}fd/crossed/{key}"] = t.crossed
+    return out
