@@ -13,8 +13,11 @@ from scratchnet.layers.base import Layer, as_float_dtype
 class Sequential:
     """y = f_L(... f_2(f_1(x)))  and, by the chain rule, dL/dx = J_1^T (J_2^T (... J_L^T dL/dy)).
 
-    ``forward`` runs the layers in order (casting a floating input to the model dtype once, at
-    the door; integer token ids pass through; the first forward builds what is not built yet);
+    ``forward`` runs the layers in order (the first forward builds what is not built yet, in the
+    dtype of the layers already built, else the input's float dtype). A float input of the other
+    dtype is refused, as by a single layer (scratchnet never casts silently), unless the model is
+    made with ``cast_input=True``, which casts it to the model dtype once, at the door, as Keras
+    does; integer token ids pass through.
     ``backward(dL/dy)`` runs their backward passes in reverse, filling every layer's ``grads``. ``parameters()`` maps ``"<layer>/<param>"`` to
     ``(param, grad)``: the arrays themselves, so an optimizer updates them in place.
 
@@ -22,10 +25,16 @@ class Sequential:
     the next ``forward``; ``backward``'s dL/dx until the next ``backward``; the gradients between
     layers are handed down and may be overwritten (see ``layers.base``). ``predict`` returns a copy. ``train_step`` asks for no input gradient: layers before the
     first one with parameters are not run backward, and that one skips its dL/dx.
+
+    Training input: ``train_step``, ``fit`` and ``evaluate`` refuse a NaN or an infinity in x or
+    (float) y, and ``train_step`` and ``fit`` an empty batch, with a ValueError before anything
+    changes (an optimizer's step count included). Values that training itself makes non-finite
+    (a learning rate that diverges) are not an error: the loss returned says so.
     """
 
-    def __init__(self, layers=(), name: str = "sequential"):
+    def __init__(self, layers=(), name: str = "sequential", cast_input: bool = False):
         self.name = name
+        self.cast_input = bool(cast_input)
         self.layers: list[Layer] = []
         self.dtype: np.dtype | None = None
         self.loss = None
@@ -106,6 +115,9 @@ class Sequential:
         if not self._chained:
             self._build_for(x)
         if x.dtype.kind == "f" and x.dtype != self.dtype:  # (the first layer casts integers it takes as values)
+            if not self.cast_input:
+                raise ValueError(f"{self.name}: expected {self.dtype} input, got {x.dtype} (scratchnet never "
+                                 "casts silently; cast before calling, or make the model with cast_input=True)")
             x = x.astype(self.dtype)
         layers = self.layers
         x = layers[0].forward(x, training)  # checks the model's input
@@ -172,8 +184,14 @@ class Sequential:
             raise RuntimeError(f"{self.name}: call compile(loss, optimizer) first")
 
     def train_step(self, x, y) -> float:
-        """One forward, backward and optimizer update on one batch; returns the batch loss."""
+        """One forward, backward and optimizer update on one batch; returns the batch loss. An
+        empty or non-finite batch is refused before anything changes."""
         self._require_compiled()
+        x, y = np.asarray(x), np.asarray(y)
+        _check_batch(x, y, "train_step")
+        return self._train_step(x, y)
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         out = self.forward(x, training=True)
         value = self.loss.forward(y, out)
         self.backward(self.loss.backward(), input_grad=False)
@@ -191,8 +209,7 @@ class Sequential:
         when ``shuffle``; returns ``{"loss": [mean batch loss per epoch], "time": [seconds in all]}``."""
         self._require_compiled()
         x, y = np.asarray(x), np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(f"fit: x has {len(x)} rows but y has {len(y)}")
+        _check_batch(x, y, "fit")
         n = len(x)
         epochs = _count(epochs, "fit: epochs", low=0)
         batch_size = n if batch_size is None else _count(batch_size, "fit: batch_size")
@@ -205,7 +222,7 @@ class Sequential:
             batch_losses = []
             for lo in range(0, n, batch_size):
                 idx = order[lo:lo + batch_size]
-                batch_losses.append(self.train_step(x[idx], y[idx]))
+                batch_losses.append(self._train_step(x[idx], y[idx]))  # checked as a whole above
             history["loss"].append(float(np.mean(batch_losses)))
             if hasattr(progress, "set_postfix"):
                 progress.set_postfix(loss=f"{history['loss'][-1]:.4g}")
@@ -225,7 +242,38 @@ class Sequential:
     def evaluate(self, x, y) -> float:
         """The compiled loss on (x, y) in inference mode."""
         self._require_compiled()
+        x, y = np.asarray(x), np.asarray(y)
+        _check_finite(x, "evaluate: x")
+        _check_finite(y, "evaluate: y")
         return float(self.loss.forward(y, self.forward(x, training=False)))
+
+
+def _check_finite(a: np.ndarray, what: str) -> None:
+    """ValueError when the float array ``a`` holds a NaN or an infinity (integers pass)."""
+    if a.dtype.kind not in "fc":
+        return
+    # The sum is finite only when every element is (a NaN or an inf propagates, inf - inf is
+    # NaN), so one reduction without a temporary decides the common case; a non-finite sum is
+    # either a bad element or an overflow of large finite ones, told apart by the full check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(a, axis=None)
+    if np.isfinite(total) or np.isfinite(a).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(a))
+    raise ValueError(f"{what}: expected finite values, got {bad.size} NaN or infinite (first at flat index "
+                     f"{int(bad[0])}: {a.reshape(-1)[bad[0]]})")
+
+
+def _check_batch(x: np.ndarray, y: np.ndarray, where: str) -> None:
+    """A training batch: rows in x and y alike, at least one, every float value finite."""
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{where}: expected x and y with a batch axis, got shapes {x.shape} and {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{where}: x has {len(x)} rows but y has {len(y)}")
+    if len(x) == 0:
+        raise ValueError(f"{where}: expected at least one row, got an empty batch (x of shape {x.shape})")
+    _check_finite(x, f"{where}: x")
+    _check_finite(y, f"{where}: y")
 
 
 def _count(value, what: str, low: int = 1) -> int:

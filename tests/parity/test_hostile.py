@@ -214,15 +214,36 @@ def test_a_second_run_from_the_command_line_exits_2_before_any_case(tmp_path, mo
     assert f"--out {out}: another parity run" in err and ".parity-" not in err
 
 
-def test_the_command_line_keeps_a_users_plots_folder(tmp_path, capsys):
+def test_the_command_line_keeps_a_users_plots_folder_and_their_own_tutorial(tmp_path, capsys):
+    """One run for two findings: the user's plots/ folder survives, and a user's case named
+    "...tutorial" (sparse labels: targets and outputs of different lengths) is not taken for the
+    seed tutorial by the report writer."""
     out = tmp_path / "out"
     (out / "plots").mkdir(parents=True)
     (out / "plots" / "mine.png").write_text("mine")
     (out / "notes.txt").write_text("notes")
-    assert main(["run", write(tmp_path, GOOD), "--dtype", "float32", "--out", str(out)]) == 0
+    mine = dict(GOOD, name="my-cifar-tutorial", layers=[{"type": "dense", "units": 5, "activation": "relu"},
+                                                         {"type": "dense", "units": 3}],
+                loss={"type": "sparse_categorical_crossentropy", "from_logits": True})
+    assert main(["run", write(tmp_path, mine), "--dtype", "float32", "--out", str(out)]) == 0
     assert (out / "plots" / "mine.png").read_text() == "mine" and (out / "notes.txt").read_text() == "notes"
-    assert (out / "plots" / "ok-mlp-float32.png").exists() and (out / "results.csv").exists()
+    assert (out / "plots" / "my-cifar-tutorial-float32.png").exists() and (out / "results.csv").exists()
+    assert "The seed tutorial" not in (out / "report.md").read_text()
     assert stages(out) == []
+
+
+def test_the_tutorial_section_is_keyed_on_the_case_not_its_name():
+    import dataclasses
+
+    from parity.report.document import is_seed_tutorial
+    from parity.spec import load_catalog
+
+    tutorial = next(s for s in load_catalog() if s.data == "xor")
+    assert is_seed_tutorial(dataclasses.replace(tutorial, name="seed-net"))
+    wider = dataclasses.replace(tutorial, layers=(dataclasses.replace(tutorial.layers[0], params={
+        **tutorial.layers[0].params, "units": 5}), tutorial.layers[1]))
+    assert not is_seed_tutorial(wider)
+    assert not any(is_seed_tutorial(s) for s in load_catalog() if s.name != tutorial.name)
 
 
 # --- --out checked before any case runs --------------------------------------------------------

@@ -20,10 +20,13 @@ def test_model_gradients_finite_differences():
     assert len(errors) == 1 + 6
 
 
-def test_forward_keeps_per_layer_outputs_and_casts_at_the_door():
-    model = sn.Sequential([sn.Dense(3), sn.Activation("relu")]).build((2,), "float32")
+def test_forward_keeps_per_layer_outputs_and_casts_at_the_door_only_when_asked():
+    model = sn.Sequential([sn.Dense(3), sn.Activation("relu")], cast_input=True).build((2,), "float32")
     y = model.forward(np.ones((4, 2)))  # float64 in: cast once at the door
     assert y.dtype == np.float32 and [o.shape for o in model.outputs] == [(4, 3), (4, 3)]
+    strict = sn.Sequential([sn.Dense(3), sn.Activation("relu")]).build((2,), "float32")
+    with pytest.raises(ValueError, match="sequential: expected float32 input, got float64"):
+        strict.forward(np.ones((4, 2)))  # like a single layer: never cast silently
 
 
 def test_fit_reduces_the_loss_and_is_reproducible():
@@ -82,7 +85,7 @@ def test_layers_built_before_keep_their_weights_and_dtype():
     first = sn.Dense(3).build((4,), "float32")
     first.set_weights({"kernel": np.ones((4, 3)), "bias": np.full(3, 7.0)})
     model = sn.Sequential([first, sn.Dense(2)])
-    y = model.forward(np.ones((5, 4)))  # float64 input, cast at the door to the layers' float32
+    y = model.forward(np.ones((5, 4), np.float32))  # built in the layers' float32, which the input must match
     assert y.dtype == np.float32 and model.dtype == np.float32
     assert np.array_equal(first.params["kernel"], np.ones((4, 3))) and np.array_equal(first.params["bias"], np.full(3, 7))
     assert np.array_equal(model.outputs[0], np.full((5, 3), 11, np.float32))
