@@ -3,7 +3,10 @@
 Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
 the size and the odd one out) or a case that raised (an ``ERROR`` line; the other cases still run
 and are reported); 2 bad input, usage errors included (one line naming the file or argument, the
-field and what is wrong; no traceback; nothing written to --out).
+field and what is wrong; no traceback; nothing written to --out); 130 interrupted (Ctrl-C, at
+any moment, the imports included: the line ``interrupted``, no traceback; --out keeps its previous
+report or holds the new one complete, ``parity.report.publish``). Arguments are checked before any
+case runs (``parity.cli_checks``).
 """
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ def cmd_run(args) -> int:
 def _run_and_report(args, specs, folder) -> int:
     from tqdm import tqdm
 
-    from parity.report import document, environment, render, writers
+    from parity.report import document, environment, publish, render, writers
     from parity.run import run_case
 
     results, errors = [], []
@@ -122,7 +125,10 @@ def _run_and_report(args, specs, folder) -> int:
         render.to_markdown(blocks, staging / "report.md", staging / "plots")
         render.to_html(blocks, staging / "report.html")
 
-    folder.publish(write)
+    try:
+        folder.publish(write)
+    except publish.PublishError as exc:
+        raise UsageError(f"--out {printable(args.out)}: {exc}") from None
     print(f"{summary}; report in {printable(args.out)}/report.md")
     return 1 if failed or errors else 0
 

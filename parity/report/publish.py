@@ -165,6 +165,9 @@ def publish(out: Path, write: Callable[[Path], None]) -> None:
                 carry_over(old, out)
                 _pause("carried")
                 shutil.rmtree(old)
+    except OSError as exc:  # a full disk, a quota: named by its reason, not by the staging path
+        recover(out)
+        raise PublishError(f"cannot write the report there ({exc.strerror or exc})") from None
     except BaseException:
         recover(out)  # whatever the step: a partial stage removed, a swapped one finished
         raise

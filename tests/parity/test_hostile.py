@@ -474,3 +474,18 @@ def test_fd_forward_passes_counts_what_the_gradient_check_does():
         x[n // 2] = 0.0
         tensor_differences(lambda: calls.append(1) or float(np.sum(np.abs(x) + x ** 2)), x, np.random.default_rng(0))
     assert fd_forward_passes([7, 3, 300]) == len(calls)
+
+
+def test_a_write_that_fails_names_the_folder_not_the_staging_path(tmp_path):
+    import errno
+
+    out = tmp_path / "out"
+    publish_locked(out, fake_report("old"))
+
+    def full_disk(folder):
+        (folder / "results.csv").write_text("partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "tensors.npz"))
+    with pytest.raises(publish.PublishError) as info:
+        publish_locked(out, full_disk)
+    assert str(info.value) == "cannot write the report there (No space left on device)"
+    assert report_generation(out) == "old" and stages(out) == []
