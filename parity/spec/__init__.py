@@ -18,6 +18,18 @@ Strictness
   A float field accepts an int and stores it as a float. Numbers must be finite.
 - A JSON object with the same key twice is an error (json would silently keep the last).
 
+Limits (hostile input is refused in the time a file read takes, one line each)
+-----------------------------------------------------------------------------
+- ``files.MAX_SPEC_BYTES`` (1 MiB): at most that many bytes are read; only a regular file is read
+  (a FIFO, a device such as a symlink to /dev/zero, a socket or a folder is refused by ``fstat``
+  after an ``O_NONBLOCK`` open that never blocks).
+- ``parse.MAX_DEPTH`` (16) levels of nesting, ``parse.MAX_INT`` (int64) for every int, checked
+  before any field; the JSON and TOML parsers' own RecursionError and digit limit become one line.
+- ``parse.MAX_LAYERS`` (1024) layers; ``checks.MAX_NAME_LENGTH`` (128) characters of a name.
+- ``shapes.MAX_ELEMENTS`` per tensor, ``shapes.MAX_TRAJECTORY`` for steps x parameters (here), and
+  ``shapes.WORK_BUDGET`` for the work of running the case (``shapes.check_work``, called by
+  ``parity.run.check_supported`` before any case runs).
+
 Top-level keys (default in brackets)
 ------------------------------------
 ``name`` (required: a non-empty one-line string), ``seed`` [0] (int >= 0), ``dtype``

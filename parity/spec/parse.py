@@ -25,6 +25,10 @@ MAX_DEPTH = 16
 # Python ints have no bound, and products of huge sizes would reach Python's limit on printing
 # ints (4300 digits) deep inside the size checks.
 MAX_INT = 2**63 - 1
+# The most layers a spec may have: 1024, twice a ResNet-152 counted in Keras layers. Parsing builds
+# each in scratchnet to infer shapes (~0.2 ms a layer) and every framework builds them again, so a
+# 1 MiB file of 30000 activations would take seconds to refuse later and minutes to build.
+MAX_LAYERS = 1024
 
 
 def _check_document(source: str, data: Any) -> None:
@@ -185,6 +189,8 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
     if not isinstance(raw_layers, (list, tuple)) or not raw_layers:
         _fail(source, "layers", "expected a non-empty list of layer objects", raw_layers,
               typed=not isinstance(raw_layers, (list, tuple)))
+    if len(raw_layers) > MAX_LAYERS:
+        raise SpecError(source, "layers", f"expected at most {MAX_LAYERS} layers (MAX_LAYERS), got {len(raw_layers)}")
     layers = tuple(_parse_layer(source, raw, f"layers[{i}]") for i, raw in enumerate(raw_layers))
 
     loss_raw, opt_raw = get("loss", _MISSING), get("optimizer", _MISSING)

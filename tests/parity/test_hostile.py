@@ -370,6 +370,8 @@ def test_a_huge_spec_is_refused_after_reading_the_cap(tmp_path):
     ("digits.toml", 'name = "x"\nseed = ' + "7" * 5000, "expected TOML integers of at most"),
     ("hex.toml", 'name = "x"\nseed = 0x' + "f" * 5000, "seed: expected an int of at most 9223372036854775807"),
     ("name.json", json.dumps(dict(GOOD, name="n" * 300)), "name: expected a name of at most 128 characters"),
+    ("layers.json", json.dumps(dict(GOOD, layers=[{"type": "relu"}] * 30000 + GOOD["layers"])),
+     "layers: expected at most 1024 layers (MAX_LAYERS), got 30002"),
 ])
 def test_hostile_documents_are_one_line(tmp_path, name, text, expected):
     (tmp_path / name).write_text(text)
