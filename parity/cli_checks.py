@@ -35,6 +35,10 @@ def check_out(value: str, flag: str = "--out") -> Path:
     if out == parent:
         raise UsageError(f"{flag} {shown}: expected a folder below the file system root (the report "
                          "is staged beside it)")
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents:
+        raise UsageError(f"{flag} {shown}: expected a folder that does not hold the current directory (the "
+                         "folder is replaced whole, and the shell would be left in a removed one)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"{flag} {shown}: exists and is not a folder")
     if not parent.is_dir():

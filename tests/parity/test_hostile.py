@@ -256,6 +256,7 @@ def test_the_tutorial_section_is_keyed_on_the_case_not_its_name():
     (lambda t: "/proc/parity-out", "cannot create files in its parent folder"),
     (lambda t: str(t / ("n" * 240)), "expected a folder name of at most"),
     (lambda t: "/", "expected a folder below the file system root"),
+    (lambda t: ".", "expected a folder that does not hold the current directory"),
 ])
 def test_a_bad_out_is_refused_before_any_case_runs(tmp_path, monkeypatch, capsys, make, text):
     _no_case_may_run(monkeypatch)
