@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from parity.cli_checks import UsageError, check_out
+from parity.cli_checks import UsageError, check_out, locked_out
 from parity.spec.errors import printable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -72,25 +72,18 @@ def _check_out(out) -> Path:
 def cmd_run(args) -> int:
     out = check_out(args.out)
     specs = _load(args)
-    from parity.report import publish
     from parity.run import check_supported
 
     for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
         check_supported(spec)
-    try:
-        folder = publish.OutputFolder(out).__enter__()  # --out's lock, held until its report is in place
-    except publish.PublishError as exc:
-        raise UsageError(f"--out {printable(args.out)}: {exc}") from None
-    try:
+    with locked_out(out, args.out) as folder:  # --out's lock, held until its report is in place
         return _run_and_report(args, specs, folder)
-    finally:
-        folder.__exit__()
 
 
 def _run_and_report(args, specs, folder) -> int:
     from tqdm import tqdm
 
-    from parity.report import document, environment, publish, render, writers
+    from parity.report import document, environment, render, writers
     from parity.run import run_case
 
     results, errors = [], []
@@ -125,10 +118,7 @@ def _run_and_report(args, specs, folder) -> int:
         render.to_markdown(blocks, staging / "report.md", staging / "plots")
         render.to_html(blocks, staging / "report.html")
 
-    try:
-        folder.publish(write)
-    except publish.PublishError as exc:
-        raise UsageError(f"--out {printable(args.out)}: {exc}") from None
+    folder.publish(write)
     print(f"{summary}; report in {printable(args.out)}/report.md")
     return 1 if failed or errors else 0
 

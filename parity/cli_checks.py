@@ -7,10 +7,12 @@ file system, with room in a file name for the staging suffix.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
-from parity.report.publish import LONGEST_SUFFIX
+from parity.report.publish import LONGEST_SUFFIX, OutputFolder, PublishError
 from parity.spec.errors import printable
 
 
@@ -56,3 +58,21 @@ def check_out(value: str, flag: str = "--out") -> Path:
         raise UsageError(f"{flag} {shown}: is a mount point (the report is staged in its parent, on "
                          "another file system): give a folder inside it")
     return out
+
+
+@contextlib.contextmanager
+def locked_out(out: Path, value: str, flag: str = "--out") -> Iterator[OutputFolder]:
+    """``out``'s lock for one run (``publish.OutputFolder``: a second run is refused, what dead runs
+    left is cleaned up); a ``PublishError`` then or while publishing becomes a UsageError naming
+    ``flag`` and ``value`` as given."""
+    folder = OutputFolder(out)
+    try:
+        folder.__enter__()
+    except PublishError as exc:
+        raise UsageError(f"{flag} {printable(value)}: {exc}") from None
+    try:
+        yield folder
+    except PublishError as exc:
+        raise UsageError(f"{flag} {printable(value)}: {exc}") from None
+    finally:
+        folder.__exit__()

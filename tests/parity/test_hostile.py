@@ -492,3 +492,20 @@ def test_a_write_that_fails_names_the_folder_not_the_staging_path(tmp_path):
         publish_locked(out, full_disk)
     assert str(info.value) == "cannot write the report there (No space left on device)"
     assert report_generation(out) == "old" and stages(out) == []
+
+
+def test_the_command_line_names_out_as_given_when_the_write_fails(tmp_path):
+    import errno
+
+    from parity.cli_checks import UsageError, locked_out
+
+    def full_disk(folder):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "tensors.npz"))
+    with pytest.raises(UsageError) as info:
+        with locked_out(tmp_path / "out", "my-out") as folder:
+            folder.publish(full_disk)
+    assert str(info.value) == "--out my-out: cannot write the report there (No space left on device)"
+    with pytest.raises(UsageError, match=r"--out my-out: another parity run \(pid \d+\)"):
+        with locked_out(tmp_path / "out", "my-out"):
+            with locked_out(tmp_path / "out", "my-out"):
+                pass
