@@ -37,7 +37,8 @@ The steps of ``publish``:
    run dies there. A first run (no OUT yet) renames S to OUT;
 4. carry over: the user's entries of the old folder moved into OUT, one rename each (a run killed
    here leaves them in S, and the next run's ``recover`` moves them);
-5. remove S (the old report's own files).
+5. remove S (the old report's own files): renamed ``...-trash`` first, then deleted, so that a
+   half-deleted folder is never mistaken for one to carry files from.
 
 SIGINT and SIGTERM are held back during steps 3 to 5 in the main thread, so Ctrl-C there takes
 effect just after the new report is in place. A staging folder that is still partial is removed
@@ -46,8 +47,8 @@ sealed new report has none: all its files are in its manifest) and is removed; i
 (the fallback's instant) the sealed folder becomes OUT.
 
 Test hook: with ``PARITY_PAUSE_AT=<point>`` in the environment the run prints ``paused at
-<point>`` on stderr and sleeps at that point (``sealed``, ``swapped``, ``carried``), so a test can
-kill it there.
+<point>`` on stderr and sleeps at that point (``sealed``, ``swapped``, ``carried``, ``trashed``),
+so a test can kill it there.
 """
 from __future__ import annotations
 
@@ -72,8 +73,9 @@ OWNED = ("results.csv", "tensors.npz", "environment.json", "report.md", "report.
 MANIFEST = ".parity-report.json"
 PARTIAL = ".parity-staging"
 SUFFIXES = (".parity-lock", ".parity-stage-")
-# The longest name this module adds to ``.<name>``: ".parity-stage-<pid>-<16 hex>-old".
-LONGEST_SUFFIX = len(".parity-stage-") + 10 + 1 + 16 + len("-old") + 1
+# The longest name this module adds to ``.<name>``: ".parity-stage-<pid>-<16 hex>-old-trash".
+LONGEST_SUFFIX = len(".parity-stage-") + 10 + 1 + 16 + len("-old") + len("-trash") + 1
+TRASH = "-trash"
 
 
 class PublishError(Exception):
@@ -164,7 +166,7 @@ def publish(out: Path, write: Callable[[Path], None]) -> None:
             if old is not None:
                 carry_over(old, out)
                 _pause("carried")
-                shutil.rmtree(old)
+                _discard(old)
     except OSError as exc:  # a full disk, a quota: named by its reason, not by the staging path
         recover(out)
         raise PublishError(f"cannot write the report there ({exc.strerror or exc})") from None
@@ -255,13 +257,28 @@ def recover(out: Path) -> None:
     """Finish or undo what runs that died left beside ``out`` (the module doc); the caller holds
     the lock, so every staging folder found is a dead run's."""
     for stage in _stages(out):
-        if (stage / PARTIAL).exists():
-            shutil.rmtree(stage)
-        elif not os.path.lexists(out):
-            os.rename(stage, out)
+        if stage.name.endswith(TRASH) or (stage / PARTIAL).exists():
+            _discard(stage)
+        elif not os.path.lexists(out):  # the fallback's instant: a sealed report (or the old folder) goes back
+            if (stage / MANIFEST).exists() or stage.name.endswith("-old"):
+                os.rename(stage, out)
+            else:  # made but not yet marked: empty
+                _discard(stage)
         else:
             carry_over(stage, out)
-            shutil.rmtree(stage)
+            _discard(stage)
+
+
+def _discard(folder: Path) -> None:
+    """Remove a staging folder: renamed to ``...-trash`` first (one atomic step), so that a run
+    killed while removing it leaves a folder the next run removes whole, never a half-removed
+    one whose remains (a manifest gone, plots left) would pass for a user's files."""
+    if not folder.name.endswith(TRASH):
+        trash = folder.with_name(folder.name + TRASH)
+        os.rename(folder, trash)
+        folder = trash
+        _pause("trashed")
+    shutil.rmtree(folder)
 
 
 @contextlib.contextmanager

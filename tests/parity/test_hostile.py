@@ -168,7 +168,7 @@ _KILLED_RUN = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-@pytest.mark.parametrize("point", ["writing", "sealed", "swapped", "carried"])
+@pytest.mark.parametrize("point", ["writing", "sealed", "swapped", "carried", "trashed"])
 def test_a_run_killed_at_any_point_leaves_a_complete_report(tmp_path, point, sig):
     """Killed at each step, ``--out`` holds the old complete report or the new one; the next run
     leaves no staging folder and every user file back in place."""
@@ -509,3 +509,15 @@ def test_the_command_line_names_out_as_given_when_the_write_fails(tmp_path):
         with locked_out(tmp_path / "out", "my-out"):
             with locked_out(tmp_path / "out", "my-out"):
                 pass
+
+
+def test_a_stage_killed_before_its_mark_never_becomes_the_report(tmp_path):
+    """Killed between making the staging folder and marking it partial: an empty folder, removed;
+    --out (absent before) stays absent rather than appearing empty."""
+    out = tmp_path / "out"
+    (tmp_path / ".out.parity-stage-1-00").mkdir()
+    (tmp_path / ".out.parity-stage-2-00-trash").mkdir()
+    (tmp_path / ".out.parity-stage-2-00-trash" / "results.csv").write_text("half removed")
+    with publish.OutputFolder(out):
+        pass
+    assert not out.exists() and stages(out) == []
