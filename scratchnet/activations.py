@@ -6,7 +6,9 @@ Each activation is a pair ``f(x, **p) -> y`` and ``f_backward(dy, x, y, **p) -> 
 
 Kinks follow one rule, the one torch and TensorFlow both use: at x = 0 the branch for x <= 0
 applies (relu'(0) = 0, leaky_relu'(0) = negative_slope, elu'(0) = alpha); hard_sigmoid has
-derivative 1/6 strictly inside (-3, 3) and 0 at and beyond both ends.
+derivative 1/6 strictly inside (-3, 3) and 0 at and beyond both ends; relu6 and hard_tanh have
+derivative 1 strictly inside (0, 6) and (-1, 1), 0 at and beyond the ends (torch's hardtanh
+backward and TF's Relu6Grad use the same open intervals).
 
 Defaults differ between frameworks and are filled in explicitly by the parity harness:
 - leaky_relu: torch ``negative_slope=0.01``, Keras ``LeakyReLU`` layer 0.3, ``keras.activations``
@@ -231,6 +233,88 @@ def hard_sigmoid_backward(dy, x, y):
     return np.where((x > -3) & (x < 3), dy / dy.dtype.type(6), dy.dtype.type(0))
 
 
+def relu6(x):
+    """y = min(max(x, 0), 6)."""
+    t = x.dtype.type
+    return np.clip(x, t(0), t(6))
+
+
+def relu6_backward(dy, x, y):
+    """dx = dy for 0 < x < 6, else 0 (both kinks take the flat side, as torch and TF do)."""
+    t = dy.dtype.type
+    return np.where((x > 0) & (x < 6), dy, t(0))
+
+
+def hard_silu(x):
+    """y = x hard_sigmoid(x) = x relu6(x + 3) / 6  (hard swish: 0 below -3, x above 3)."""
+    return x * hard_sigmoid(x)
+
+
+def hard_silu_backward(dy, x, y):
+    """dx = dy (hard_sigmoid(x) + x [-3 < x < 3] / 6) = dy (2 x + 3) / 6 inside (-3, 3), dy above
+    3, 0 below -3 (the product rule on y = x hard_sigmoid(x))."""
+    t = dy.dtype.type
+    inside = (x > -3) & (x < 3)
+    return dy * (hard_sigmoid(x) + np.where(inside, x / t(6), t(0)))
+
+
+def softsign(x):
+    """y = x / (1 + |x|)."""
+    return x / (1 + np.abs(x))
+
+
+def softsign_backward(dy, x, y):
+    """dx = dy / (1 + |x|)^2."""
+    d = 1 + np.abs(x)
+    return dy / (d * d)
+
+
+def log_sigmoid(x):
+    """y = log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(exp(-|x|))  (finite at any x)."""
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def log_sigmoid_backward(dy, x, y):
+    """dx = dy (1 - sigmoid(x)) = dy sigmoid(-x)."""
+    return dy * sigmoid(-x)
+
+
+def celu(x, alpha=1.0):
+    """y = max(x, 0) + min(0, alpha (exp(x / alpha) - 1))  (= elu with exp(x / alpha))."""
+    t = x.dtype.type
+    return np.maximum(x, t(0)) + t(alpha) * np.expm1(np.minimum(x, t(0)) / t(alpha))
+
+
+def celu_backward(dy, x, y, alpha=1.0):
+    """dx = dy for x > 0, dy exp(x / alpha) otherwise (from x; the branch not taken never
+    overflows)."""
+    t = x.dtype.type
+    return np.where(x > 0, dy, dy * np.exp(np.minimum(x, t(0)) / t(alpha)))
+
+
+def hard_tanh(x):
+    """y = clip(x, -1, 1)."""
+    t = x.dtype.type
+    return np.clip(x, t(-1), t(1))
+
+
+def hard_tanh_backward(dy, x, y):
+    """dx = dy for -1 < x < 1, else 0."""
+    return np.where((x > -1) & (x < 1), dy, dy.dtype.type(0))
+
+
+def mish(x):
+    """y = x tanh(softplus(x))."""
+    return x * np.tanh(softplus(x))
+
+
+def mish_backward(dy, x, y):
+    """dx = dy (tanh(sp) + x (1 - tanh^2(sp)) sigmoid(x)), sp = softplus(x), since
+    d softplus / dx = sigmoid(x)."""
+    th = np.tanh(softplus(x))
+    return dy * (th + x * (1 - th * th) * sigmoid(x))
+
+
 # -- along an axis -------------------------------------------------------------------------------
 def softmax(x, axis=-1):
     """y_i = exp(x_i - max x) / sum_j exp(x_j - max x) along ``axis``."""
@@ -267,6 +351,13 @@ _FUNCTIONS: dict[str, tuple[Callable, Callable, dict]] = {
     "softplus": (softplus, softplus_backward, {}),
     "silu": (silu, silu_backward, {}),
     "hard_sigmoid": (hard_sigmoid, hard_sigmoid_backward, {}),
+    "relu6": (relu6, relu6_backward, {}),
+    "hard_silu": (hard_silu, hard_silu_backward, {}),
+    "softsign": (softsign, softsign_backward, {}),
+    "log_sigmoid": (log_sigmoid, log_sigmoid_backward, {}),
+    "celu": (celu, celu_backward, {"alpha": 1.0}),
+    "hard_tanh": (hard_tanh, hard_tanh_backward, {}),
+    "mish": (mish, mish_backward, {}),
     "softmax": (softmax, softmax_backward, {"axis": -1}),
     "log_softmax": (log_softmax, log_softmax_backward, {"axis": -1}),
 }
@@ -329,4 +420,8 @@ def get(name: "str | Activation | None", **params) -> Activation:
     if unknown:
         raise ValueError(f"activation {name!r}: unknown parameter(s) {sorted(unknown)}; "
                          f"accepts {sorted(defaults) or 'none'}")
-    return Activation(name, {**defaults, **{k: _checked(name, k, v, defaults[k]) for k, v in params.items()}})
+    checked = {k: _checked(name, k, v, defaults[k]) for k, v in params.items()}
+    if name == "celu" and checked.get("alpha", 1.0) <= 0:
+        raise ValueError(f"activation 'celu': alpha: expected a number > 0 (celu divides by it), "
+                         f"got {checked['alpha']!r}")
+    return Activation(name, {**defaults, **checked})

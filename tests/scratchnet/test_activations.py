@@ -9,14 +9,15 @@ from scratchnet import activations as A
 from scratchnet.gradcheck import check_layer
 
 PARAMS = {"leaky_relu": [{"negative_slope": 0.3}], "elu": [{"alpha": 0.7}], "gelu": [{"approximate": True}],
-          "softmax": [{"axis": 1}], "log_softmax": [{"axis": 1}]}
+          "softmax": [{"axis": 1}], "log_softmax": [{"axis": 1}], "celu": [{"alpha": 0.6}, {"alpha": 2.5}]}
 CASES = [(n, {}) for n in A.NAMES] + [(n, p) for n, ps in PARAMS.items() for p in ps]
 
 
 def away_from_kinks(rng, shape):
-    """Inputs at least 0.05 away from the kinks at 0 and +-3 (finite differences straddle nothing)."""
+    """Inputs at least 0.05 away from the kinks at 0, +-1 and +-3 (finite differences straddle
+    nothing); relu6's kink at 6 lies outside the drawn range."""
     x = rng.uniform(-4, 4, size=shape)
-    for kink in (0.0, 3.0, -3.0):
+    for kink in (0.0, 1.0, -1.0, 3.0, -3.0):
         near = np.abs(x - kink) < 0.05
         x[near] = kink + 0.1
     return x
