@@ -1,8 +1,14 @@
 """Recurrent layers on batch-first sequences: SimpleRNN, LSTM, GRU (Keras names and layouts).
 
 Every layer reads x (N, T, F) and runs a recurrence h_t = step(x_t, h_{t-1}) from h_0 = 0 (and
-c_0 = 0 for the LSTM). Output: the last hidden state h_T (N, U), or every state h_1..h_T
-(N, T, U) with ``return_sequences=True``.
+c_0 = 0 for the LSTM), or from ``initial_state=[h_0]`` (``[h_0, c_0]`` for the LSTM), each (N, U),
+given to the call. Output: the last hidden state h_T (N, U), or every state h_1..h_T (N, T, U)
+with ``return_sequences=True``; with ``return_state=True`` the call returns
+``[output, h_T]`` (``[output, h_T, c_T]``), as Keras does, and ``backward`` takes
+``[d output, dh_T(, dc_T)]``. After a backward from an ``initial_state`` call,
+``layer.initial_state_grads`` holds ``[dL/dh_0(, dL/dc_0)]``: dh_0 is what flows out of step 1
+through the recurrent matmul (da_1 U^T), dc_0 = dc_1 f_1 (the captioning models' image-to-state
+projection trains from it).
 
 Parameters, Keras names and layouts, k gate blocks of width U side by side along the last axis:
     kernel            (F, k U)   input weights,     blocks in Keras gate order
@@ -62,8 +68,8 @@ def orthogonal(shape, rng, dtype="float64", gain=1.0):
 
 
 # -- SimpleRNN -------------------------------------------------------------------------------------
-def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, activation="tanh"):
-    """h_t = act(x_t W + h_{t-1} U + b),  h_0 = 0.
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, activation="tanh", h0=None):
+    """h_t = act(x_t W + h_{t-1} U + b),  h_0 = 0 or the given h0 (N, U).
 
     x (N, T, F), W (F, U), U (U, U), b (U,) -> hs (N, T, U) = h_1..h_T, cache.
     """
@@ -73,7 +79,9 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias=None, activation="tanh"
     xw = x @ kernel  # (N, T, U)
     if bias is not None:
         xw = xw + bias
-    h = np.zeros((n, t_len + 1, units), dtype=x.dtype)  # h[:, t] = h_t, h[:, 0] = h_0 = 0
+    h = np.zeros((n, t_len + 1, units), dtype=x.dtype)  # h[:, t] = h_t, h[:, 0] = h_0
+    if h0 is not None:
+        h[:, 0] = h0
     act_caches = []
     for t in range(t_len):
         a = xw[:, t] + h[:, t] @ recurrent_kernel  # (N, U)
@@ -86,8 +94,8 @@ def simple_rnn_backward(dhs, cache):
     """BPTT for ``simple_rnn_forward``; dhs = dL/dh_t from the output, (N, T, U).
 
     For t = T..1:  g_t = dhs_t + g_{t+1}-path,  da_t = act'(a_t) * g_t,  g_{t-1}-path = da_t U^T.
-    dx = da W^T,  dW = x^T da,  dU = h_{prev}^T da,  db = sum_{n,t} da.
-    Returns dx (N, T, F), dW (F, U), dU (U, U), db (U,).
+    dx = da W^T,  dW = x^T da,  dU = h_{prev}^T da,  db = sum_{n,t} da,  dh_0 = da_1 U^T.
+    Returns dx (N, T, F), dW (F, U), dU (U, U), db (U,), [dh_0 (N, U)].
     """
     x, kernel, recurrent_kernel, h, act, act_caches = cache
     n, t_len, f = x.shape
@@ -100,17 +108,22 @@ def simple_rnn_backward(dhs, cache):
     da2 = da.reshape(-1, units)  # (N T, U)
     dkernel = x.reshape(-1, f).T @ da2  # (F, U)
     drecurrent = h[:, :-1].reshape(-1, units).T @ da2  # (U, U)
-    return da @ kernel.T, dkernel, drecurrent, da2.sum(axis=0)
+    return da @ kernel.T, dkernel, drecurrent, da2.sum(axis=0), [dh_next]  # dh_next = dL/dh_0
 
 
 # -- LSTM --------------------------------------------------------------------------------------------
-def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
+def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None, h0=None, c0=None):
     """Keras LSTM, gate blocks i, f, c, o:
         [a_i, a_f, a_c, a_o] = x_t W + h_{t-1} U + b
         i = sig(a_i), f = sig(a_f), g = tanh(a_c), o = sig(a_o)
-        c_t = f c_{t-1} + i g,   h_t = o tanh(c_t),   h_0 = c_0 = 0.
+        c_t = f c_{t-1} + i g,   h_t = o tanh(c_t),   h_0 = h0 or 0, c_0 = c0 or 0.
 
     x (N, T, F), W (F, 4U), U (U, 4U), b (4U,) -> hs (N, T, U), cache.
+
+    This is the FAST path: fused and buffered, so the formula above is hard to see in it. The
+    same step written as the formula reads is ``lstm_step_reference`` (and its backward
+    ``lstm_step_backward_reference``) below; ``tests/scratchnet/test_recurrent_state.py`` checks
+    the two against each other.
 
     Internally time-major, (T, N, .), so each step's slices are contiguous, in work arrays from
     ``buffer`` (see ``layers.base``); hs is a (N, T, U) view of them. The ufuncs take ``out``
@@ -134,7 +147,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
     r[2 * u:3 * u] = 0
     h = _alloc(buffer, "h", (t_len + 1, n, u), dt)  # h[t] = h_t, h[0] = 0
     c = _alloc(buffer, "c", (t_len + 1, n, u), dt)
-    h[0], c[0] = 0, 0
+    h[0] = 0 if h0 is None else h0
+    c[0] = 0 if c0 is None else c0
     tanh_c = _alloc(buffer, "tanh_c", (t_len, n, u), dt)
     rec = _alloc(buffer, "rec", (n, 4 * u), dt)
     ig = _alloc(buffer, "ig", (n, u), dt)
@@ -153,8 +167,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, buffer=None):
     return h[1:].transpose(1, 0, 2), (x, kernel, recurrent_kernel, h, c, gates, tanh_c, xt, work)
 
 
-def lstm_backward(dhs, cache):
-    """BPTT for ``lstm_forward``. For t = T..1, with dh = dhs_t + (from step t+1) and
+def lstm_backward(dhs, cache, dc_last=None):
+    """BPTT for ``lstm_forward`` (``dc_last``: dL/dc_T from a returned state, or None). For t = T..1, with dh = dhs_t + (from step t+1) and
     dc = (from step t+1):
         dc += dh o (1 - tanh^2 c_t)
         do = dh tanh c_t,  di = dc g,  dg = dc i,  df = dc c_{t-1}
@@ -168,7 +182,8 @@ def lstm_backward(dhs, cache):
     ``dhs``: (N, T, U), or (N, U) when only h_T reaches the output. The cache's ``work`` may name
     outputs ``dkernel``, ``drecurrent``, ``dbias``; ``dx: False`` / ``dbias: False`` skip those
     (returned as None).
-    Returns dx (N, T, F) (a view of a time-major array), dW, dU, db.
+    After the loop: dh_0 = da_1 U^T, dc_0 = dc_1 f_1.
+    Returns dx (N, T, F) (a view of a time-major array), dW, dU, db, [dh_0, dc_0].
     """
     x, kernel, recurrent_kernel, h, c, gates, tanh_c, xt, work = cache
     buffer = work.get("buffer")
@@ -193,7 +208,10 @@ def lstm_backward(dhs, cache):
     tmp = _alloc(buffer, "tmp", (n, u), dt)
     last_only = dhs.ndim == 2
     np.copyto(dh, dhs if last_only else dhs[:, -1])
-    dc.fill(0)
+    if dc_last is None:
+        dc.fill(0)
+    else:
+        np.copyto(dc, dc_last)
     rk_t = recurrent_kernel.T
     for t in reversed(range(t_len)):
         np.add(dc, np.multiply(dh, k[t], tmp), dc)  # dc += dh o (1 - tanh^2 c_t)
@@ -206,6 +224,7 @@ def lstm_backward(dhs, cache):
             if not last_only:
                 np.add(dh, dhs[:, t - 1], dh)
             np.multiply(dc, f[t], dc)  # dc_{t-1} through c_t = f c_{t-1} + ...
+    dstates = [da[0] @ rk_t, dc * f[0]]  # dL/dh_0, dL/dc_0 (fresh arrays)
     da2 = da.reshape(t_len * n, 4 * u)  # (T N, 4U)
     dkernel = np.matmul(xt.reshape(t_len * n, f_in).T, da2, work.get("dkernel"))  # (F, 4U)
     drecurrent = np.matmul(h[:-1].reshape(t_len * n, u).T, da2, work.get("drecurrent"))  # (U, 4U)
@@ -215,13 +234,74 @@ def lstm_backward(dhs, cache):
     else:
         dbias = None
     if work.get("dx") is False:
-        return None, dkernel, drecurrent, dbias
+        return None, dkernel, drecurrent, dbias, dstates
     dxt = np.matmul(da2, kernel.T, _alloc(buffer, "dxt", (t_len * n, f_in), dt))  # (T N, F)
-    return dxt.reshape(t_len, n, f_in).transpose(1, 0, 2), dkernel, drecurrent, dbias  # (N, T, F)
+    return dxt.reshape(t_len, n, f_in).transpose(1, 0, 2), dkernel, drecurrent, dbias, dstates  # (N, T, F)
+
+
+# -- LSTM, the plain reference -----------------------------------------------------------------
+def lstm_step_reference(x_t, h_prev, c_prev, kernel, recurrent_kernel, bias=None):
+    """One LSTM step exactly as the formula reads (no fusing, no buffers): the reference the fast
+    ``lstm_forward`` is tested against.
+
+        a = x_t W + h_{t-1} U + b,  split into [a_i, a_f, a_c, a_o]
+        i = sigmoid(a_i),  f = sigmoid(a_f),  g = tanh(a_c),  o = sigmoid(a_o)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    Returns ``(h_t, c_t, cache)``."""
+    a = x_t @ kernel + h_prev @ recurrent_kernel  # (N, 4U)
+    if bias is not None:
+        a = a + bias
+    a_i, a_f, a_c, a_o = np.split(a, 4, axis=-1)
+    i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_c), sigmoid(a_o)
+    c_t = f * c_prev + i * g
+    h_t = o * np.tanh(c_t)
+    return h_t, c_t, (x_t, h_prev, c_prev, i, f, g, o, c_t)
+
+
+def lstm_step_backward_reference(dh_t, dc_t, cache, kernel, recurrent_kernel):
+    """The backward of ``lstm_step_reference``, line by line the chain rule:
+
+        dc = dc_t + dh_t * o * (1 - tanh(c_t)^2)         (c_t reaches h_t through tanh)
+        do = dh_t * tanh(c_t)
+        df = dc * c_{t-1},   di = dc * g,   dg = dc * i,   dc_{t-1} = dc * f
+        da = [di i (1 - i), df f (1 - f), dg (1 - g^2), do o (1 - o)]
+        dx_t = da W^T,   dh_{t-1} = da U^T,   dW = x_t^T da,   dU = h_{t-1}^T da,   db = sum_n da
+
+    Returns ``(dx_t, dh_prev, dc_prev, dW, dU, db)``."""
+    x_t, h_prev, c_prev, i, f, g, o, c_t = cache
+    tanh_c = np.tanh(c_t)
+    dc = dc_t + dh_t * o * (1 - tanh_c ** 2)
+    do = dh_t * tanh_c
+    df, di, dg = dc * c_prev, dc * g, dc * i
+    dc_prev = dc * f
+    da = np.concatenate([di * i * (1 - i), df * f * (1 - f), dg * (1 - g ** 2), do * o * (1 - o)], axis=-1)
+    return da @ kernel.T, da @ recurrent_kernel.T, dc_prev, x_t.T @ da, h_prev.T @ da, da.sum(axis=0)
+
+
+def lstm_reference(x, kernel, recurrent_kernel, bias, h0, c0, dhs, dh_last, dc_last):
+    """Forward and full BPTT by the reference steps: ``(hs, h_T, c_T, dx, dW, dU, db, dh_0, dc_0)``
+    for dL/dh_t = dhs[:, t] (N, T, U) plus dh_last at t = T, and dL/dc_T = dc_last."""
+    n, t_len, _ = x.shape
+    h, c, caches, outs = h0, c0, [], []
+    for t in range(t_len):
+        h, c, cache = lstm_step_reference(x[:, t], h, c, kernel, recurrent_kernel, bias)
+        caches.append(cache)
+        outs.append(h)
+    dx = np.zeros_like(x)
+    dw, du = np.zeros_like(kernel), np.zeros_like(recurrent_kernel)
+    db = np.zeros(kernel.shape[1], x.dtype)
+    dh, dc = dh_last, dc_last
+    for t in reversed(range(t_len)):
+        dx[:, t], dh, dc, dw_t, du_t, db_t = lstm_step_backward_reference(dhs[:, t] + dh, dc, caches[t], kernel,
+                                                                          recurrent_kernel)
+        dw, du, db = dw + dw_t, du + du_t, db + db_t
+    return np.stack(outs, axis=1), h, c, dx, dw, du, db, dh, dc
 
 
 # -- GRU ---------------------------------------------------------------------------------------------
-def gru_forward(x, kernel, recurrent_kernel, bias=None, reset_after=True):
+def gru_forward(x, kernel, recurrent_kernel, bias=None, reset_after=True, h0=None):
     """Keras GRU, gate blocks z, r, h; W = [Wz Wr Wh] (F, 3U), U = [Uz Ur Uh] (U, 3U).
 
     reset_after=True  (bias (2, 3U): b_in = bias[0], b_rec = bias[1]):
@@ -230,7 +310,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, reset_after=True):
     reset_after=False (bias (3U,)):
         xw = x_t W + b
         z = sig(xw_z + h_{t-1} Uz),  r = sig(xw_r + h_{t-1} Ur),  hh = tanh(xw_h + (r h_{t-1}) Uh)
-    both:  h_t = z h_{t-1} + (1 - z) hh,   h_0 = 0.
+    both:  h_t = z h_{t-1} + (1 - z) hh,   h_0 = 0 or the given h0 (N, U).
 
     x (N, T, F) -> hs (N, T, U), cache.
     """
@@ -241,6 +321,8 @@ def gru_forward(x, kernel, recurrent_kernel, bias=None, reset_after=True):
     if b_in is not None:
         xw = xw + b_in
     h = np.zeros((n, t_len + 1, u), dtype=x.dtype)
+    if h0 is not None:
+        h[:, 0] = h0
     gates = np.empty((n, t_len, 3 * u), dtype=x.dtype)  # [z, r, hh]
     # reset_after: hu_h = h_{t-1} Uh + bh_rec (the reset gate's multiplicand);
     # else:        r h_{t-1} (the input of the Uh matmul). Either way (N, T, U).
@@ -276,8 +358,8 @@ def gru_backward(dhs, cache):
         d(r h) = da_h Uh^T,  dr = d(r h) h_{t-1},  da_r = dr r (1 - r)
         dh_{t-1} path += d(r h) r + [da_z, da_r] [Uz Ur]^T
         dW = x^T da,  d[Uz Ur] = h_prev^T [da_z, da_r],  dUh = (r h_prev)^T da_h,  db = sum da
-    dx = d xw W^T in both.
-    Returns dx, dW, dU, dbias (bias-shaped: (2, 3U) for reset_after, else (3U,)).
+    dx = d xw W^T in both; dh_0 is the dh_{t-1} path out of step 1.
+    Returns dx, dW, dU, dbias (bias-shaped: (2, 3U) for reset_after, else (3U,)), [dh_0].
     """
     x, kernel, recurrent_kernel, h, gates, rec, reset_after = cache
     n, t_len, f_in = x.shape
@@ -317,7 +399,7 @@ def gru_backward(dhs, cache):
         drecurrent = np.concatenate([h_prev2.T @ dhu2[:, :2 * u],  # (U, 2U)
                                      rec.reshape(-1, u).T @ dhu2[:, 2 * u:]], axis=1)  # (U, U)
         dbias = dxw2.sum(axis=0)  # (3U,)
-    return dxw @ kernel.T, dkernel, drecurrent, dbias
+    return dxw @ kernel.T, dkernel, drecurrent, dbias, [dh_next]  # dh_next = dL/dh_0
 
 
 # -- layers ------------------------------------------------------------------------------------------
@@ -327,11 +409,17 @@ class _Recurrent(Layer):
 
     _gates = 1
 
-    def __init__(self, units, return_sequences=False, use_bias=True, name=None, rng=None):
+    _states = 1  # initial_state / returned state entries: [h] (the LSTM: [h, c])
+
+    def __init__(self, units, return_sequences=False, use_bias=True, return_state=False, name=None, rng=None):
         super().__init__(name, rng)
         self.units = positive_int(units, f"{self.name}: units")
         self.return_sequences = checks.boolean(return_sequences, f"{self.name}: return_sequences")
+        self.return_state = checks.boolean(return_state, f"{self.name}: return_state")
         self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
+        self.initial_state_grads: list[np.ndarray] | None = None
+        self._pending_state = None  # the call's initial_state, read once by _forward
+        self._pending_dstate = None  # the backward's [dh_T(, dc_T)], read once by _backward
 
     # -- shapes ------------------------------------------------------------------------------
     def compute_output_shape(self, input_shape):
@@ -344,15 +432,60 @@ class _Recurrent(Layer):
             raise ValueError(f"{self.name}: input_shape: expected T >= 1 and F >= 1, got {input_shape}")
         return (t_len, self.units) if self.return_sequences else (self.units,)
 
-    def forward(self, x, training=False):
-        """Check the rank before anything (a lazy build would otherwise report a cut shape)."""
+    def forward(self, x, training=False, initial_state=None):
+        """Run the recurrence, from ``initial_state`` ([h_0], the LSTM [h_0, c_0], each (N, U)) when
+        given, else zeros. Returns the output, or ``[output, h_T(, c_T)]`` with ``return_state``
+        (the states are copies). The rank is checked before anything (a lazy build would
+        otherwise report a cut shape)."""
         x = np.asarray(x)
         if x.ndim != 3:
             raise ValueError(f"{self.name}: input: expected rank 3 (N, T, F), got rank {x.ndim} "
                              f"with shape {tuple(x.shape)}")
-        return super().forward(x, training)
+        self._pending_state = None
+        if initial_state is not None:
+            if not self.built:
+                self._build_for(x)
+            self._pending_state = self._check_state(initial_state, x.shape[0], "initial_state")
+        y = super().forward(x, training)
+        if not self.return_state:
+            return y
+        return [y, *(s.copy() for s in self._final_states())]
 
     __call__ = forward
+
+    def _check_state(self, states, n, what):
+        """A list of ``_states`` arrays (N, U) of the layer's dtype, or a ValueError naming ``what``."""
+        if isinstance(states, np.ndarray) and self._states == 1:
+            states = [states]
+        if not isinstance(states, (list, tuple)) or len(states) != self._states:
+            names = "[h]" if self._states == 1 else "[h, c]"
+            raise ValueError(f"{self.name}: {what}: expected a list {names} of {self._states} (N, U) array(s), "
+                             f"got {type(states).__name__}" + (f" of {len(states)}" if isinstance(states, (list, tuple)) else ""))
+        out = []
+        for k, s in enumerate(states):
+            s = np.asarray(s)
+            if s.shape != (n, self.units) or s.dtype != self.dtype:
+                raise ValueError(f"{self.name}: {what}[{k}]: expected shape {(n, self.units)} {self.dtype}, "
+                                 f"got {tuple(s.shape)} {s.dtype}")
+            out.append(s)
+        return out
+
+    def backward(self, dy, input_grad=True, consume_dy=False):
+        """dL/dx from dL/dy; with ``return_state``, dy is ``[d output, dh_T(, dc_T)]``. Sets
+        ``initial_state_grads`` to ``[dL/dh_0(, dL/dc_0)]``."""
+        self._pending_dstate = None
+        if self.return_state:
+            if not isinstance(dy, (list, tuple)) or len(dy) != 1 + self._states:
+                raise ValueError(f"{self.name}: backward: expected [d output, d states...] "
+                                 f"({1 + self._states} arrays) with return_state=True")
+            n = self._cache[0].shape[0] if self._cache is not None else 0
+            self._pending_dstate = self._check_state(list(dy[1:]), n, "backward state gradient")
+            dy = dy[0]
+        return super().backward(dy, input_grad, consume_dy)
+
+    def _final_states(self):  # pragma: no cover - abstract
+        """[h_T(, c_T)] of the last forward, read from its cache (each subclass knows where)."""
+        raise NotImplementedError
 
     def _check_input(self, x):
         t_len, features = self.input_shape
@@ -377,22 +510,31 @@ class _Recurrent(Layer):
 
     # -- passes ------------------------------------------------------------------------------------
     def _forward(self, x, training):
-        hs, cache = self._run(x)
+        state, self._pending_state = self._pending_state, None
+        hs, cache = self._run(x, state)
         return (hs if self.return_sequences else hs[:, -1]), cache  # hs[:, -1] = h_T (N, U)
 
     _last_only = False  # True: ``_bptt`` takes dhs (N, U) = dL/dh_T when only h_T is output
 
     def _backward(self, dy, cache):
+        dstate, self._pending_dstate = self._pending_dstate, None
         if self.return_sequences or self._last_only:
             dhs = dy
         else:  # only h_T reaches the output
             x = cache[0]
             dhs = np.zeros((x.shape[0], x.shape[1], self.units), dtype=dy.dtype)  # (N, T, U)
             dhs[:, -1] = dy
+        if dstate is not None:  # h_T is also the last output: its two gradients add
+            dhs = dhs.copy()
+            if dhs.ndim == 2:
+                dhs += dstate[0]
+            else:
+                dhs[:, -1] += dstate[0]
         if isinstance(cache[-1], dict):  # a work dict: gradients straight into self.grads
             cache[-1].update(dkernel=self.grads["kernel"], drecurrent=self.grads["recurrent_kernel"],
                              dbias=self.grads.get("bias", False), dx=self._input_grad)
-        dx, dkernel, drecurrent, dbias = self._bptt(dhs, cache)
+        dx, dkernel, drecurrent, dbias, dstates = self._bptt(dhs, cache, dstate)
+        self.initial_state_grads = [np.array(d) for d in dstates]
         for name, value in (("kernel", dkernel), ("recurrent_kernel", drecurrent), ("bias", dbias)):
             if name in self.grads and value is not self.grads[name]:
                 self.grads[name][...] = value
@@ -415,17 +557,21 @@ class SimpleRNN(_Recurrent):
     ``nonlinearity`` is only tanh or relu). Keras's ``SimpleRNN`` is laid out exactly as here.
     """
 
-    def __init__(self, units, activation="tanh", use_bias=True, return_sequences=False, name=None,
-                 rng=None):
-        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
+    def __init__(self, units, activation="tanh", use_bias=True, return_sequences=False, return_state=False,
+                 name=None, rng=None):
+        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, return_state=return_state,
+                         name=name, rng=rng)
         self.activation = activations.get(activation)
 
-    def _run(self, x):
+    def _run(self, x, state=None):
         return simple_rnn_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
-                                  self.params.get("bias"), self.activation)
+                                  self.params.get("bias"), self.activation, h0=None if state is None else state[0])
 
-    def _bptt(self, dhs, cache):
+    def _bptt(self, dhs, cache, dstate=None):
         return simple_rnn_backward(dhs, cache)
+
+    def _final_states(self):
+        return [self._cache[3][:, -1]]  # h (N, T + 1, U)
 
 
 class LSTM(_Recurrent):
@@ -454,8 +600,11 @@ class LSTM(_Recurrent):
 
     _gates = 4
 
-    def __init__(self, units, return_sequences=False, use_bias=True, name=None, rng=None):
-        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
+    _states = 2
+
+    def __init__(self, units, return_sequences=False, use_bias=True, return_state=False, name=None, rng=None):
+        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, return_state=return_state,
+                         name=name, rng=rng)
 
     def _bias_init(self):
         bias = np.zeros((4 * self.units,))
@@ -464,12 +613,17 @@ class LSTM(_Recurrent):
 
     _last_only = True
 
-    def _run(self, x):
+    def _run(self, x, state=None):
+        h0, c0 = (None, None) if state is None else state
         return lstm_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
-                            self.params.get("bias"), buffer=self._buffer)
+                            self.params.get("bias"), buffer=self._buffer, h0=h0, c0=c0)
 
-    def _bptt(self, dhs, cache):
-        return lstm_backward(dhs, cache)
+    def _bptt(self, dhs, cache, dstate=None):
+        return lstm_backward(dhs, cache, None if dstate is None else dstate[1])
+
+    def _final_states(self):
+        h, c = self._cache[3], self._cache[4]  # time-major (T + 1, N, U)
+        return [h[-1], c[-1]]
 
 
 class GRU(_Recurrent):
@@ -507,17 +661,21 @@ class GRU(_Recurrent):
 
     _gates = 3
 
-    def __init__(self, units, return_sequences=False, reset_after=True, use_bias=True, name=None,
-                 rng=None):
-        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, name=name, rng=rng)
+    def __init__(self, units, return_sequences=False, reset_after=True, use_bias=True, return_state=False,
+                 name=None, rng=None):
+        super().__init__(units, return_sequences=return_sequences, use_bias=use_bias, return_state=return_state,
+                         name=name, rng=rng)
         self.reset_after = checks.boolean(reset_after, f"{self.name}: reset_after")
 
     def _bias_init(self):
         return np.zeros((2, 3 * self.units) if self.reset_after else (3 * self.units,))
 
-    def _run(self, x):
+    def _run(self, x, state=None):
         return gru_forward(x, self.params["kernel"], self.params["recurrent_kernel"],
-                           self.params.get("bias"), self.reset_after)
+                           self.params.get("bias"), self.reset_after, h0=None if state is None else state[0])
 
-    def _bptt(self, dhs, cache):
+    def _bptt(self, dhs, cache, dstate=None):
         return gru_backward(dhs, cache)
+
+    def _final_states(self):
+        return [self._cache[3][:, -1]]  # h (N, T + 1, U)

@@ -137,10 +137,10 @@ def test_planted_dropped_recurrent_path_is_caught(cls, extra, monkeypatch):
     layer, x = make(cls, seed=6, **extra)
     real_bptt = layer._bptt
 
-    def bptt_without_recurrent_path(dhs, cache):
+    def bptt_without_recurrent_path(dhs, cache, dstate=None):
         cache = list(cache)
         cache[2] = np.zeros_like(cache[2])  # (x, kernel, recurrent_kernel, ...)
-        return real_bptt(dhs, tuple(cache))
+        return real_bptt(dhs, tuple(cache), dstate)
 
     monkeypatch.setattr(layer, "_bptt", bptt_without_recurrent_path)
     errors = check_layer(layer, x, np.random.default_rng(7))
