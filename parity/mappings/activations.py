@@ -19,6 +19,15 @@ DEFAULTS = {
     'softmax': 'softmax / log_softmax: Keras axis -1 by default; torch needs ``dim`` (the channel dim 1 for channels-first images).',
 }
 DEFAULTS["log_softmax"] = DEFAULTS["softmax"]
+DEFAULTS.update({
+    "relu6": "relu6: torch ``nn.ReLU6`` = ``Hardtanh(0, 6)``; derivative 1 on the open interval (0, 6) in all three (measured float64: identical).",
+    "hard_silu": "hard_silu: Keras's name (alias ``hard_swish``) for torch's ``nn.Hardswish``: x relu6(x + 3) / 6 (measured float64: 1.1e-16 relative apart, gradients 1.9e-16).",
+    "softsign": "softsign: torch ``nn.Softsign``, Keras ``softsign``; no parameters.",
+    "log_sigmoid": "log_sigmoid: torch ``nn.LogSigmoid``, Keras ``log_sigmoid`` (``tf.math.log_sigmoid``); both stable for large |x| (measured float64: 3.5e-16 relative apart).",
+    "celu": "celu: alpha 1.0 in torch ``nn.CELU`` and Keras ``celu``; the harness passes it explicitly. alpha must be > 0 (it divides x).",
+    "hard_tanh": "hard_tanh: torch ``nn.Hardtanh()`` (min_val -1, max_val 1), Keras ``hard_tanh``; derivative 1 on the open interval (-1, 1).",
+    "mish": "mish: torch ``nn.Mish``, Keras ``mish``: x tanh(softplus(x)) (measured float64: gradients 1.4e-15 (torch) and 3.8e-15 (Keras) relative off scratchnet's closed form).",
+})
 
 MATH = {
     "linear": ("y = x", "dx = dy"),
@@ -33,6 +42,13 @@ MATH = {
     "softplus": ("y = log(1 + exp(x)) = max(x,0) + log1p(exp(-|x|))", "dx = dy * sigmoid(x)"),
     "silu": ("y = x*sigmoid(x)", "dx = dy*(s + x*s*(1 - s)), s = sigmoid(x)"),
     "hard_sigmoid": ("y = relu6(x + 3)/6", "dx = dy/6 for -3 < x < 3, else 0"),
+    "relu6": ("y = min(max(x, 0), 6)", "dx = dy for 0 < x < 6, else 0"),
+    "hard_silu": ("y = x*relu6(x + 3)/6  (hard swish)", "dx = dy*(relu6(x + 3)/6 + x/6 [-3 < x < 3]): 0 below -3, dy above 3"),
+    "softsign": ("y = x / (1 + |x|)", "dx = dy / (1 + |x|)^2"),
+    "log_sigmoid": ("y = log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))", "dx = dy*sigmoid(-x)"),
+    "celu": ("y = max(x, 0) + min(0, alpha*(exp(x/alpha) - 1))", "dx = dy if x > 0 else dy*exp(x/alpha)"),
+    "hard_tanh": ("y = clip(x, -1, 1)", "dx = dy for -1 < x < 1, else 0"),
+    "mish": ("y = x*tanh(softplus(x))", "dx = dy*(t + x*(1 - t^2)*sigmoid(x)), t = tanh(softplus(x))"),
     "softmax": ("y_i = exp(x_i - m) / sum_j exp(x_j - m) along axis", "dx = y*(dy - sum(dy*y))"),
     "log_softmax": ("y_i = x_i - m - log sum_j exp(x_j - m)", "dx = dy - softmax(x)*sum(dy)"),
 }
@@ -49,13 +65,16 @@ def torch_module(name: str, params: dict, layout, rank: int, dtype: str):
         return nn.ELU(alpha=params["alpha"])
     if name == "gelu":
         return nn.GELU(approximate="tanh" if params["approximate"] else "none")
+    if name == "celu":
+        return nn.CELU(alpha=params["alpha"])
     if name == "softplus":
         return nn.Softplus(beta=1.0, threshold=20.0 if dtype == "float32" else 40.0)
     if name in ("softmax", "log_softmax"):
         dim = layout.torch_axis(params["axis"], rank)
         return nn.Softmax(dim=dim) if name == "softmax" else nn.LogSoftmax(dim=dim)
     simple = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "selu": nn.SELU,
-              "silu": nn.SiLU, "hard_sigmoid": nn.Hardsigmoid}
+              "silu": nn.SiLU, "hard_sigmoid": nn.Hardsigmoid, "relu6": nn.ReLU6, "hard_silu": nn.Hardswish,
+              "softsign": nn.Softsign, "log_sigmoid": nn.LogSigmoid, "hard_tanh": nn.Hardtanh, "mish": nn.Mish}
     return simple[name]()
 
 
@@ -66,8 +85,11 @@ def torch_text(name: str, params: dict) -> str:
                "softplus": "nn.Softplus(beta=1, threshold=20 (float32) | 40 (float64))",
                "softmax": "nn.Softmax(dim=axis; channel dim 1 for NCHW)",
                "log_softmax": "nn.LogSoftmax(dim=axis; channel dim 1 for NCHW)",
-               "hard_sigmoid": "nn.Hardsigmoid()", "linear": "nn.Identity()"}
-    plain = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "selu": "SELU", "silu": "SiLU"}
+               "hard_sigmoid": "nn.Hardsigmoid()", "linear": "nn.Identity()",
+               "celu": f"nn.CELU(alpha={params.get('alpha')})", "hard_silu": "nn.Hardswish()",
+               "hard_tanh": "nn.Hardtanh(min_val=-1.0, max_val=1.0)"}
+    plain = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "selu": "SELU", "silu": "SiLU", "relu6": "ReLU6",
+             "softsign": "Softsign", "log_sigmoid": "LogSigmoid", "mish": "Mish"}
     return special[name] if name in special else f"nn.{plain[name]}()"
 
 
@@ -79,6 +101,8 @@ def keras_function(name: str, params: dict):
         return lambda x: keras.activations.leaky_relu(x, negative_slope=params["negative_slope"])
     if name == "elu":
         return lambda x: keras.activations.elu(x, alpha=params["alpha"])
+    if name == "celu":
+        return lambda x: keras.activations.celu(x, alpha=params["alpha"])
     if name == "gelu":
         return lambda x: keras.activations.gelu(x, approximate=params["approximate"])
     if name in ("softmax", "log_softmax"):

@@ -37,6 +37,8 @@ class FrozenDict(dict):
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, _TypedSpec):  # a nested layer (bidirectional's)
+        return value.to_dict()
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):

@@ -112,6 +112,58 @@ def _padding_check() -> _Check:
                   {"anyOf": [{"enum": ["valid", "same"]}, *_int_or_pair(0)["anyOf"]]})
 
 
+
+def _padding_1d_check() -> _Check:
+    def fn(v):
+        if v in ("valid", "same", "causal"):
+            return v
+        if _is_int(v) and v >= 0:
+            return int(v)
+        raise _Bad(typed=not (_is_int(v) or isinstance(v, str)))
+    return _Check('"valid", "same", "causal" or a non-negative int', fn,
+                  {"anyOf": [{"enum": ["valid", "same", "causal"]}, {"type": "integer", "minimum": 0}]})
+
+
+def _window_padding_check() -> _Check:
+    return _choice_check(("valid", "same"))
+
+
+def _pair_check(low: int) -> _Check:
+    def fn(v):
+        out = _pair_of(v, low)
+        if out is None:
+            raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple))))
+        return out
+    return _Check(f"an int >= {low} or an [h, w] pair of them", fn, _int_or_pair(low))
+
+
+def _zero_padding_check() -> _Check:
+    """Keras ZeroPadding2D's padding: p, [h, w] or [[top, bottom], [left, right]] (ints >= 0),
+    normalised to ((top, bottom), (left, right))."""
+    def fn(v):
+        pair = _pair_of(v, 0)
+        if pair is not None:
+            return (pair[0], pair[0]), (pair[1], pair[1])
+        if isinstance(v, (list, tuple)) and len(v) == 2:
+            sides = [_pair_of(x, 0) if isinstance(x, (list, tuple)) else None for x in v]
+            if all(sides):
+                return tuple(sides)
+        raise _Bad(typed=not (_is_int(v) or isinstance(v, (list, tuple))))
+    item = {"type": "integer", "minimum": 0}
+    two = {"type": "array", "items": item, "minItems": 2, "maxItems": 2}
+    return _Check("a non-negative int, an [h, w] pair or [[top, bottom], [left, right]] of them", fn,
+                  {"anyOf": [item, two, {"type": "array", "items": two, "minItems": 2, "maxItems": 2}]})
+
+
+def _layer_object_check(types: tuple[str, ...]) -> _Check:
+    """A nested layer object; the parser fills it in as a layer of its own (``layers[i].<field>``)."""
+    def fn(v):
+        if not isinstance(v, dict):
+            raise _Bad(typed=True)
+        return v
+    return _Check(f"a layer object {{\"type\": ...}} of type {_listing(types)}", fn,
+                  {"type": "object", "properties": {"type": {"enum": list(types)}}, "required": ["type"]})
+
 def _optional(check: _Check) -> _Check:
     schema = {"anyOf": [check.schema, {"type": "null"}]} if check.schema else None
     return _Check(f"{check.desc}, or null", lambda v: None if v is None else check(v), schema)

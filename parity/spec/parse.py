@@ -11,7 +11,7 @@ from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choic
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.shapes import infer_shapes
-from parity.spec.vocabulary import (_ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
+from parity.spec.vocabulary import (RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
                                     _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
                                     DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
 
@@ -110,8 +110,25 @@ def _typed_section(source: str, raw: Any, path: str, table: dict[str, tuple[_Fie
     return kind, _fill(source, raw, path, table[kind], kind)
 
 
-def _parse_layer(source: str, raw: Any, path: str) -> LayerSpec:
-    kind, params = _typed_section(source, raw, path, _LAYERS, "layer")
+def _parse_layer(source: str, raw: Any, path: str, types: tuple[str, ...] | None = None) -> LayerSpec:
+    """One layer object at ``path``; ``types`` restricts the type (a nested layer)."""
+    table = _LAYERS if types is None else {t: _LAYERS[t] for t in types}
+    kind, params = _typed_section(source, raw, path, table, "layer")
+    if kind == "bidirectional":  # the wrapped layer is a layer object of its own
+        params["layer"] = _parse_layer(source, params["layer"], _join(path, "layer"), RECURRENT_TYPES)
+    if kind == "conv2d_transpose":
+        if params["dilation_rate"] != (1, 1):
+            _fail(source, _join(path, "dilation_rate"), "expected 1 (TensorFlow on CPU cannot run a dilated "
+                  "transposed convolution)", list(params["dilation_rate"]))
+        op = params["output_padding"]
+        if op is not None and any(o >= s for o, s in zip(op, params["strides"])):
+            _fail(source, _join(path, "output_padding"), f"expected less than strides {list(params['strides'])} "
+                  "on each axis (Keras refuses more)", list(op))
+    if kind == "conv1d" and params["strides"] > 1 and params["dilation_rate"] > 1:
+        _fail(source, _join(path, "dilation_rate"),
+              "expected 1 when strides > 1 (Keras refuses strides > 1 with dilation_rate > 1)", params["dilation_rate"])
+    if kind in ("max_pool1d", "average_pool1d") and params["strides"] is None:
+        params["strides"] = params["pool_size"]
     if kind in ("conv2d", "depthwise_conv2d"):
         if max(params["strides"]) > 1 and max(params["dilation_rate"]) > 1:
             _fail(source, _join(path, "dilation_rate"),

@@ -67,6 +67,10 @@ _PARAMETER_SHAPES = {
     "depthwise_conv2d": lambda p, s: [("kernel", (*p["kernel_size"], s[-1], p["depth_multiplier"]))],
     "embedding": lambda p, s: [("embeddings", (p["input_dim"], p["output_dim"]))],
     "simple_rnn": _recurrent(1), "lstm": _recurrent(4), "gru": _recurrent(3),
+    "conv1d": lambda p, s: [("kernel", (p["kernel_size"], s[-1] // p["groups"], p["filters"]))],
+    "conv2d_transpose": lambda p, s: [("kernel", (*p["kernel_size"], p["filters"], s[-1]))],
+    "bidirectional": lambda p, s: [(f"{d}/{name}", shape) for d in ("forward", "backward")
+                                   for name, shape in _PARAMETER_SHAPES[p["layer"].type](p["layer"].params, s)],
 }
 
 
@@ -84,6 +88,8 @@ def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random
         return cls(params["activation"], name=name, rng=rng)
     if layer_spec.type in _ACTIVATION_LAYERS:
         return cls(layer_spec.type, name=name, rng=rng, **params)
+    if layer_spec.type == "bidirectional":
+        params["layer"] = scratch_layer(params["layer"], name=params["layer"].type)
     return cls(name=name, rng=rng, **params)
 
 

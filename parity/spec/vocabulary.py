@@ -3,13 +3,17 @@ defaults (the tables the parser fills specs from), and the other names a spec ma
 from __future__ import annotations
 
 from parity.spec.checks import (_ACTIVATION, _BOOL, _FINITE, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
-                                _UNIT_OPEN, _axes_check, _axis_check, _F, _Field, _optional,
-                                _target_shape_check)
+                                _UNIT_OPEN, _axes_check, _axis_check, _choice_check, _F, _Field,
+                                _layer_object_check, _optional, _padding_1d_check, _pair_check,
+                                _target_shape_check, _window_padding_check, _zero_padding_check)
 
 
 _CONV_WINDOW = (_F("strides", _SIZE, (1, 1)), _F("padding", _PADDING, "valid"),
                 _F("dilation_rate", _SIZE, (1, 1)))
 _POOL = (_F("pool_size", _SIZE, (2, 2)), _F("strides", _optional(_SIZE), None), _F("padding", _PADDING, "valid"))
+_POOL_1D = (_F("pool_size", _POS, 2), _F("strides", _optional(_POS), None), _F("padding", _window_padding_check(), "valid"))
+RECURRENT_TYPES = ("simple_rnn", "lstm", "gru")
+MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 # Activations usable as a layer type, with their parameters (defaults = scratchnet.activations'
 # and keras.activations').
@@ -20,6 +24,9 @@ _ACTIVATION_LAYERS: dict[str, tuple[_Field, ...]] = {
     "selu": (),
     "gelu": (_F("approximate", _BOOL, False),),
     "softplus": (), "silu": (), "hard_sigmoid": (),
+    "relu6": (), "hard_silu": (), "softsign": (), "log_sigmoid": (),
+    "celu": (_F("alpha", _POSITIVE, 1.0),),
+    "hard_tanh": (), "mish": (),
     "softmax": (_F("axis", _axis_check(), -1),),
     "log_softmax": (_F("axis", _axis_check(), -1),),
 }
@@ -43,6 +50,22 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
                    _F("activation", _ACTIVATION, "tanh")),
     "lstm": (_F("units", _POS), _F("return_sequences", _BOOL, False)),
     "gru": (_F("units", _POS), _F("return_sequences", _BOOL, False), _F("reset_after", _BOOL, True)),
+    "conv1d": (_F("filters", _POS), _F("kernel_size", _POS), _F("strides", _POS, 1),
+               _F("padding", _padding_1d_check(), "valid"), _F("dilation_rate", _POS, 1), _F("groups", _POS, 1),
+               _F("activation", _ACTIVATION, "linear"), _F("use_bias", _BOOL, True)),
+    "conv2d_transpose": (_F("filters", _POS), _F("kernel_size", _SIZE), _F("strides", _SIZE, (1, 1)),
+                         _F("padding", _window_padding_check(), "valid"),
+                         _F("output_padding", _optional(_pair_check(0)), None),
+                         _F("dilation_rate", _SIZE, (1, 1)), _F("use_bias", _BOOL, True)),
+    "up_sampling2d": (_F("size", _SIZE, (2, 2)), _F("interpolation", _choice_check(("nearest", "bilinear")), "nearest")),
+    "zero_padding2d": (_F("padding", _zero_padding_check(), ((1, 1), (1, 1))),),
+    "global_max_pool2d": (),
+    "max_pool1d": _POOL_1D,
+    "average_pool1d": _POOL_1D,
+    "global_average_pool1d": (),
+    "global_max_pool1d": (),
+    "bidirectional": (_F("layer", _layer_object_check(RECURRENT_TYPES)),
+                      _F("merge_mode", _choice_check(MERGE_MODES), "concat")),
     "activation": (_F("activation", _ACTIVATION),),
     **_ACTIVATION_LAYERS,
 }
@@ -88,6 +111,10 @@ SCRATCH_CLASSES: dict[str, str] = {
     "dropout": "Dropout", "batch_normalization": "BatchNormalization",
     "layer_normalization": "LayerNormalization", "embedding": "Embedding",
     "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "activation": "Activation",
+    "conv1d": "Conv1D", "conv2d_transpose": "Conv2DTranspose", "up_sampling2d": "UpSampling2D",
+    "zero_padding2d": "ZeroPadding2D", "global_max_pool2d": "GlobalMaxPool2D", "max_pool1d": "MaxPool1D",
+    "average_pool1d": "AveragePool1D", "global_average_pool1d": "GlobalAveragePool1D",
+    "global_max_pool1d": "GlobalMaxPool1D", "bidirectional": "Bidirectional",
     **{name: "Activation" for name in _ACTIVATION_LAYERS},
 }
 
@@ -96,5 +123,8 @@ _TOP_KEYS = ("name", "seed", "dtype", "input_shape", "input", "layers", "loss", 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
 # layer types that own trainable parameters (a model with none of them gives the optimizer nothing to update)
 _TRAINABLE_LAYERS = frozenset({"dense", "conv2d", "depthwise_conv2d", "batch_normalization", "layer_normalization",
-                               "embedding", "simple_rnn", "lstm", "gru"})
-_VALUE_PRESERVING = ("flatten", "reshape", "max_pool2d", "average_pool2d", "global_average_pool2d")
+                               "embedding", "simple_rnn", "lstm", "gru", "conv1d", "conv2d_transpose",
+                               "bidirectional"})
+_VALUE_PRESERVING = ("flatten", "reshape", "max_pool2d", "average_pool2d", "global_average_pool2d",
+                     "global_max_pool2d", "max_pool1d", "average_pool1d", "global_average_pool1d",
+                     "global_max_pool1d", "up_sampling2d")  # zero_padding2d adds exact zeros: not probabilities-safe
