@@ -1,4 +1,4 @@
-"""Pooling: MaxPool2D, AveragePool2D and GlobalAveragePool2D in scratchnet, torch and Keras.
+"""Pooling: MaxPool2D, AveragePool2D, GlobalAveragePool2D and GlobalMaxPool2D in scratchnet, torch and Keras.
 
 Padding, per axis ((top, bottom), (left, right) from ``scratchnet.layers._windows.resolve_padding``):
 - ``same`` is TensorFlow's rule: total = max((ceil(H/s) - 1) s + k - H, 0), top = total // 2, the
@@ -53,7 +53,13 @@ def _torch_modules():
         def forward(self, x):
             return x.mean(dim=(2, 3))
 
-    return {"PaddedAvgPool2d": PaddedAvgPool2d, "GlobalAvgPool2d": GlobalAvgPool2d}
+    class GlobalMaxPool2d(nn.Module):
+        """(N, C, H, W) -> (N, C): the max over H and W (``amax``: tied maxima share the gradient)."""
+
+        def forward(self, x):
+            return x.amax(dim=(2, 3))
+
+    return {"PaddedAvgPool2d": PaddedAvgPool2d, "GlobalAvgPool2d": GlobalAvgPool2d, "GlobalMaxPool2d": GlobalMaxPool2d}
 
 
 @functools.cache
@@ -130,6 +136,18 @@ def _keras_global(ctx: BuildContext):
     return keras.layers.GlobalAveragePooling2D()
 
 
+def _torch_global_max(ctx: BuildContext):
+    import torch.nn as nn
+
+    return nn.Sequential(to_channels_first(ctx), _torch_modules()["GlobalMaxPool2d"]()), SAME
+
+
+def _keras_global_max(ctx: BuildContext):
+    import keras
+
+    return keras.layers.GlobalMaxPooling2D()
+
+
 _POOL_PADDING = ("same = TensorFlow's rule per axis: total = max((ceil(H/s) - 1) s + k - H, 0), top = total // 2, "
                  "bottom = total - top. torch: top == bottom and left == right -> padding=(top, left) in the "
                  "pooling module; otherwise explicit padding before a padding=0 pool. An explicit int/[h, w] "
@@ -185,4 +203,17 @@ register(
             layout="no weights; the (N, C) output is canonical in both layouts",
             defaults="Keras keepdims=False; torch has no class of this name"),
         torch=_torch_global, keras=_keras_global),
+    LayerMapping(
+        type="global_max_pool2d", family="pooling",
+        atlas=Atlas(
+            title="global_max_pool2d",
+            math=("forward: y[n,c] = max_{i,j} x[n,i,j,c]\n"
+                  "backward: dx[n,i,j,c] = dy[n,c] [x[n,i,j,c] = y[n,c]] / m  (m tied maxima share the gradient)"),
+            scratch="scratchnet.GlobalMaxPool2D()",
+            torch="x.amax(dim=(2, 3)) on NCHW (a small module)",
+            keras="keras.layers.GlobalMaxPooling2D()  (keepdims=False)",
+            layout="no weights; the (N, C) output is canonical in both layouts",
+            defaults=("torch has no class of this name; amax splits a tie's gradient evenly, as TF's reduce_max does; "
+                      "nn.AdaptiveMaxPool2d(1) would give all of it to one cell")),
+        torch=_torch_global_max, keras=_keras_global_max),
 )

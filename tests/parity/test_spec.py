@@ -642,6 +642,18 @@ EVERY_LAYER = [
     ([2, 4, 6], {"type": "activation", "activation": "gelu"}, (4, 6)),
     ([2, 4, 6], {"type": "gelu", "approximate": True}, (4, 6)),
     ([2, 4, 6], {"type": "softmax", "axis": 1}, (4, 6)),
+    ([2, 9, 4], {"type": "conv1d", "filters": 6, "kernel_size": 3, "strides": 2, "padding": "causal"}, (5, 6)),
+    ([2, 4, 3, 5], {"type": "conv2d_transpose", "filters": 2, "kernel_size": [3, 2], "strides": 2,
+                    "padding": "same"}, (8, 6, 2)),
+    ([2, 4, 3, 5], {"type": "up_sampling2d", "size": [2, 3], "interpolation": "bilinear"}, (8, 9, 5)),
+    ([2, 4, 3, 5], {"type": "zero_padding2d", "padding": [[0, 1], [2, 3]]}, (5, 8, 5)),
+    ([2, 4, 3, 5], {"type": "global_max_pool2d"}, (5,)),
+    ([2, 9, 4], {"type": "max_pool1d", "pool_size": 3, "padding": "same"}, (3, 4)),
+    ([2, 9, 4], {"type": "average_pool1d", "pool_size": 2, "strides": 1}, (8, 4)),
+    ([2, 9, 4], {"type": "global_average_pool1d"}, (4,)),
+    ([2, 9, 4], {"type": "global_max_pool1d"}, (4,)),
+    ([2, 9, 4], {"type": "bidirectional", "layer": {"type": "gru", "units": 3, "return_sequences": True},
+                 "merge_mode": "concat"}, (9, 6)),
 ]
 
 
