@@ -146,7 +146,7 @@ def _positions(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int
     input, a recurrent one once per time step, a convolution once per output pixel."""
     if layer.type == "dense":
         return math.prod(in_shape[:-1])
-    if layer.type in ("simple_rnn", "lstm", "gru"):
+    if layer.type in ("simple_rnn", "lstm", "gru", "bidirectional"):
         return in_shape[0]
     return math.prod(out_shape[:-1])
 

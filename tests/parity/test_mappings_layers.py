@@ -323,3 +323,23 @@ def test_explain_conv2d_transpose_answers_the_padding_question():
                    "Keras valid: H_out = H s + max(k - s, 0)", "Keras same: H_out = H s",
                    "top = total // 2", "cropped [top:top + H_out]"):
         assert needle in text, needle
+
+
+def test_bilinear_deviation_is_tensorflows_float32_resize():
+    """The counterfactual behind the float64 deviation: tf.image.resize given float64 returns
+    float32 (bilinear), while nearest (what Keras's UpSampling2D does with ops.repeat) and torch's
+    interpolate keep float64; Keras's float64 bilinear output sits within float32 resolution of
+    the float64 math and no closer."""
+    tf = pytest.importorskip("tensorflow")
+    x = np.random.default_rng(11).standard_normal((2, 3, 4, 5))
+    assert tf.image.resize(x, (6, 12), method="bilinear").dtype == tf.float32
+    from parity.backends.keras_backend import keras_state
+
+    with keras_state("float64") as keras:
+        y_k = np.array(keras.layers.UpSampling2D((2, 3), interpolation="bilinear")(x))
+        y_n = np.array(keras.layers.UpSampling2D((2, 3), interpolation="nearest")(x))
+    ctx, sn_layer, _ = one_layer([2, 3, 4, 5], {"type": "up_sampling2d", "size": [2, 3], "interpolation": "bilinear"})
+    y = sn_layer(x)
+    rel = np.abs(y_k - y).max() / np.abs(y).max()
+    assert 1e-9 < rel < 1e-6, rel  # float32 rounding: well above float64's, within the declared rtol
+    np.testing.assert_array_equal(y_n, x.repeat(2, 1).repeat(3, 2))
