@@ -51,6 +51,16 @@ def sequence_shape(name: str, input_shape) -> tuple[int, int]:
     return input_shape
 
 
+def _t_out(name, what, t_len, kernel, stride, pads, dilation=1) -> int:
+    """T_out, or a ValueError naming the layer when the (dilated) window is longer than the
+    padded sequence (``_windows.windows_out_hw`` on the one-row image, its axis named T)."""
+    try:
+        return _windows.windows_out_hw(name, what, (1, t_len), (1, kernel), (1, stride), ((0, 0), tuple(pads)),
+                                       (1, dilation))[1]
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(" along W ", " along T ")) from None
+
+
 def conv1d_forward(x, kernel, bias=None, stride=1, pads=(0, 0), dilation=1, groups=1, buffer=None):
     """y[n, t, f] = b[f] + sum_{a, c} xp[n, t s + a d, g_f C/g + c] kernel[a, c, f]:
     ``conv2d_forward`` on x (N, 1, T, C) and kernel (1, k, C/g, F). Returns ``(y (N, T_out, F), cache)``."""
@@ -112,10 +122,8 @@ class Conv1D(Layer):
         if c % self.groups:
             raise ValueError(f"{self.name}: groups: expected a divisor of the input channels C={c}, "
                              f"got groups={self.groups} (input_shape {tuple(input_shape)})")
-        lo, hi = self._pads(t_len)
-        (_, t_out) = _windows.windows_out_hw(self.name, "kernel_size", (1, t_len), (1, self.kernel_size),
-                                              (1, self.strides), ((0, 0), (lo, hi)), (1, self.dilation_rate))
-        return t_out, self.filters
+        return _t_out(self.name, "kernel_size", t_len, self.kernel_size, self.strides, self._pads(t_len),
+                      self.dilation_rate), self.filters
 
     def _build(self, input_shape, rng):
         t_len, c = input_shape

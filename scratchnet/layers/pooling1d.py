@@ -16,7 +16,7 @@ import numpy as np
 from scratchnet.layers import _windows
 from scratchnet.layers._reduce import reduce_mean
 from scratchnet.layers.base import Layer, positive_int
-from scratchnet.layers.conv1d import sequence_shape
+from scratchnet.layers.conv1d import _t_out, sequence_shape
 from scratchnet.layers.pooling import (average_pool2d_backward, average_pool2d_forward, max_pool2d_backward,
                                        max_pool2d_forward)
 
@@ -38,9 +38,7 @@ class _Pool1D(Layer):
 
     def compute_output_shape(self, input_shape):
         t_len, c = sequence_shape(self.name, input_shape)
-        _, t_out = _windows.windows_out_hw(self.name, "pool_size", (1, t_len), (1, self.pool_size),
-                                           (1, self.strides), self._pads(t_len))
-        return t_out, c
+        return _t_out(self.name, "pool_size", t_len, self.pool_size, self.strides, self._pads(t_len)[1]), c
 
     def _build(self, input_shape, rng):
         self._padding = self._pads(input_shape[0])

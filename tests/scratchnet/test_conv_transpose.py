@@ -175,5 +175,5 @@ def test_conv1d_bad_input():
         sn.Conv1D(2, 3, padding="full")
     with pytest.raises(ValueError, match=r"input_shape: expected a sequence \(T, C\)"):
         sn.Conv1D(2, 3).compute_output_shape((4, 5, 6))
-    with pytest.raises(ValueError, match=r"kernel_size: the window along W spans 7 cells"):
+    with pytest.raises(ValueError, match=r"kernel_size: the window along T spans 7 cells"):
         sn.Conv1D(2, 7).compute_output_shape((5, 2))

@@ -15,11 +15,21 @@ VALUE_LAYERS = [
     (lambda: sn.Flatten(), (3, 2)),
     (lambda: sn.SimpleRNN(3), (4, 2)),
     (lambda: sn.GRU(3), (4, 2)),
+    (lambda: sn.Conv1D(2, 3, padding="causal"), (5, 3)),
+    (lambda: sn.Conv2DTranspose(2, 3, strides=2, padding="same"), (3, 4, 2)),
+    (lambda: sn.UpSampling2D(2, "bilinear"), (3, 4, 2)),
+    (lambda: sn.ZeroPadding2D(((0, 1), (2, 0))), (3, 4, 2)),
+    (lambda: sn.MaxPool1D(2), (5, 3)),
+    (lambda: sn.GlobalMaxPool2D(), (3, 4, 2)),
+    (lambda: sn.Bidirectional(sn.LSTM(2, return_sequences=True)), (4, 3)),
+    (lambda: sn.Activation("mish"), (3,)),
 ]
 
 
 @pytest.mark.parametrize("make,shape", VALUE_LAYERS,
-                         ids=["dense-gelu", "leaky_relu", "selu", "conv2d", "max_pool", "flatten", "simple_rnn", "gru"])
+                         ids=["dense-gelu", "leaky_relu", "selu", "conv2d", "max_pool", "flatten", "simple_rnn", "gru",
+                              "conv1d", "conv2d_transpose", "up_sampling2d", "zero_padding2d", "max_pool1d",
+                              "global_max_pool2d", "bidirectional", "mish"])
 @pytest.mark.parametrize("kind", ["int64", "bool"])
 def test_integer_and_bool_inputs_are_values_cast_to_the_layer_dtype(make, shape, kind):
     """Planted (the old behaviour): integer input kept as integers gives int64 hidden states,
