@@ -158,8 +158,9 @@ def _layer_work(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[in
     if parameter_shapes and layer.type != "embedding":  # an embedding gathers rows: elements only
         kernel = sum(math.prod(s) for _, s in parameter_shapes(layer.params, in_shape))
         work = _positions(layer, in_shape, out_shape) * kernel
-    elif "pool_size" in layer.params:
-        work = math.prod(out_shape) * math.prod(layer.params["pool_size"])
+    elif "pool_size" in layer.params:  # an (h, w) pair, or an int for the 1-D pools
+        pool = layer.params["pool_size"]
+        work = math.prod(out_shape) * (math.prod(pool) if isinstance(pool, tuple) else pool)
     else:
         work = elements
     return batch * work + LAYER_OVERHEAD
