@@ -83,22 +83,22 @@ def cmd_run(args) -> int:
 def _run_and_report(args, specs, folder) -> int:
     from tqdm import tqdm
 
-    from parity.report import document, environment, render, writers
-    from parity.run import run_case
+    from parity import api
+    from parity.report import write_artifacts
 
     results, errors = [], []
     bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
     for spec in bar:
         bar.set_postfix_str(f"{spec.name} {spec.dtype}")
         try:
-            res = run_case(spec)
+            res = api.check(spec).case
         except Exception as exc:  # one crashing case must not lose the others (Ctrl-C still stops)
             error = _one_line(exc)
             errors.append((spec, error))
             tqdm.write(f"ERROR {spec.name} [{spec.dtype}]: {error}", file=sys.stdout)
             continue
         results.append(res)
-        verdict = "pass" if res.passed else "FAIL"
+        verdict = res.verdict if res.passed or res.verdict == "diverged" else "FAIL"
         tqdm.write(f"{verdict:4s}  {spec.name} [{spec.dtype}]" + _first_failure(res), file=sys.stdout)
     failed = [r for r in results if not r.passed]
     summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
@@ -107,18 +107,8 @@ def _run_and_report(args, specs, folder) -> int:
     if not results:  # nothing to report: leave --out as it was
         print(f"{summary}; no report written")
         return 1
-    env = environment.environment()
-    df = writers.results_frame(results)
-
-    def write(staging: Path) -> None:  # into a staging folder that replaces --out whole (publish)
-        writers.write_csv(df, staging / "results.csv")
-        writers.write_npz(results, staging / "tensors.npz")
-        writers.write_json(env, staging / "environment.json")
-        blocks = document.build(df, results, env, not_run=[(s.name, s.dtype, e) for s, e in errors])
-        render.to_markdown(blocks, staging / "report.md", staging / "plots")
-        render.to_html(blocks, staging / "report.html")
-
-    folder.publish(write)
+    not_run = [(s.name, s.dtype, e) for s, e in errors]
+    folder.publish(lambda staging: write_artifacts(results, staging, not_run))
     print(f"{summary}; report in {printable(args.out)}/report.md")
     return 1 if failed or errors else 0
 
@@ -133,6 +123,8 @@ def _first_failure(res) -> str:
     bad = [r for r in res.rows if not r["passed"]]
     if not bad:
         return ""
+    if res.verdict == "diverged":
+        return ": " + next(r["note"] for r in bad if r["status"] == "diverged")
     r = bad[0]
     return (f": {r['quantity']} {r['tensor']} (step {r['step']}) {r['backend_a']}-{r['backend_b']} max_rel {r['max_rel']:.2e}"
             f" > {r['tolerance']:.1e}; odd one out: {r['odd_one_out'] or '?'}")

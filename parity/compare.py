@@ -1,52 +1,30 @@
-"""Error metrics, the one tolerance policy, and odd-one-out blame.
+"""Error metrics, the one tolerance policy (``RULES``), ``judge()`` that applies it, and
+odd-one-out blame.
 
-Tolerance policy (the only place it is stated):
-- A difference is measured against the magnitude of the tensor, not elementwise: with
-  scale = max(max|a|, max|b|), a pair passes when max|a - b| <= rtol * scale. (Elementwise relative
-  errors explode on elements near zero: CONVENTIONS.md measured 1.8e-4 at 0.1% of the max in
-  float32 where the tensor as a whole agreed to 5e-7.)
-- rtol = 1e-12 in float64 and 1e-5 in float32 for outputs, the loss, gradients and the first
-  optimizer step.
-- Noise gradients (``parity.noise`` decides which): rounding errors in a gradient are absolute,
-  the size of the upstream terms it is summed from, not of the gradient itself. A gradient that is
-  zero by the math (a bias right before a training-mode BatchNorm, which subtracts the batch mean)
-  comes out as noise of about eps * G, G the case's largest gradient, which its own scale would
-  call a 100% disagreement. A gradient that is below rtol * G in every framework AND on which no two
-  frameworks agree to rtol of its own size is noise, and its rows (pairs and finite differences)
-  pass when max|a - b| <= rtol * max(scale, G). A tiny gradient two frameworks agree on is signal
-  and is compared strictly.
-- Noise steps: Adam, AdamW, RMSprop and Adagrad divide by a running root mean square, which turns
-  a noise gradient into steps of about +-lr with arbitrary signs, so that parameter has no
-  comparable trajectory. Its failing step rows are marked ``noise`` (not failures, with their
-  measured size, like convention differences) while both trajectories stay within the drift such
-  steps can make, and so are the failing running means of a BatchNorm right after it, within the
-  bias's own difference. A larger difference fails. Centered RMSprop divides by sqrt(v - mg^2),
-  which noise can make arbitrarily small: no bound, so such a case fails (set ``use_bias`` false
-  before the BatchNorm, as Keras's own examples do).
-- Trajectories: rounding differences compound, so at optimizer step t the allowed rtol is
-  rtol * sqrt(t) (independent rounding errors add up like a random walk; step 1 gets the base
-  tolerance). A chaotic run that amplifies them faster fails, and the report's trajectory plot
-  shows the step at which the pair parted.
-- Finite differences check scratchnet's float64 gradients with FD_RTOL = 1e-7 plus the rounding
-  bound of a central difference of the loss: element by element relative to the largest gradient
-  (``fd_tolerance``), along a random direction relative to |g| |d| (``fd_directional_tolerance``,
-  derived in ``scratchnet.gradcheck``).
-- Known deviations (a framework computing something else by definition or precision, each stated
-  with its reason in a mapping) replace rtol with their own stated rtol for the affected backend
-  and quantities only; the row's status says ``deviation`` and names the reason.
-- Convention differences (torch and Keras implement different update rules and no setting
-  reconciles them) are not failures: the row's status is ``convention``, the measured size is
-  reported, and each framework is checked strictly against a scratchnet twin in its convention.
+Every compared row is judged by ``judge()`` against the rules of ``RULES`` below, in order: the
+first *tolerance* rule that applies to the row sets its tolerance; when the row does not pass it,
+the row's *excuses* (claims made by the harness for this row: a convention, TF's float32 rounding,
+a known framework defect, chaos) are tried in the table's order, and each excuse holds only when
+its counterfactual (a rerun with that one cause removed) agrees strictly. An excuse that cannot be
+demonstrated leaves the row failed, with the reason "claimed cause X did not explain it". The
+report's legend prints this same table (``rules_table()``).
 
-Known limit: rtol does not grow with the length of a reduction. A float32 sum of millions of
-terms (the kernel gradient of a conv over a 1400 x 1400 image: 2e6 positions) carries ~3e-5 of
-rounding in every framework, so such a case fails as "all disagree" although all three are right
-to float32 precision; its float64 twin is the comparison that means something.
+Magnitudes, not elementwise ratios: with scale = max(max|a|, max|b|) a row passes when
+max|a - b| <= rtol * scale (elementwise relative errors explode on elements near zero:
+CONVENTIONS.md measured 1.8e-4 at 0.1% of the max in float32 where the tensor agreed to 5e-7).
+The comparison is unsigned: a negative error cannot pass by sign.
+
+Known limit: rtol does not grow with the length of a reduction. A float32 sum of millions of terms
+(the kernel gradient of a conv over a 1400 x 1400 image) carries ~3e-5 of rounding in every
+framework, so such a case fails as "all disagree" although all three are right to float32
+precision; its float64 twin is the comparison that means something.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -56,11 +34,12 @@ FD_EPS = 1e-6
 
 
 def tolerance(dtype: str, quantity: str, step: int = 0) -> float:
-    """The relative tolerance for ``quantity`` at optimizer ``step`` (0: before any step)."""
+    """The strict relative tolerance for ``quantity`` at optimizer ``step`` (rules ``strict``,
+    ``finite-difference`` and ``trajectory`` of ``RULES``)."""
     if quantity == "fd":
         return FD_RTOL
     base = RTOL[dtype]
-    return base * math.sqrt(max(step, 1)) if quantity in ("step", "state") else base
+    return base * math.sqrt(max(step, 1)) if quantity == "trajectory" else base
 
 
 def fd_tolerance(loss: float, analytic: np.ndarray, numeric: np.ndarray, eps: float = FD_EPS,
@@ -102,6 +81,11 @@ def metrics(a: np.ndarray, b: np.ndarray, dtype: str) -> Metrics:
         raise ValueError(f"shapes differ: {a64.shape} vs {b64.shape}")
     if a64.size == 0:
         return Metrics(0.0, 0.0, 0.0, 0.0, (), 0.0)
+    with np.errstate(all="ignore"):  # inf - inf and the like: judged non-finite below, not warned
+        return _metrics(a64, b64, dtype)
+
+
+def _metrics(a64: np.ndarray, b64: np.ndarray, dtype: str) -> Metrics:
     diff = np.abs(a64 - b64)
     if not np.all(np.isfinite(diff)):
         diff = np.where(np.isfinite(diff), diff, np.inf)
@@ -120,12 +104,169 @@ def passes(m: Metrics, rtol: float, floor: float = 0.0) -> bool:
     return bool(np.isfinite(m.max_abs) and m.max_abs <= rtol * max(m.scale, floor))
 
 
-NORMALIZING_OPTIMIZERS = ("adam", "adamw", "rmsprop", "adagrad")
-
-
 def gradient_floor(grads: list[np.ndarray]) -> float:
     """G: the largest magnitude among all of a case's gradients (every framework, every tensor)."""
     return max((float(np.max(np.abs(g), initial=0.0)) for g in grads), default=0.0)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of the tolerance policy: ``kind`` "tolerance" (sets a row's tolerance) or "excuse"
+    (a claimed cause, tried on a row that fails its tolerance); ``status`` what a row it decides
+    is called."""
+
+    name: str
+    kind: str
+    status: str
+    formula: str
+    applies: str
+    why: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("strict", "tolerance", "pass",
+         "max|a - b| <= rtol * scale; scale = max(max|a|, max|b|); rtol 1e-12 (float64), 1e-5 (float32)",
+         "outputs, the loss, gradients: every row no later rule claims",
+         "float64 rounding of these models stays within ~1e-15 of scale, float32 within ~3e-6 (CONVENTIONS.md)"),
+    Rule("gradient-floor", "tolerance", "pass",
+         "max|a - b| <= rtol * max(scale, G); G = the case's largest gradient (any tensor, any framework)",
+         "grad and fd rows of a noise gradient: <= rtol * G in every framework and no two agree on it (float32)",
+         "rounding errors are absolute, the size of the terms summed: a gradient zero by the math (a bias before "
+         "a training-mode BatchNorm) is noise of about eps * G"),
+    Rule("finite-difference", "tolerance", "pass",
+         "elements: max|a - fd| <= (FD_RTOL + 2 u |L| / (h * scale)) * scale; directions: |g.d - fd_d| <= "
+         "fd_directional_tolerance * |g| |d|; FD_RTOL 1e-7, h 1e-6, u 2^-53",
+         "fd rows: scratchnet's float64 gradients against central differences of the loss (every element of a "
+         "small tensor; sampled elements plus random directions of a large one: parity.fdcheck)",
+         "O(h^2) truncation plus the rounding of (L(x+h) - L(x-h)) / 2h (derived in scratchnet.gradcheck)"),
+    Rule("step-propagation", "tolerance", "pass",
+         "|a_e - b_e| <= rtol * scale + A_e(a) + A_e(b) for every element e; A_e = 2 max over sign patterns s "
+         "of |U(g + s dg)_e - U(g)_e|, U the optimizer's update and state from the recorded history, dg the "
+         "allowed gradient difference (rtol * max(|g|, G for noise)) at every step so far (parity.propagation); "
+         "A = 0 for the reference",
+         "step and state rows; every backend starts each step from the reference's weights (synced)",
+         "first-order propagation of an allowed gradient difference through the update: large where the update "
+         "is steep in g (RMSprop and Adam where v is tiny, noise gradients under any normalizing optimizer)"),
+    Rule("trajectory", "tolerance", "pass",
+         "max|a - b| <= rtol * sqrt(t) * scale",
+         "free-running trajectories (quantity trajectory): each backend on its own weights",
+         "independent rounding errors add up like a random walk"),
+    Rule("declared-deviation", "excuse", "deviation",
+         "max|a - b| <= rtol_declared * scale, rtol_declared stated by the layer's mapping (<= 1e-6)",
+         "rows of the deviating backend from the deviating layer on (float64 only)",
+         "a framework computes with a float32 constant in float64 (TF's GELU, torch's Hardsigmoid backward)"),
+    Rule("convention", "excuse", "convention",
+         "both own-convention twin rows pass strictly (scratch vs keras, scratch[torch] vs torch)",
+         "torch-keras step, state and trajectory rows of a case whose update rules differ by definition",
+         "no setting reconciles the two rules; each framework is shown right in its own convention"),
+    Rule("tf-rounding", "excuse", "deviation",
+         "a rerun of all three backends with the float32-exact hyperparameters agrees strictly on this row, and "
+         "max|a - b| <= 2 max|keras - keras_rerun| + rtol * scale",
+         "keras step and state rows of a float64 case whose hyperparameters float32 cannot hold",
+         "TensorFlow casts some Python-float hyperparameters through float32 even in float64 math"),
+    Rule("defect", "excuse", "defect",
+         "a registered defect's trigger holds, and the framework rerun without it (its counterfactual) agrees "
+         "strictly on this row",
+         "rows of the defective framework (parity.mappings.defects)",
+         "a known framework bug, named, with a standalone repro in the report folder"),
+    Rule("chaos", "excuse", "noise",
+         "max|a - b| <= 2 e_t + rtol * sqrt(t) * scale; e_t = max|w_t - w'_t| of scratchnet from the same "
+         "weights perturbed by rtol (relative) in a random direction",
+         "trajectory rows",
+         "a chaotic run amplifies any rounding difference; the perturbed rerun measures this run's own amplification"),
+    Rule("diverged", "verdict", "diverged",
+         "the loss non-finite or > 1e6 x its step-0 value, or a weight non-finite, at the same step in every "
+         "framework, every earlier row having passed",
+         "the case: steps from the divergence on are not compared",
+         "a blow-up all frameworks share is the model's, not a framework's; one framework alone is a failure"),
+)
+RULE_NAMES = tuple(r.name for r in RULES)
+
+
+def rule(name: str) -> Rule:
+    return RULES[RULE_NAMES.index(name)]
+
+
+def rules_table() -> list[dict]:
+    """The policy as rows (rule, kind, status, formula, applies, why), in order: the report's legend."""
+    return [{"rule": r.name, "kind": r.kind, "status": r.status, "formula": r.formula, "applies": r.applies,
+             "why": r.why} for r in RULES]
+
+
+@dataclass(frozen=True)
+class Excuse:
+    """A claimed cause for one row: ``rule`` names an excuse of ``RULES``; ``check(metrics)`` runs
+    its counterfactual and returns (holds, reason): the reason says what was measured either way."""
+
+    rule: str
+    check: Callable[[Metrics], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    status: str
+    passed: bool
+    tolerance: float  # relative to the row's scale (the reported one for elementwise rules)
+    rule: str  # the rule that decided the row
+    reason: str
+    metrics: Metrics
+
+
+def judge(a, b, dtype: str, quantity: str, step: int = 0, *, floor: float = 0.0,
+          allowance: np.ndarray | None = None, fd_loss: float | None = None,
+          excuses: tuple[Excuse, ...] = ()) -> Judgement:
+    """Apply ``RULES`` to one row: tensors ``a`` and ``b`` of ``quantity`` at ``step``.
+
+    ``floor``: G for a noise gradient (rule gradient-floor); ``allowance``: the elementwise A(a) + A(b)
+    of rule step-propagation (same shape as a); ``fd_loss``: the loss, for fd rows; ``excuses``: the
+    claims that may explain a failure, tried in the order of ``RULES``."""
+    m = metrics(a, b, dtype)
+    rtol = tolerance(dtype, quantity, step)
+    name, note = "strict", ""
+    if quantity == "fd":
+        name, rtol = "finite-difference", fd_tolerance(fd_loss if fd_loss is not None else 0.0, np.asarray(a),
+                                                       np.asarray(b), floor=floor)
+    elif quantity == "trajectory":
+        name = "trajectory"
+    if floor > m.scale:
+        name = "gradient-floor" if quantity != "fd" else name
+        note = f"relative to the case's largest gradient, {floor:.3g} (this one's largest is {m.scale:.2g})"
+    if allowance is not None and quantity in ("step", "state"):
+        ok, rtol, note = _elementwise(a, b, m, rtol, allowance)
+        name = "step-propagation" if np.any(allowance > 0) else name
+    else:
+        ok = passes(m, rtol, floor)
+    if floor > m.scale:
+        m = dataclasses.replace(m, max_rel=m.max_abs / floor)
+    if ok:
+        return Judgement("pass", True, rtol, name, note, m)
+    order = {r: i for i, r in enumerate(RULE_NAMES)}
+    reasons = []
+    for excuse in sorted(excuses, key=lambda e: order[e.rule]):
+        holds, why = excuse.check(m)
+        if holds:
+            r = rule(excuse.rule)
+            return Judgement(r.status, True, rtol, r.name, why, m)
+        reasons.append(f"claimed cause {excuse.rule} did not explain it: {why}")
+    return Judgement("fail", False, rtol, name, "; ".join(filter(None, [note, *reasons])), m)
+
+
+def _elementwise(a, b, m: Metrics, rtol: float, allowance: np.ndarray) -> tuple[bool, float, str]:
+    """Rule step-propagation: |a_e - b_e| <= rtol * scale + allowance_e. Returns (passed, the
+    tolerance at the deciding element relative to scale, note): the worst-ratio element when it
+    fails, the largest-difference element when it passes (so that a pass has max_rel <= tolerance)."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    with np.errstate(all="ignore"):
+        diff = np.abs(a64 - b64)
+        bound = rtol * m.scale + np.asarray(allowance, np.float64)
+        ratio = np.where(np.isfinite(diff), diff / np.where(bound > 0, bound, np.inf), np.inf)
+        ratio = np.where((diff == 0), 0.0, ratio)
+    scale = m.scale if m.scale > 0 else 1.0
+    if not np.all(ratio <= 1.0):
+        worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        return False, float(bound[worst] / scale), (f"element {tuple(int(i) for i in worst)} differs by "
+                                                    f"{float(diff[worst]):.3g} > its propagated bound {float(bound[worst]):.3g}")
+    return True, float(bound[tuple(m.worst_index)] / scale), ""
 
 
 def odd_one_out(pair_passed: dict[tuple[str, str], bool]) -> str:

@@ -37,7 +37,8 @@ def _row(res, key: str, part: "_Part", passed: bool, notes: list[str]) -> dict:
             "backend_a": "scratch", "backend_b": "fd", "max_abs": max_abs,
             "max_rel": max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf), "tolerance": part.rtol,
             "passed": bool(passed), "status": "pass" if passed else "fail", "mean_abs": part.mean_abs,
-            "max_ulp": part.max_ulp, "worst_index": part.worst, "note": "; ".join(notes), "odd_one_out": ""}
+            "max_ulp": part.max_ulp, "worst_index": part.worst, "note": "; ".join(notes), "odd_one_out": "",
+            "rule": "gradient-floor" if part.floored else "finite-difference"}
 
 
 class _Part(NamedTuple):

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity import compare, fdcheck
+from parity import compare, fdcheck, propagation, verdicts
 from parity.backends import BackendResult, PreparedCase, keras_backend, scratch, torch_backend
-from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, layer_mapping
+from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, defects, layer_mapping
 from parity.mappings.base import SAME
 from parity.noise import Noise
 from parity.spec import CaseSpec, FrozenDict, SpecError, infer_shapes
@@ -109,36 +109,6 @@ def deviations(case: PreparedCase) -> list[Deviation]:
     return out
 
 
-def rounding_deviation(case: PreparedCase, results: dict[str, BackendResult], noise: Noise) -> Deviation | None:
-    """Keras's stated deviation when TensorFlow rounds hyperparameters through float32 in a float64
-    case (``OptimizerMapping.tf_rounded``), sized by measurement, twice:
-    - Keras rerun with the values float32 holds exactly (which TF leaves alone) against Keras: what
-      TF rounds in some places and not in others (Adam's bias corrections take the rounded beta,
-      its moment updates 1 - beta in full precision: ~1e-5 relative in the step size at 0.999);
-    - scratchnet rerun with those values against scratchnet: what rounding them everywhere does
-      (SGD's momentum, Adagrad's initial accumulator, a weight decay).
-    Keras's step and state rows may differ from the others by twice the larger of the two (the
-    largest relative change over the compared steps), plus the step tolerance. Parameters with a
-    noise gradient, and running statistics right after them, are left out of the measurement (they
-    part by +-lr steps whether rounded or not)."""
-    spec = case.spec
-    rounded = OPTIMIZERS[spec.optimizer.type].tf_rounded(spec.optimizer.params, spec.dtype)
-    if rounded is None or not spec.steps:
-        return None
-    twin_case = dataclasses.replace(case, spec=dataclasses.replace(
-        spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
-    twins = {"keras": keras_backend.run(twin_case), "scratch": scratch.run(twin_case)}
-    skip = set(noise.params) | {k for k in results["scratch"].steps[0] if noise.state_reason_applies(k)}
-    worst = max((compare.metrics(value, twins[name].steps[t - 1][key], spec.dtype).max_rel
-                 for name in twins for t in compared_steps(spec.steps)
-                 for key, value in results[name].steps[t - 1].items() if key not in skip), default=0.0)
-    changed = ", ".join(f"{k}={spec.optimizer.params[k]}" for k in rounded if rounded[k] != spec.optimizer.params[k])
-    return Deviation("keras", ("step", "state"), 2 * worst + compare.tolerance(spec.dtype, "step", spec.steps),
-                     f"TF casts {changed} through float32 in float64 math (not everywhere alike); rerun with "
-                     f"float32-exact values, Keras and scratchnet move by up to {worst:.2g} (relative): allowed "
-                     "twice that")
-
-
 def convention_difference(case: PreparedCase) -> str | None:
     """Why torch's and Keras's trajectories differ by definition for this case, or None."""
     spec = case.spec
@@ -157,16 +127,25 @@ def convention_difference(case: PreparedCase) -> str | None:
 class CaseResult:
     spec: CaseSpec
     case: PreparedCase
-    results: dict[str, BackendResult]
+    results: dict[str, BackendResult]  # synced runs: every step from the reference's weights
     fd: dict | None  # tensor key -> scratchnet.gradcheck.TensorDifferences (parity.fdcheck)
     rows: list[dict] = field(default_factory=list)
     convention: str | None = None
     deviations: list[Deviation] = field(default_factory=list)
     noise: Noise | None = None  # which gradients are rounding noise (parity.noise)
+    free: dict[str, BackendResult] = field(default_factory=dict)  # free-running torch and keras
+    diverged_at: int | None = None  # the optimizer step at which every framework blew up alike
+    parted_at: int | None = None  # the first step at which free-running trajectories parted
+    defects: list = field(default_factory=list)  # (KnownDefect, why) triggered for the case
+    counterfactuals: dict = field(default_factory=dict)  # cache of the reruns excuses ran
+
+    @property
+    def verdict(self) -> str:
+        return verdicts.worst(r["status"] for r in self.rows)
 
     @property
     def passed(self) -> bool:
-        return all(r["passed"] for r in self.rows)
+        return verdicts.passed(self.verdict)
 
 
 def compared_steps(steps: int) -> list[int]:
@@ -188,104 +167,328 @@ def check_supported(spec: CaseSpec) -> None:
             raise SpecError(spec.source, f"layers[{i}]", reason)
 
 
+def reference_of(backend: str, convention: str | None) -> str:
+    """The reference run a backend's steps start from: scratchnet in the backend's own convention."""
+    return "scratch[torch]" if convention and backend in ("torch", "scratch[torch]") else "scratch"
+
+
 def run_case(spec: CaseSpec) -> CaseResult:
+    """One case through every backend. The references (scratchnet, and scratchnet in torch's
+    convention where the update rules differ) run free; torch and Keras run twice: synced (every
+    step from their reference's weights: the step rows) and free (the trajectory rows)."""
     check_supported(spec)
     case = prepare(spec)
-    results = {"scratch": scratch.run(case), "torch": torch_backend.run(case), "keras": keras_backend.run(case)}
     convention = convention_difference(case)
-    if convention:
-        results["scratch[torch]"] = scratch.run(case, convention="torch", name="scratch[torch]")
-    fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
+    with np.errstate(all="ignore"):  # a run that overflows is reported as diverged, not warned about
+        results = {"scratch": scratch.run(case)}
+        if convention:
+            results["scratch[torch]"] = scratch.run(case, convention="torch", name="scratch[torch]")
+        results["torch"] = torch_backend.run(case, sync=results[reference_of("torch", convention)].steps)
+        results["keras"] = keras_backend.run(case, sync=results["scratch"].steps)
+        free = {"torch": torch_backend.run(case), "keras": keras_backend.run(case)} if spec.steps >= 2 else {}
+        fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
     noise = Noise(results, spec, case.initial)
-    rounding = rounding_deviation(case, results, noise)
-    out = CaseResult(spec, case, results, fd, convention=convention,
-                     deviations=deviations(case) + ([rounding] if rounding else []), noise=noise)
+    out = CaseResult(spec, case, results, fd, convention=convention, deviations=deviations(case), noise=noise,
+                     free=free, defects=defects.triggered(case) if spec.steps else [])
+    out.diverged_at = diverged_at(out)
     out.rows = build_rows(out)
     return out
 
 
-def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, convention: bool = False,
-         floor: float = 0.0, noise: str = "") -> dict:
-    """One comparison row. ``floor``: the gradient floor G for grad rows (``compare``); ``noise``:
-    why a failing step row is rounding noise made into steps (a noise-gradient parameter), or ""."""
+DIVERGENCE_FACTOR = 1e6  # rule diverged of parity.compare.RULES
+
+
+def _blown_up(result: BackendResult, steps: int) -> int | None:
+    """The first step t (0: the forward before any step) after which ``result``'s loss is
+    non-finite or more than DIVERGENCE_FACTOR x its step-0 value, or a weight non-finite."""
+    loss0 = result.losses[0] if result.losses else 0.0
+    if not np.isfinite(loss0):
+        return 0
+    for t in range(1, steps + 1):
+        weights = result.steps[t - 1] if t - 1 < len(result.steps) else {}
+        if any(not np.all(np.isfinite(w)) for w in weights.values()):
+            return t
+        if t < len(result.losses):
+            loss = result.losses[t]
+            if not np.isfinite(loss) or abs(loss) > DIVERGENCE_FACTOR * max(abs(loss0), np.finfo(np.float64).tiny):
+                return t
+    return None
+
+
+def diverged_at(res: CaseResult) -> int | None:
+    """The step at which every framework blew up alike (rule diverged), or None. One framework
+    alone blowing up is not divergence: its rows fail and blame it."""
+    spec = res.spec
+    steps = {name: _blown_up(r, spec.steps) for name, r in res.results.items()}
+    values = set(steps.values())
+    return values.pop() if len(values) == 1 and None not in values else None
+
+
+def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0.0, allowance=None,
+         excuses: tuple = (), layer_index: int = -1) -> dict:
+    """One comparison row, judged by ``compare.judge``; ``layer_index``: the layer an output row
+    belongs to (declared deviations touch rows from their layer on)."""
     dtype = res.spec.dtype
-    rtol = compare.tolerance(dtype, quantity, step)
-    status, note = "pass", ""
-    for dev in res.deviations:
-        if quantity not in dev.quantities or dev.backend not in (a, b):
-            continue
-        if quantity == "output" and int(tensor.split("_", 1)[0]) < dev.from_layer:
-            continue  # upstream of the deviating layer
-        if dev.rtol > rtol:
-            rtol, note = dev.rtol, dev.reason
-    m = compare.metrics(va, vb, dtype)
-    ok = compare.passes(m, rtol, floor)
-    if convention:
-        status, note, ok = "convention", res.convention, True
-    elif not ok and noise:
-        status, note, ok = "noise", noise, True
-    elif not ok:
-        status = "fail"
-    elif note:
-        status = "deviation"
-    if floor > m.scale:  # judged against the floor: the error is reported relative to it
-        m = dataclasses.replace(m, max_rel=m.max_abs / floor)
-        note = "; ".join(filter(None, [note, f"relative to the case's largest gradient, {floor:.3g} "
-                                             f"(this one's largest is {m.scale:.2g})"]))
+    touched = "step" if quantity == "trajectory" else quantity  # a deviation of the steps moves the trajectory
+    declared = [dev for dev in res.deviations if touched in dev.quantities and dev.backend in (a, b)
+                and not (quantity == "output" and layer_index < dev.from_layer)]
+    if declared:
+        dev = max(declared, key=lambda d: d.rtol)
+
+        def check(m, dev=dev):
+            ok = compare.passes(m, dev.rtol, floor)
+            return ok, f"{dev.reason} (declared rtol {dev.rtol:g}; measured {m.max_rel:.2g})"
+        excuses = (*excuses, compare.Excuse("declared-deviation", check))
+    j = compare.judge(va, vb, dtype, quantity, step, floor=floor, allowance=allowance,
+                      fd_loss=res.results["scratch"].loss if quantity == "fd" else None, excuses=excuses)
+    m = j.metrics
     return {"case": res.spec.name, "dtype": dtype, "step": step, "quantity": quantity, "tensor": tensor,
-            "backend_a": a, "backend_b": b, "max_abs": m.max_abs, "max_rel": m.max_rel, "tolerance": rtol,
-            "passed": ok, "status": status, "mean_abs": m.mean_abs, "max_ulp": m.max_ulp,
-            "worst_index": str(m.worst_index), "note": note, "odd_one_out": ""}
+            "backend_a": a, "backend_b": b, "max_abs": m.max_abs, "max_rel": m.max_rel, "tolerance": j.tolerance,
+            "passed": j.passed, "status": j.status, "mean_abs": m.mean_abs, "max_ulp": m.max_ulp,
+            "worst_index": str(m.worst_index), "note": j.reason, "odd_one_out": "", "rule": j.rule}
+
+
+def _output_index(res: CaseResult, key: str) -> int:
+    return res.case.keys.index(key)
 
 
 def build_rows(res: CaseResult) -> list[dict]:
     r = res.results
+    spec = res.spec
     rows: list[dict] = []
-    noise = res.noise or Noise(r, res.spec, res.case.initial)
+    noise = res.noise or Noise(r, spec, res.case.initial)
+    d = res.diverged_at
 
-    def excuse(a, b, key, quantity, t):
-        if quantity == "step":
-            return noise.step_reason(r[a], r[b], key, t)
-        return noise.state_reason(r[a], r[b], key, t) if quantity == "state" else ""
-
-    def triple(step, quantity, tensor, get):
-        group = [_row(res, step, quantity, tensor, a, b, get(r[a]), get(r[b]),
-                      floor=noise.floor_for(tensor) if quantity == "grad" else 0.0,
-                      noise=excuse(a, b, tensor, quantity, step)) for a, b in FRAMEWORK_PAIRS]
+    def triple(step, quantity, tensor, get, **kw):
+        group = [_row(res, step, quantity, tensor, a, b, get(r[a]), get(r[b]), **kw) for a, b in FRAMEWORK_PAIRS]
         odd = compare.odd_one_out({(g["backend_a"], g["backend_b"]): g["passed"] for g in group})
         for g in group:
             g["odd_one_out"] = odd
         rows.extend(group)
 
-    for key in res.case.keys:
-        triple(0, "output", key, lambda b, k=key: b.outputs[k])
-    triple(0, "loss", "loss", lambda b: np.asarray(b.loss))
-    for key in r["scratch"].grads:
-        triple(0, "grad", key, lambda b, k=key: b.grads[k])
-    if r["scratch"].input_grad is not None:
-        triple(0, "grad", "input", lambda b: b.input_grad)
-    rows.extend(fdcheck.fd_rows(res, noise))
-    param_keys = set(r["scratch"].grads)
-    for t in compared_steps(res.spec.steps):
-        for key in r["scratch"].steps[t - 1]:
-            quantity = "step" if key in param_keys else "state"
-            get = lambda b, k=key, t=t: b.steps[t - 1][k]
-            if res.convention:
-                noisy = {pair: excuse(*pair, key, quantity, t) for pair in (("scratch", "keras"), ("scratch[torch]", "torch"))}
-                group = [_row(res, t, quantity, key, "scratch", "keras", get(r["scratch"]), get(r["keras"]),
-                              noise=noisy["scratch", "keras"]),
-                         _row(res, t, quantity, key, "scratch[torch]", "torch", get(r["scratch[torch]"]), get(r["torch"]),
-                              noise=noisy["scratch[torch]", "torch"]),
-                         _row(res, t, quantity, key, "torch", "keras", get(r["torch"]), get(r["keras"]), convention=True)]
-                for g in group[:2]:
-                    g["odd_one_out"] = "" if g["passed"] else _blame_twin(g)
-                rows.extend(group)
-            else:
-                triple(t, quantity, key, get)
+    with np.errstate(all="ignore"):
+        finite = lambda key: all(np.all(np.isfinite(r[n].outputs[key])) for n in FRAMEWORKS)  # noqa: E731
+        for key in res.case.keys:
+            if d == 0 and not finite(key):
+                break  # the overflowing layer and everything after it: not compared
+            triple(0, "output", key, lambda b, k=key: b.outputs[k], layer_index=_output_index(res, key))
+        if d == 0:
+            rows.extend(diverged_rows(res))
+            return rows
+        triple(0, "loss", "loss", lambda b: np.asarray(b.loss))
+        for key in r["scratch"].grads:
+            triple(0, "grad", key, lambda b, k=key: b.grads[k], floor=noise.floor_for(key))
+        if r["scratch"].input_grad is not None:
+            triple(0, "grad", "input", lambda b: b.input_grad, floor=noise.floor_for("input"))
+        rows.extend(fdcheck.fd_rows(res, noise))
+        steps = [t for t in compared_steps(spec.steps) if d is None or t < d]
+        rows.extend(step_rows(res, noise, steps))
+        rows.extend(trajectory_rows(res, steps))
+        if d is not None:
+            rows.extend(diverged_rows(res))
     return rows
 
 
-def _blame_twin(row: dict) -> str:
-    """A framework disagreeing with its own-convention scratchnet twin: name both (scratch is checked
-    by finite differences separately, so a passing fd check points at the framework)."""
-    return f"{row['backend_a']}|{row['backend_b']}"
+FRAMEWORKS = ("scratch", "torch", "keras")
+
+
+def _allowances(res: CaseResult, noise: Noise) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Rule step-propagation's A_t for each reference run (``parity.propagation``)."""
+    spec = res.spec
+    mapping = OPTIMIZERS[spec.optimizer.type]
+    out = {}
+    for name in ("scratch", "scratch[torch]"):
+        if name not in res.results:
+            continue
+        ref = res.results[name]
+        convention = "torch" if name == "scratch[torch]" else "keras"
+        out[name] = propagation.step_allowances(
+            lambda c=convention: mapping.scratch(spec.optimizer.params, c),
+            res.case.initial, ref.steps, ref.step_grads, set(noise.tensors) - {"input"}, compare.RTOL[spec.dtype])
+    return out
+
+
+def step_rows(res: CaseResult, noise: Noise, steps: list[int]) -> list[dict]:
+    """Step and state rows: each backend's weights after step t, every backend having started step
+    t from its reference's weights (rule step-propagation), with the excuses this case can claim."""
+    if not steps:
+        return []
+    r, spec, conv = res.results, res.spec, res.convention
+    allow = _allowances(res, noise)
+    param_keys = set(r["scratch"].grads)
+    pairs = [("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")] if conv else list(FRAMEWORK_PAIRS)
+    rows = []
+    for t in steps:
+        group_rows = []
+        for key in r["scratch"].steps[t - 1]:
+            quantity = "step" if key in param_keys else "state"
+            by_pair = {}
+            for a, b in pairs:
+                va, vb = r[a].steps[t - 1][key], r[b].steps[t - 1][key]
+                allowance = _pair_allowance(allow, conv, a, b, t, key) if quantity == "step" else None
+                excuses = _excuses(res, a, b, t, key, quantity, by_pair)
+                row = _row(res, t, quantity, key, a, b, va, vb, allowance=allowance, excuses=excuses)
+                by_pair[(a, b)] = row
+                group_rows.append(row)
+            _blame(by_pair, conv)
+        rows.extend(group_rows)
+    return rows
+
+
+def _pair_allowance(allow, conv, a, b, t, key):
+    """A(a) + A(b): a reference run (the one the pair's backends start from) has A = 0."""
+    total = np.zeros_like(allow["scratch"][t - 1][key])
+    for n in (a, b):
+        ref = reference_of(n, conv)
+        if n != ref:
+            total = total + allow[ref][t - 1][key]
+    return total
+
+
+def _blame(by_pair: dict, conv: str | None) -> None:
+    """The odd one out of one tensor's rows, from every comparison it has: with twins, a framework
+    whose own-convention twin row fails while the other framework's passes is the odd one."""
+    passed = {pair: row["passed"] for pair, row in by_pair.items()}
+    if not conv:
+        odd = compare.odd_one_out(passed)
+    else:
+        sk, st = passed.get(("scratch", "keras"), True), passed.get(("scratch[torch]", "torch"), True)
+        odd = "" if sk and st else "keras" if st else "torch" if sk else "all disagree"
+    for row in by_pair.values():
+        row["odd_one_out"] = odd if not all(passed.values()) else ""
+
+
+def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, done: dict) -> tuple:
+    """The claims a failing step/state row of pair (a, b) may make, each with its counterfactual."""
+    out = []
+    if res.convention and (a, b) == ("torch", "keras"):
+        def convention(m, done=done):
+            twins = [done.get(("scratch", "keras")), done.get(("scratch[torch]", "torch"))]
+            ok = all(row is not None and row["passed"] for row in twins)
+            return ok, (f"{res.convention} (measured {m.max_rel:.2g}); each framework agrees strictly with its "
+                        "own-convention scratchnet twin" if ok else
+                        f"{res.convention}, but a twin row did not pass strictly")
+        out.append(compare.Excuse("convention", convention))
+    if "keras" in (a, b):
+        rounded = OPTIMIZERS[res.spec.optimizer.type].tf_rounded(res.spec.optimizer.params, res.spec.dtype)
+        if rounded is not None:
+            out.append(compare.Excuse("tf-rounding", lambda m: _tf_rounding(res, rounded, a, b, t, key, quantity, m)))
+        for defect, why in res.defects:
+            if defect.framework in (a, b):
+                out.append(compare.Excuse("defect", lambda m, d=defect, w=why: _defect(res, d, w, a, b, t, key, quantity, m)))
+    return tuple(out)
+
+
+def _rerun(res: CaseResult, label: str, make):
+    if label not in res.counterfactuals:
+        with np.errstate(all="ignore"):
+            res.counterfactuals[label] = make()
+    return res.counterfactuals[label]
+
+
+def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m) -> tuple[bool, str]:
+    """Rule tf-rounding: all three rerun with the float32-exact hyperparameters (synced to the same
+    reference weights); the excuse holds where the rerun pair agrees strictly and the difference is
+    no larger than twice what the rounding moves either side of the pair by (Keras not at all where
+    TF rounds the value anyway; the other side by the rounding's whole effect)."""
+    case = res.case
+    free = quantity == "trajectory"
+    runs = _rerun(res, f"tf-rounding:{free}", lambda: _rounded_runs(res, rounded, free))
+    orig = {**res.results, **res.free} if free else res.results
+    va, vb = runs[a].steps[t - 1][key], runs[b].steps[t - 1][key]
+    rerun = compare.judge(va, vb, case.spec.dtype, quantity, t)
+    moved = max(float(np.max(np.abs(np.asarray(orig[n].steps[t - 1][key], np.float64)
+                                    - runs[n].steps[t - 1][key]), initial=0.0)) for n in (a, b))
+    bound = 2 * moved + compare.tolerance(case.spec.dtype, quantity, t) * m.scale
+    changed = ", ".join(f"{k}={res.spec.optimizer.params[k]}" for k in rounded if rounded[k] != res.spec.optimizer.params[k])
+    ok = rerun.passed and rerun.status == "pass" and m.max_abs <= bound
+    return ok, (f"TF casts {changed} through float32 in float64 math; rerun with float32-exact values the pair "
+                f"{'agrees' if rerun.passed else 'still differs'} ({rerun.metrics.max_rel:.2g}); the rounding moves "
+                f"the pair's backends by up to {moved:.2g}, the pair differs by {m.max_abs:.2g}")
+
+
+def _rounded_runs(res: CaseResult, rounded: dict, free: bool) -> dict[str, BackendResult]:
+    """Every backend rerun with ``rounded`` hyperparameters: synced to the original references
+    (step rows) or free-running (trajectory rows)."""
+    spec = res.spec
+    twin = dataclasses.replace(res.case, spec=dataclasses.replace(
+        spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
+    sync = (lambda name: None) if free else (lambda name: res.results[name].steps)
+    runs = {"scratch": scratch.run(twin, sync=sync("scratch"))}
+    if res.convention:
+        runs["scratch[torch]"] = scratch.run(twin, convention="torch", name="scratch[torch]", sync=sync("scratch[torch]"))
+    runs["torch"] = torch_backend.run(twin, sync=sync(reference_of("torch", res.convention)))
+    runs["keras"] = keras_backend.run(twin, sync=sync("scratch"))
+    return runs
+
+
+def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m) -> tuple[bool, str]:
+    """Rule defect: the framework rerun without the defect (same reference weights) agrees strictly."""
+    free = quantity == "trajectory"
+    runs = {**res.results, **res.free} if free else dict(res.results)
+    backend = {"keras": keras_backend, "torch": torch_backend}[defect.framework]
+    ref = None if free else res.results[reference_of(defect.framework, res.convention)].steps
+    runs[defect.framework] = _rerun(res, f"defect:{defect.name}:{free}",
+                                    lambda: backend.run(res.case, sync=ref, **defect.rerun_options))
+    rerun = compare.judge(runs[a].steps[t - 1][key], runs[b].steps[t - 1][key], res.spec.dtype, quantity, t)
+    ok = rerun.passed and rerun.status == "pass"
+    return ok, (f"known defect {defect.name} ({defect.versions}): {why}; {defect.counterfactual}: the pair "
+                f"{'agrees strictly' if ok else 'still differs'} ({rerun.metrics.max_rel:.2g}); repro: "
+                f"repro/{defect.name}.py in the report folder")
+
+
+def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
+    """Free-running trajectories (each backend on its own weights from step 1 on) against their
+    reference, from step 2 (step 1 is the step row), up to and including the first step at which a
+    pair parts beyond rule trajectory: after that they are no longer comparable, and the step at
+    which they parted is the figure worth reporting (``res.parted_at``)."""
+    if not res.free:
+        return []
+    r, conv = res.results, res.convention
+    runs = {**{n: r[n] for n in ("scratch", "scratch[torch]") if n in r}, **res.free}
+    pairs = [("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")] if conv else list(FRAMEWORK_PAIRS)
+    rows = []
+    for t in (t for t in steps if t >= 2):
+        parted = False
+        for key in r["scratch"].steps[t - 1]:
+            by_pair = {}
+            for a, b in pairs:
+                excuses = [compare.Excuse("chaos", lambda m, a=a, t=t, key=key: _chaos(res, a, t, key, m)),
+                           *_excuses(res, a, b, t, key, "trajectory", by_pair)]
+                row = _row(res, t, "trajectory", key, a, b, runs[a].steps[t - 1][key], runs[b].steps[t - 1][key],
+                           excuses=tuple(excuses))
+                by_pair[(a, b)] = row
+                parted |= row["status"] != "pass"
+                rows.append(row)
+            _blame(by_pair, conv)
+        if parted:
+            res.parted_at = t
+            break
+    return rows
+
+
+def _chaos(res: CaseResult, a: str, t: int, key: str, m) -> tuple[bool, str]:
+    """Rule chaos: scratchnet from weights perturbed by rtol parts from the reference at least as
+    far as this pair."""
+    conv = "torch" if reference_of(a, res.convention) == "scratch[torch]" else "keras"
+    ref = res.results["scratch[torch]" if conv == "torch" else "scratch"]
+    moved = _rerun(res, f"chaos:{conv}", lambda: propagation.perturbed_run(res.case, scratch.run, conv))
+    e = float(np.max(np.abs(np.asarray(ref.steps[t - 1][key], np.float64) - moved.steps[t - 1][key]), initial=0.0))
+    bound = 2 * e + compare.tolerance(res.spec.dtype, "trajectory", t) * m.scale
+    ok = m.max_abs <= bound
+    return ok, (f"free-running trajectories part at step {t}: scratchnet from weights perturbed by "
+                f"{compare.RTOL[res.spec.dtype]:g} parts by {e:.2g} by then, the pair by {m.max_abs:.2g}; "
+                "trajectories are not compared after they part")
+
+
+def diverged_rows(res: CaseResult) -> list[dict]:
+    """Rule diverged: one row per pair at the divergence step, not passed."""
+    d, spec = res.diverged_at, res.spec
+    losses = {n: (res.results[n].losses[d] if d < len(res.results[n].losses) else float("nan")) for n in FRAMEWORKS}
+    note = (f"every framework blew up alike at step {d} (loss non-finite or > {DIVERGENCE_FACTOR:g} x its step-0 "
+            f"value, or a weight non-finite): " + ", ".join(f"{n} loss {v:.3g}" for n, v in losses.items())
+            + "; the steps from it on are not compared")
+    return [{"case": spec.name, "dtype": spec.dtype, "step": d, "quantity": "loss", "tensor": "loss",
+             "backend_a": a, "backend_b": b, "max_abs": float("nan"), "max_rel": float("nan"), "tolerance": 0.0,
+             "passed": False, "status": "diverged", "mean_abs": float("nan"), "max_ulp": float("nan"),
+             "worst_index": "()", "note": note, "odd_one_out": "", "rule": "diverged"} for a, b in FRAMEWORK_PAIRS]

@@ -36,12 +36,13 @@ ORDER: tuple[Verdict, ...] = (
             "torch and Keras define the operation differently; each is checked strictly against a scratchnet "
             "twin in its own convention and the measured difference is shown"),
     Verdict("noise", True, "#e4e4e4", "#333333", "2",
-            "a gradient that is zero by the math comes out as rounding noise; optimizers that normalise by its "
-            "size turn it into steps of +-learning_rate with arbitrary signs: not comparable, shown apart"),
+            "free-running trajectories parted by rounding that the run itself amplifies (a chaotic run, or a "
+            "noise gradient under Adam): a rerun from weights perturbed by rtol parts at least as far"),
     Verdict("deviation", True, "#fbeec2", "#6b4d00", "33",
-            "a framework rounds or computes differently by a stated, measured amount (its own tolerance)"),
+            "a framework computes with float32 values in float64 math: the rerun with the float32-exact values "
+            "agrees strictly (or, for a layer's constant, within the bound its mapping declares)"),
     Verdict("defect", True, "#f6dbe8", "#7a1f55", "35",
-            "a framework's known bug, named and demonstrated with a repro"),
+            "a framework's known bug, named, demonstrated by its counterfactual rerun, with a repro script"),
     Verdict("diverged", False, "#f9d9c0", "#7a3300", "33;1",
             "the loss or a weight became non-finite or exploded in every framework alike; later steps not compared"),
     Verdict("fail", False, "#f4c7b8", "#8a1c00", "31;1",

@@ -35,3 +35,4 @@ class BackendResult:
     steps: list[dict[str, np.ndarray]] = field(default_factory=list)  # params + state after each step
     losses: list[float] = field(default_factory=list)  # loss before each step (len = max(steps, 1))
     final_output: np.ndarray | None = None  # the model's output after the last step, inference mode
+    step_grads: list[dict[str, np.ndarray]] = field(default_factory=list)  # scratch only: grads before each step

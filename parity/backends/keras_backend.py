@@ -47,7 +47,13 @@ def _dense(v) -> np.ndarray:
 
     if isinstance(v, tf.IndexedSlices):  # Embedding's gradient
         v = tf.convert_to_tensor(v)
-    return np.array(v)
+    return _numpy(v)
+
+
+def _numpy(v) -> np.ndarray:
+    """A tensor's or a Keras variable's values as a fresh numpy array (``np.array(variable)`` goes
+    through ``__array__`` without its ``copy`` keyword: a NumPy 2 DeprecationWarning)."""
+    return np.array(v.numpy() if hasattr(v, "numpy") else v, copy=True)
 
 
 def build(case: PreparedCase) -> list:
@@ -60,21 +66,32 @@ def build(case: PreparedCase) -> list:
         ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), SAME, spec.dtype)
         layer = layer_mapping(lspec.type).keras(ctx)
         layer.build((None, *in_shape))
+        if key in case.masks and hasattr(layer, "set_mask"):
+            layer.set_mask(case.masks[key])
+        layers.append((key, layer))
+        in_shape = tuple(case.shapes[i])
+    load(layers, case.initial)
+    return layers
+
+
+def load(layers, weights: dict[str, np.ndarray]) -> None:
+    """Assign canonical ``weights`` (params and state) to the Keras variables by name, shape-asserted."""
+    for key, layer in layers:
         for var in layer.weights:
-            value = case.initial.get(f"{key}/{var.name}")
+            value = weights.get(f"{key}/{var.name}")
             if value is None:
                 raise AssertionError(f"{key}: Keras variable {var.name!r} has no canonical value")
             if tuple(var.shape) != value.shape:
                 raise AssertionError(f"{key}/{var.name}: Keras shape {tuple(var.shape)}, canonical {value.shape}")
             var.assign(value)
-        if key in case.masks and hasattr(layer, "set_mask"):
-            layer.set_mask(case.masks[key])
-        layers.append((key, layer))
-        in_shape = tuple(case.shapes[i])
-    return layers
 
 
-def run(case: PreparedCase) -> BackendResult:
+def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
+        densify: bool = False) -> BackendResult:
+    """The case in Keras. ``sync``: as in ``torch_backend.run`` (reference weights loaded before
+    each step t >= 2; the optimizer keeps its own state). ``densify``: hand the optimizer every
+    gradient as a dense tensor (``tf.convert_to_tensor`` of an Embedding's ``IndexedSlices``, which
+    sums repeated ids first): the counterfactual of ``parity.mappings.defects``."""
     import tensorflow as tf
 
     spec = case.spec
@@ -89,13 +106,15 @@ def run(case: PreparedCase) -> BackendResult:
 
         result = None
         for step in range(max(spec.steps, 1)):
+            if sync is not None and step >= 1:
+                load(layers, sync[step - 1])
             with tf.GradientTape() as tape:
                 if floating:
                     tape.watch(x)
                 h, outs = x, {}
                 for key, layer in layers:
                     h = layer(h, training=spec.training)
-                    outs[key] = np.array(h)
+                    outs[key] = _numpy(h)
                 loss = loss_fn(y, h)
             targets = [v for _, v in variables] + ([x] if floating else [])
             grads = tape.gradient(loss, targets)
@@ -107,10 +126,11 @@ def run(case: PreparedCase) -> BackendResult:
                     input_grad=_dense(grads[-1]) if floating else None)
             result.losses.append(float(loss))
             if optimizer is not None:
-                optimizer.apply_gradients([(g, v) for g, (_, v) in zip(grads, variables) if g is not None])
-                result.steps.append({f"{key}/{v.name}": np.array(v) for key, layer in layers for v in layer.weights})
+                applied = [tf.convert_to_tensor(g) if densify and isinstance(g, tf.IndexedSlices) else g for g in grads]
+                optimizer.apply_gradients([(g, v) for g, (_, v) in zip(applied, variables) if g is not None])
+                result.steps.append({f"{key}/{v.name}": _numpy(v) for key, layer in layers for v in layer.weights})
         h = x
         for _, layer in layers:
             h = layer(h, training=False)
-        result.final_output = np.array(h)
+        result.final_output = _numpy(h)
     return result

@@ -26,16 +26,22 @@ def build_model(case: PreparedCase, convention: str = "keras"):
     return model
 
 
-def run(case: PreparedCase, convention: str = "keras", name: str = "scratch") -> BackendResult:
+def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
+        sync: list[dict[str, np.ndarray]] | None = None, optimizer_params: dict | None = None) -> BackendResult:
+    """The case in scratchnet, in ``convention``. ``sync``: as in ``torch_backend.run`` (reference
+    weights loaded before each step t >= 2). ``optimizer_params``: other hyperparameters than the
+    spec's (a counterfactual rerun)."""
     from scratchnet import losses
 
     spec = case.spec
     model = build_model(case, convention)
     loss = losses.get(spec.loss.type, **spec.loss.params)
     opt_spec = spec.optimizer
-    optimizer = OPTIMIZERS[opt_spec.type].scratch(opt_spec.params, convention)
+    optimizer = OPTIMIZERS[opt_spec.type].scratch(optimizer_params or opt_spec.params, convention)
     result = None
     for step in range(max(spec.steps, 1)):
+        if sync is not None and step >= 1:
+            model.set_weights(sync[step - 1])
         out = model.forward(case.x, training=spec.training)
         value = float(loss.forward(case.y, out))
         dx = model.backward(loss.backward())
@@ -46,6 +52,7 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch") ->
                 grads={k: g.copy() for k, (_, g) in params.items()},
                 input_grad=None if case.x.dtype.kind in "iu" else dx.copy())
         result.losses.append(value)
+        result.step_grads.append({k: g.copy() for k, (_, g) in params.items()})
         if spec.steps:
             optimizer.apply({k: p for k, (p, _) in params.items()}, {k: g for k, (_, g) in params.items()})
             result.steps.append(model.get_weights())

@@ -57,9 +57,23 @@ def build(case: PreparedCase):
         if key in case.masks and hasattr(module, "set_mask"):
             module.set_mask(torch.from_numpy(np.ascontiguousarray(out_layout.from_canonical(case.masks[key]))))
         rules = mapping.rules(ctx)
-        with torch.no_grad():
+        module.train(spec.training)
+        modules.append(module)
+        entries.append((key, ctx, rules, out_layout))
+        layout, in_shape = out_layout, tuple(case.shapes[i])
+    load(modules, entries, case.initial)
+    return modules, entries
+
+
+def load(modules, entries, weights: dict[str, np.ndarray]) -> None:
+    """Copy canonical ``weights`` (params and state) into the torch modules through the rules,
+    shape-asserted on both sides."""
+    import torch
+
+    with torch.no_grad():
+        for module, (key, ctx, rules, _) in zip(modules, entries):
             for rule in rules:
-                values = rule.to_torch(case.initial[f"{key}/{rule.canonical}"], ctx)
+                values = rule.to_torch(weights[f"{key}/{rule.canonical}"], ctx)
                 values = values if isinstance(rule.torch, tuple) else (values,)
                 for name, value in zip(rule.torch_names, values, strict=True):
                     target = _tensor(module, name)
@@ -67,14 +81,12 @@ def build(case: PreparedCase):
                         raise AssertionError(f"{key}: torch {name} has shape {tuple(target.shape)}, "
                                              f"conversion gave {value.shape}")
                     target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
-        module.train(spec.training)
-        modules.append(module)
-        entries.append((key, ctx, rules, out_layout))
-        layout, in_shape = out_layout, tuple(case.shapes[i])
-    return modules, entries
 
 
-def run(case: PreparedCase) -> BackendResult:
+def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> BackendResult:
+    """The case in torch. ``sync``: the reference weights after each step (``sync[t-2]`` is loaded
+    before step t >= 2), so that every step starts from the same weights as the reference's and its
+    rows measure that step alone; the optimizer keeps its own state. None: free-running."""
     spec = case.spec
     with torch_state(spec.dtype) as torch:
         modules, entries = build(case)
@@ -107,6 +119,8 @@ def run(case: PreparedCase) -> BackendResult:
 
         result = None
         for step in range(max(spec.steps, 1)):
+            if sync is not None and step >= 1:
+                load(modules, entries, sync[step - 1])
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=False)
             if x.grad is not None:

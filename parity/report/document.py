@@ -181,15 +181,12 @@ def build(df: pd.DataFrame, case_results, env: dict, not_run=()) -> list:
     blocks = [Heading(1, "Parity report"),
               Para(f"numpy {env['numpy']}, torch {env['torch']}, tensorflow {env['tensorflow']}, keras {env['keras']}, "
                    f"python {env['python']} on {env['platform']}; full details in `environment.json`."),
-              Para("A pair passes when max|a - b| <= rtol * max(max|a|, max|b|): rtol 1e-12 in float64, 1e-5 in float32, "
-                   "times sqrt(t) at optimizer step t; finite differences within 1e-7 plus their rounding bound "
-                   "(`parity/compare.py`). **convention**: torch and Keras define the update differently (each is then "
-                   "checked strictly against a scratchnet twin in its own convention, `scratch[torch]`); "
-                   "**deviation**: a framework's stated rounding, with its own tolerance. Gradients are compared "
-                   "against at least the case's largest gradient (rounding errors are that size, so a gradient that "
-                   "is zero by the math is noise); **noise**: a parameter with such a gradient, which Adam, RMSprop or "
-                   "Adagrad turn into steps of +-learning_rate with arbitrary signs, so its trajectory (and running "
-                   "statistics below it) are not comparable."),
+              Para("Every row is judged by one ordered table of rules (`parity.compare.RULES`): tolerance rules set "
+                   "a row's tolerance; excuses are tried on a row that fails it, and each holds only when its "
+                   "counterfactual rerun agrees strictly (otherwise the row fails: \"claimed cause X did not explain "
+                   "it\"). Every optimizer step starts from the reference's weights; free-running trajectories are "
+                   "compared until they part."),
+              Table(pd.DataFrame(compare.rules_table())[["rule", "kind", "status", "formula", "applies"]]),
               Heading(2, "Summary"), Table(summary_matrix(df))]
     blocks += not_run_section(not_run)
     blocks += tutorial_section(case_results)

@@ -41,7 +41,8 @@ def trajectory_and_losses(res) -> bytes:
     ax1.set_xlabel("optimizer step")
     ax1.set_ylabel("max |a-b| / max |ref|")
     ax1.set_title("trajectory: weights after each step", fontsize=9)
-    ax1.legend(fontsize=7)
+    if ax1.get_legend_handles_labels()[0]:  # a case diverged at step 1 has no step rows
+        ax1.legend(fontsize=7)
     for name, r in res.results.items():
         ax2.plot(np.arange(1, len(r.losses) + 1), r.losses, label=name, color=COLORS.get(name),
                  linestyle="--" if name == "scratch[torch]" else "-", linewidth=1.2)

@@ -54,3 +54,19 @@ def write_npz(case_results, path: Path) -> None:
 
 def write_json(obj, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def write_repros(case_results, folder: Path) -> list[Path]:
+    """``repro/<defect>.py`` for every known framework defect a case's rows were excused by: a
+    standalone script that shows the bug (``parity.mappings.defects``)."""
+    written = []
+    for res in case_results:
+        for defect, _ in getattr(res, "defects", []):
+            if not any(r["status"] == "defect" and defect.name in r["note"] for r in res.rows):
+                continue
+            path = folder / "repro" / f"{defect.name}.py"
+            if path not in written:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(defect.repro(res.case))
+                written.append(path)
+    return written

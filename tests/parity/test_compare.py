@@ -20,7 +20,8 @@ def test_nan_never_passes():
 
 def test_trajectory_tolerance_grows_with_the_square_root_of_the_step():
     assert compare.tolerance("float32", "step", 1) == 1e-5
-    assert math.isclose(compare.tolerance("float32", "step", 100), 1e-4)
+    assert compare.tolerance("float32", "step", 100) == 1e-5  # every step starts from the reference weights
+    assert math.isclose(compare.tolerance("float32", "trajectory", 100), 1e-4)
     assert compare.tolerance("float32", "grad", 100) == 1e-5
 
 

@@ -1,0 +1,110 @@
+"""The Python API (FIRM, DESIGN.md "Python API"): parity from a user's own code and test suite.
+
+    import parity
+    r = parity.check("my-case.json")          # a path, a spec dict, or a parsed CaseSpec; dtype= overrides
+    r.verdict, r.passed, r.odd_one_out, r.rows  # rows: a pandas DataFrame with results.csv's columns
+    r.worst                                     # the row that decided the verdict (a pandas Series)
+    r.write_report("out/")                      # the same report `parity run --out out/` writes
+
+``parity run`` is a thin layer over ``check`` (one code path): its results.csv holds exactly the
+rows of ``check(...).rows``. A bad spec raises ``parity.spec.SpecError`` (the command line turns it
+into exit 2 with its one line).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Union
+
+from parity import verdicts
+from parity.spec import CaseSpec, SpecError, load_spec, parse_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SpecLike = Union[str, "os.PathLike[str]", dict, CaseSpec]
+
+
+def as_spec(spec: SpecLike, dtype: str | None = None) -> CaseSpec:
+    """A parsed, filled-in ``CaseSpec`` from a path, a dict or a CaseSpec (``dtype`` overrides its own)."""
+    if isinstance(spec, CaseSpec):
+        parsed = spec
+    elif isinstance(spec, dict):
+        parsed = parse_spec(json.loads(json.dumps(spec)))  # a deep copy the parser may keep
+    elif isinstance(spec, (str, os.PathLike)):
+        parsed = load_spec(Path(spec))
+    else:
+        raise SpecError("<spec>", "spec", f"expected a path, a dict or a CaseSpec, got {type(spec).__name__}")
+    return parsed.with_dtype(dtype) if dtype is not None else parsed
+
+
+@dataclass
+class Result:
+    """One case checked in every backend (``parity.run.CaseResult`` underneath, as ``case``)."""
+
+    case: Any  # parity.run.CaseResult
+
+    @property
+    def spec(self) -> CaseSpec:
+        return self.case.spec
+
+    @property
+    def rows(self) -> "pd.DataFrame":
+        from parity.report import writers
+
+        return writers.results_frame([self.case])
+
+    @property
+    def verdict(self) -> str:
+        return self.case.verdict
+
+    @property
+    def passed(self) -> bool:
+        return verdicts.passed(self.verdict)
+
+    @property
+    def worst(self) -> "pd.Series | None":
+        """The first row whose status is the verdict (None for a case without rows)."""
+        rows = self.rows
+        hit = rows[rows.status == self.verdict]
+        return hit.iloc[0] if len(hit) else None
+
+    @property
+    def odd_one_out(self) -> str:
+        """The backend the deciding rows blame ("" when every row passed strictly)."""
+        worst = self.worst
+        return "" if worst is None or self.verdict == "pass" else str(worst["odd_one_out"] or "")
+
+    def excused(self) -> "pd.DataFrame":
+        """The rows that passed as something other than ``pass`` (convention, deviation, noise, defect)."""
+        rows = self.rows
+        return rows[rows.passed & (rows.status != "pass")]
+
+    def write_report(self, out: str | os.PathLike) -> Path:
+        """The report of this case in folder ``out`` (as ``parity run --out``)."""
+        return write_report([self], out)
+
+    def __repr__(self) -> str:
+        return f"Result({self.spec.name!r} [{self.spec.dtype}]: {self.verdict})"
+
+
+def check(spec: SpecLike, dtype: str | None = None) -> Result:
+    """Run one case through scratchnet, torch and Keras and judge every tensor."""
+    from parity.run import run_case
+
+    return Result(run_case(as_spec(spec, dtype)))
+
+
+def check_many(specs: Iterable[SpecLike], dtype: str | None = None) -> list[Result]:
+    """``check`` for several cases; every spec is parsed before any case runs."""
+    parsed = [as_spec(s, dtype) for s in specs]
+    return [check(s) for s in parsed]
+
+
+def write_report(results: list[Result], out: str | os.PathLike, not_run: list | None = None) -> Path:
+    """results.csv, tensors.npz, environment.json, report.md and report.html of ``results`` in ``out``."""
+    from parity.report import write_report as _write
+
+    return _write([r.case for r in results], Path(out), not_run or [])
