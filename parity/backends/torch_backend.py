@@ -108,7 +108,7 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
         y_np = case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
         y = torch.from_numpy(np.ascontiguousarray(y_np))
         loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3])
-        optimizer = OPTIMIZERS[spec.optimizer.type].torch(named_parameters(modules, entries),
+        optimizer = OPTIMIZERS[spec.optimizer.type].torch_step(named_parameters(modules, entries),
                                                           spec.optimizer.params) if spec.steps else None
 
         def canonical(tensors: str) -> dict[str, np.ndarray]:

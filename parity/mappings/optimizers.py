@@ -29,7 +29,10 @@ When the rules part (``OptimizerMapping.differ``):
   for global_clipnorm) scales by c / (N + 1e-6), Keras by c / max(N, c). clipvalue is the same.
 - schedules: the torch side sets every parameter group's lr to the schedule's value before each
   ``optimizer.step()`` (the update of step t uses schedule(t - 1), Keras's counting; torch's own
-  schedulers step per call and are recursive, see ``scratchnet.optimizers.schedules``).
+  schedulers step per call and are recursive, see ``scratchnet.optimizers.schedules``). Keras on
+  TF computes a schedule in float32 even for float64 variables (2.8e-10 relative in a step of
+  opt-schedule-exponential): a stated Keras deviation in float64, measured by rerunning with the
+  values rounded to float32 (``tf_rounded``).
 - exclude_from_weight_decay: Keras's re.search of the strings on each variable's name; torch: the
   matching parameters in a group with weight_decay 0. No difference.
 
@@ -67,7 +70,13 @@ def _wd(p):
 
 # -- learning-rate schedules: the torch side's values, written from Keras's formulas ----------------
 def schedule_value(schedule: dict, s: int) -> float:
-    """The learning rate after ``s`` updates (the torch side sets it before update s + 1)."""
+    """The learning rate after ``s`` updates (the torch side sets it before update s + 1); rounded
+    to float32 in a ``tf_rounded`` rerun (``"tf_float32": true``), as Keras on TF computes it."""
+    value = _schedule_value(schedule, s)
+    return float(np.float32(value)) if schedule.get("tf_float32") else value
+
+
+def _schedule_value(schedule: dict, s: int) -> float:
     kind = schedule["schedule"]
     lr0 = schedule.get("initial_learning_rate")
     if kind == "exponential_decay":
@@ -93,15 +102,18 @@ def schedule_value(schedule: dict, s: int) -> float:
 def _scratch_schedule(schedule: dict):
     from scratchnet.optimizers import schedules
 
-    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in schedule.items() if k != "schedule"}
-    return schedules.get(schedule["schedule"], **kwargs)
+    kwargs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in schedule.items()
+              if k not in ("schedule", "tf_float32")}
+    made = schedules.get(schedule["schedule"], **kwargs)
+    return schedules.Rounded(made) if schedule.get("tf_float32") else made
 
 
 def _keras_schedule(schedule: dict):
     import keras
 
     s = keras.optimizers.schedules
-    kw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in schedule.items() if k != "schedule"}
+    kw = {k: (list(v) if isinstance(v, tuple) else v) for k, v in schedule.items()
+          if k not in ("schedule", "tf_float32")}  # Keras rounds to float32 anyway
     return {"exponential_decay": s.ExponentialDecay, "cosine_decay": s.CosineDecay,
             "piecewise_constant_decay": s.PiecewiseConstantDecay}[schedule["schedule"]](**kw)
 
@@ -319,7 +331,7 @@ def clipping_differs(p: dict) -> str | None:
 class OptimizerMapping:
     type: str
     atlas: Atlas
-    torch_optimizer: Callable[[list, dict], Any]  # (torch param groups, spec params) -> torch.optim.Optimizer
+    torch: Callable[[list, dict], Any]  # (torch parameters or param groups, spec params) -> torch.optim.Optimizer
     keras: Callable[[dict], Any]  # spec params -> keras optimizer (with its clipping, schedule, exclusions)
     own_differ: Callable[[dict], str | None]  # why the torch and Keras update rules part here, or None
     note: str = ""  # said in every report of a case with this optimizer
@@ -329,9 +341,14 @@ class OptimizerMapping:
         why = [self.own_differ(params), clipping_differs(params)]
         return "; ".join(w for w in why if w) or None
 
-    def torch(self, named: list, params: dict) -> TorchStep:
-        """``named``: (canonical key, torch parameter) pairs; the optimizer with its loop around it."""
-        return TorchStep(self.torch_optimizer(_torch_groups(named, params), params), [t for _, t in named], params)
+    def torch_step(self, named: list, params: dict) -> TorchStep:
+        """``named``: (canonical key, torch parameter) pairs, or bare parameters (then no
+        ``exclude_from_weight_decay`` can apply); the optimizer with the loop steps around it."""
+        if named and not isinstance(named[0], tuple):
+            if params.get("exclude_from_weight_decay") and _wd(params):
+                raise ValueError("exclude_from_weight_decay needs named parameters")
+            named = [(f"param{i}", t) for i, t in enumerate(named)]
+        return TorchStep(self.torch(_torch_groups(named, params), params), [t for _, t in named], params)
 
     def scratch(self, params: dict, convention: str):
         from scratchnet import optimizers
@@ -345,6 +362,8 @@ class OptimizerMapping:
             p["exclude_from_weight_decay"] = list(p["exclude_from_weight_decay"])
         if self.type == "nadam" and convention == "keras":
             p["tf_float32_decay"] = True  # Keras on TF: float32's 0.96 in u_t (see _nadam_differs)
+        elif self.type == "nadam":
+            p["decoupled_weight_decay"] = True  # as the torch side's NAdam
         # Keras's Adam(weight_decay) is decoupled, i.e. AdamW, which is also what torch runs for it
         name = "adamw" if self.type == "adam" and p.get("weight_decay") else self.type
         return optimizers.get(name, **p, convention=convention)
@@ -357,6 +376,8 @@ class OptimizerMapping:
             return None
         rounded = {k: float(np.float32(params[k])) for k in TF_ROUNDED
                    if k in params and not float32_representable(params[k])}
+        if isinstance(params.get("learning_rate"), dict):  # Keras computes schedules in float32
+            rounded["learning_rate"] = {**params["learning_rate"], "tf_float32": True}
         return {**params, **rounded} if rounded else None
 
 

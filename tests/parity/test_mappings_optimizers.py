@@ -147,7 +147,7 @@ def test_torch_step_clips_as_torch_does(mode):
     ga = np.arange(6.0).reshape(3, 2) / 4 - 0.5
     gb = np.array([0.5, -1.0, 2.0, 0.25])
     a.grad, b.grad = torch.tensor(ga), torch.tensor(gb)
-    step = OPTIMIZERS["sgd"].torch([("0_dense/kernel", a), ("0_dense/bias", b)], spec.optimizer.params)
+    step = OPTIMIZERS["sgd"].torch_step([("0_dense/kernel", a), ("0_dense/bias", b)], spec.optimizer.params)
     step.step()
     if mode == "clipvalue":
         want = [np.clip(ga, -0.75, 0.75), np.clip(gb, -0.75, 0.75)]
@@ -169,5 +169,5 @@ def test_torch_groups_exclude_by_re_search_on_the_name():
              for k in ("0_lstm/kernel", "0_lstm/recurrent_kernel", "0_lstm/bias")]
     for _, p in named:
         p.grad = torch.zeros(2, dtype=torch.float64)
-    OPTIMIZERS["adamw"].torch(named, spec.optimizer.params).step()
+    OPTIMIZERS["adamw"].torch_step(named, spec.optimizer.params).step()
     assert [float(p.detach()[0]) for _, p in named] == [1.0, 1.0, 1.0 - 0.5 * 0.25]
