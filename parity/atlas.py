@@ -10,18 +10,21 @@ import argparse
 from pathlib import Path
 
 from parity.mappings import LOSSES, OPTIMIZERS, REGISTRY
+from parity.mappings.optimizers import OPTIONS as OPTIMIZER_OPTIONS
 
 DEFAULT_RESULTS = Path(__file__).resolve().parents[1] / "reports" / "results.csv"
 
 
 def known_types() -> set[str]:
-    return set(REGISTRY) | set(LOSSES) | set(OPTIMIZERS)
+    return set(REGISTRY) | set(LOSSES) | set(OPTIMIZERS) | set(OPTIMIZER_OPTIONS)
 
 
 def _atlas(type_name: str):
     for table, kind in ((REGISTRY, "layer"), (LOSSES, "loss"), (OPTIMIZERS, "optimizer")):
         if type_name in table:
             return table[type_name].atlas, kind
+    if type_name in OPTIMIZER_OPTIONS:
+        return OPTIMIZER_OPTIONS[type_name], "optimizer option"
     raise KeyError(type_name)
 
 
@@ -46,6 +49,12 @@ def measured(type_name: str, df) -> str:
     if kind == "layer":
         layer_type = d.tensor.str.split("/").str[0].str.split("_", n=1).str[1]
         rows = d[d.quantity.isin(["output", "grad"]) & (layer_type == type_name)]
+    elif kind == "optimizer option":
+        def uses(p):
+            lr = p.get("learning_rate")
+            return p.get(type_name) is not None or (isinstance(lr, dict) and lr.get("schedule") == type_name)
+        cases = {s.name for s in load_catalog() if uses(s.optimizer.params)}
+        rows = d[d.case.isin(cases) & (d.quantity == "step")]
     else:
         field = "loss" if kind == "loss" else "optimizer"
         cases = {s.name for s in load_catalog() if getattr(s, field).type == type_name}
@@ -82,6 +91,7 @@ def render(results=None) -> str:
     sections += ["```text\n" + entry_text(t, results) + "\n```\n" for t in order]
     sections += ["```text\n" + entry_text(t, results) + "\n```\n" for t in LOSSES]
     sections += ["```text\n" + entry_text(t, results) + "\n```\n" for t in OPTIMIZERS]
+    sections += ["```text\n" + entry_text(t, results) + "\n```\n" for t in OPTIMIZER_OPTIONS]
     return "\n".join(sections)
 
 

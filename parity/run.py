@@ -165,6 +165,28 @@ def check_supported(spec: CaseSpec) -> None:
         reason = layer_mapping(lspec.type).torch_only_if(ctx)
         if reason:
             raise SpecError(spec.source, f"layers[{i}]", reason)
+    check_exclusions(spec)
+
+
+def check_exclusions(spec: CaseSpec) -> None:
+    """Raise SpecError (exit 2) for an ``exclude_from_weight_decay`` string that matches no
+    parameter name of the model (a typo, not a no-op; names as Keras's variable.name: kernel, bias, ...)."""
+    import re
+
+    strings = spec.optimizer.params.get("exclude_from_weight_decay")
+    if not strings:
+        return
+    names = sorted({key.rsplit("/", 1)[-1] for key in scratch.parameter_keys(spec)})
+    for i, s in enumerate(strings):
+        try:
+            pattern = re.compile(s)
+        except re.error as exc:
+            raise SpecError(spec.source, f"optimizer.exclude_from_weight_decay[{i}]",
+                            f"expected a regular expression ({exc}), got {s!r}") from None
+        if not any(pattern.search(n) for n in names):
+            raise SpecError(spec.source, f"optimizer.exclude_from_weight_decay[{i}]",
+                            f"expected a string found in a parameter name of the model ({', '.join(names)}), "
+                            f"got {s!r}")
 
 
 def reference_of(backend: str, convention: str | None) -> str:

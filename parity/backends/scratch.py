@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.backends.common import BackendResult, PreparedCase
+from parity.backends.common import BackendResult, PreparedCase, layer_key
 from parity.mappings import OPTIMIZERS
 from parity.spec import scratch_layer
 
@@ -24,6 +24,15 @@ def build_model(case: PreparedCase, convention: str = "keras"):
     for key, mask in case.masks.items():
         next(l for l in model.layers if l.name == key).set_mask(mask)
     return model
+
+
+def parameter_keys(spec) -> list[str]:
+    """The trainable parameters' keys (``<layer>/<name>``) of the spec's model, built without data."""
+    import scratchnet as sn
+
+    model = sn.Sequential([scratch_layer(l, name=key) for key, l in ((layer_key(i, l.type), l) for i, l in enumerate(spec.layers))])
+    model.build(spec.input_shape[1:], spec.dtype, np.random.default_rng(0))
+    return list(model.parameters())
 
 
 def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",

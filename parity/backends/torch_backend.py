@@ -83,6 +83,16 @@ def load(modules, entries, weights: dict[str, np.ndarray]) -> None:
                     target.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
 
+def named_parameters(modules, entries) -> list:
+    """(canonical key, torch parameter) for every trainable parameter, in module order; a parameter
+    no rule names (none today) keeps its torch name."""
+    out = []
+    for module, (key, _, rules, _) in zip(modules, entries):
+        names = {torch_name: rule.canonical for rule in rules for torch_name in rule.torch_names}
+        out += [(f"{key}/{names.get(name, name)}", p) for name, p in module.named_parameters()]
+    return out
+
+
 def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> BackendResult:
     """The case in torch. ``sync``: the reference weights after each step (``sync[t-2]`` is loaded
     before step t >= 2), so that every step starts from the same weights as the reference's and its
@@ -98,8 +108,8 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
         y_np = case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
         y = torch.from_numpy(np.ascontiguousarray(y_np))
         loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3])
-        params = [p for m in modules for p in m.parameters()]
-        optimizer = OPTIMIZERS[spec.optimizer.type].torch(params, spec.optimizer.params) if spec.steps else None
+        optimizer = OPTIMIZERS[spec.optimizer.type].torch_step(named_parameters(modules, entries),
+                                                          spec.optimizer.params) if spec.steps else None
 
         def canonical(tensors: str) -> dict[str, np.ndarray]:
             """Every rule's tensor (``"value"``) or its gradient (``"grad"``), canonical layout."""

@@ -64,7 +64,7 @@ def torch_step(case: PreparedCase) -> Step:
     out_layout = entries[-1][3]
     y = torch.from_numpy(np.ascontiguousarray(case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)))
     loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, out_layout)
-    optimizer = OPTIMIZERS[spec.optimizer.type].torch(list(net.parameters()), spec.optimizer.params)
+    optimizer = OPTIMIZERS[spec.optimizer.type].torch_step(list(net.parameters()), spec.optimizer.params)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)

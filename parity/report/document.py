@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from parity import compare
+from parity.mappings import OPTIMIZERS
 from parity.report import figures
 
 PAIRS = ["scratch-torch", "scratch-keras", "torch-keras", "scratch[torch]-torch", "scratch-fd"]
@@ -202,6 +203,8 @@ def build(df: pd.DataFrame, case_results, env: dict, not_run=()) -> list:
                    Code(json.dumps(res.spec.to_dict(), indent=1))]
         if res.convention:
             blocks.append(Para(f"**Convention difference** (torch vs Keras trajectories): {res.convention}."))
+        if res.spec.steps and OPTIMIZERS[res.spec.optimizer.type].note:
+            blocks.append(Para(f"**Note** ({res.spec.optimizer.type}): {OPTIMIZERS[res.spec.optimizer.type].note}."))
         for dev in res.deviations:
             blocks.append(Para(f"**Deviation** ({dev.backend}; {', '.join(dev.quantities)}; rtol {dev.rtol:g}): {dev.reason}."))
         for tensor, noise in sub[sub.status == "noise"].groupby("tensor", sort=True):

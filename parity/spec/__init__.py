@@ -121,7 +121,16 @@ sgd(learning_rate=0.01, momentum=0.0 in [0, 1), nesterov=false, weight_decay=0.0
 rmsprop(learning_rate=0.001, rho=0.9 in [0, 1), momentum=0.0 in [0, 1), epsilon=1e-7 >= 0,
 centered=false), adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999 (in [0, 1)), epsilon=1e-7,
 weight_decay=0.0), adamw(same, weight_decay=0.004), adagrad(learning_rate=0.001,
-initial_accumulator_value=0.1 >= 0, epsilon=1e-7).
+initial_accumulator_value=0.1 >= 0, epsilon=1e-7), nadam and adamax(learning_rate=0.001,
+beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.0), adadelta(learning_rate=0.001,
+rho=0.95, epsilon=1e-7, weight_decay=0.0), lion(learning_rate=0.001, beta_1=0.9 in (0, 1],
+beta_2=0.99, weight_decay=0.0). Every optimizer also takes clipnorm, clipvalue, global_clipnorm
+(null or > 0; at most one: Keras refuses two) and exclude_from_weight_decay (null or a list of
+strings; one that re.search finds in no parameter name of the model is refused by
+``parity.run.check_supported``). ``learning_rate`` may be a schedule object: exponential_decay
+(initial_learning_rate, decay_steps, decay_rate, staircase=false), cosine_decay
+(initial_learning_rate, decay_steps, alpha=0.0, warmup_target=null, warmup_steps=0),
+piecewise_constant_decay (boundaries strictly increasing, values: one more than boundaries).
 
 Shapes: ``infer_shapes(spec)`` constructs each layer in scratchnet (``scratch_layer``) and asks
 its ``compute_output_shape``; the layer's ValueError becomes a SpecError naming ``layers[i]``,

@@ -249,6 +249,33 @@ def _shape_check() -> _Check:
                   {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}})
 
 
+def _strings_check() -> _Check:
+    def fn(v):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise _Bad(typed=not isinstance(v, (list, tuple)))
+        if not v or not all(v):
+            raise _Bad()
+        return tuple(v)
+    return _Check("a non-empty list of non-empty strings", fn,
+                  {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}})
+
+
+def _learning_rate_check(schedules: tuple[str, ...]) -> _Check:
+    """A positive number, or a schedule object passed on as is (``parse`` checks its fields)."""
+    def fn(v):
+        if isinstance(v, dict):
+            return v
+        if not _is_number(v):
+            raise _Bad(typed=True)
+        if not (math.isfinite(float(v)) and float(v) > 0):
+            raise _Bad()
+        return float(v)
+    return _Check(f'a finite number > 0, or a schedule object {{"schedule": {" | ".join(map(json.dumps, schedules))}, '
+                  '...}', fn, {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                                         {"type": "object", "required": ["schedule"],
+                                          "properties": {"schedule": {"enum": list(schedules)}}}]})
+
+
 _POS = _int_check(1, "a positive int")
 _NONNEG = _int_check(0, "an int >= 0")
 _BOOL = _bool_check()

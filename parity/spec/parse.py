@@ -11,7 +11,8 @@ from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choic
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.shapes import infer_shapes
-from parity.spec.vocabulary import (RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
+from parity.spec.vocabulary import (RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS,
+                                    _PROBABILITY_ACTIVATIONS, _SCHEDULES, CLIP_FIELDS,
                                     _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
                                     DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
 
@@ -151,6 +152,38 @@ def _parse_layer(source: str, raw: Any, path: str, types: tuple[str, ...] | None
     return LayerSpec(kind, FrozenDict(params))
 
 
+def _parse_schedule(source: str, raw: dict, path: str) -> FrozenDict:
+    """A learning-rate schedule object: ``{"schedule": name, ...fields}`` filled in, boundaries
+    strictly increasing and one more value than boundaries (piecewise)."""
+    name = raw.get("schedule", _MISSING)
+    expected = f"a schedule, one of {', '.join(_SCHEDULES)}"
+    if name is _MISSING:
+        _fail(source, _join(path, "schedule"), f"expected {expected} (required)")
+    if not isinstance(name, str) or name not in _SCHEDULES:
+        hint = difflib.get_close_matches(name, _SCHEDULES, n=1) if isinstance(name, str) else []
+        hint = f" (did you mean {json.dumps(hint[0])}?)" if hint else ""
+        raise SpecError(source, _join(path, "schedule"), f"expected {expected}, got {json.dumps(name)}{hint}")
+    params = _fill(source, raw, path, _SCHEDULES[name], f"schedule {name}", extra_keys=("schedule",))
+    if name == "piecewise_constant_decay":
+        b, v = params["boundaries"], params["values"]
+        if any(x >= y for x, y in zip(b, b[1:])):
+            _fail(source, _join(path, "boundaries"), "expected strictly increasing step numbers", list(b))
+        if len(v) != len(b) + 1:
+            _fail(source, _join(path, "values"), f"expected {len(b) + 1} values (one more than the {len(b)} "
+                  f"boundaries)", list(v))
+    return FrozenDict({"schedule": name, **params})
+
+
+def _check_optimizer_options(source: str, params: dict) -> None:
+    """A schedule's fields; at most one of clipnorm, clipvalue and global_clipnorm (Keras refuses two)."""
+    if isinstance(params.get("learning_rate"), dict):
+        params["learning_rate"] = _parse_schedule(source, params["learning_rate"], "optimizer.learning_rate")
+    given = [k for k in CLIP_FIELDS if params.get(k) is not None]
+    if len(given) > 1:
+        _fail(source, f"optimizer.{given[1]}", f"expected null when {given[0]} is set (Keras refuses two of "
+              "clipnorm, clipvalue and global_clipnorm)", params[given[1]])
+
+
 def _parse_input(source: str, raw: Any) -> InputSpec:
     raw = _object(source, "input", raw, 'an input object {"kind": ...}')
     kind = _value(source, "input.kind", _choice_check(INPUT_KINDS), raw.get("kind", _MISSING))
@@ -219,6 +252,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
         _fail(source, "optimizer",
               f'expected an optimizer object {{"type": ...}}, one of {", ".join(_OPTIMIZERS)} (required)')
     opt_type, opt_params = _typed_section(source, opt_raw, "optimizer", _OPTIMIZERS, "optimizer")
+    _check_optimizer_options(source, opt_params)
     optimizer = OptimizerSpec(opt_type, FrozenDict(opt_params))
     if optimizer.type == "sgd" and optimizer.params["nesterov"] and optimizer.params["momentum"] == 0:
         _fail(source, "optimizer.nesterov", "expected false when momentum is 0 (torch refuses Nesterov "

@@ -121,7 +121,7 @@ def markdown() -> str:
              "exactly: a bool is not an int, and `3.0` is not an int. Hyperparameters mean what the Keras docs say "
              "they mean; the harness translates them for torch.", "",
              "Contents: [top-level keys](#top-level-keys) · [layers](#layers) · [activation layers](#activation-layers)"
-             " · [losses](#losses) · [optimizers](#optimizers) · [checks across fields](#checks-across-fields) · "
+             " · [losses](#losses) · [optimizers](#optimizers) · [schedules](#learning-rate-schedules) · [checks across fields](#checks-across-fields) · "
              "[JSON Schema](#json-schema)", "",
              "```json", _compact(EXAMPLE), "```", "",
              "## Top-level keys", "", "| key | default | accepts |", "|---|---|---|"]
@@ -137,7 +137,13 @@ def markdown() -> str:
     lines += _type_table(vocab._LOSSES, "Losses", "`loss` is `{\"type\": T, ...}`. Targets are generated to fit "
                          "the loss from the case's seed (or taken from the data set).")
     lines += _type_table(vocab._OPTIMIZERS, "Optimizers", "`optimizer` is `{\"type\": T, ...}`, with Keras's "
-                         "defaults; `steps` optimizer steps are compared one by one.")
+                         "defaults; `steps` optimizer steps are compared one by one. Every optimizer also takes "
+                         "`clipnorm`, `clipvalue`, `global_clipnorm` (at most one) and `exclude_from_weight_decay` "
+                         "(strings found by `re.search` in a parameter's name; one that matches no parameter of the "
+                         "model is refused).")
+    lines += _type_table(vocab._SCHEDULES, "Learning-rate schedules", "`learning_rate` may be `{\"schedule\": T, "
+                         "...}` instead of a number: evaluated at every optimizer step, the update of step t using "
+                         "the schedule at t - 1 (Keras's counting).")
     lines += ["## Checks across fields", "",
               "Some rules involve more than one field (an embedding only as the first layer; a final softmax for a "
               "crossentropy from probabilities; nesterov needs momentum; no steps without trainable parameters; "

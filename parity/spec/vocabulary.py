@@ -2,10 +2,12 @@
 defaults (the tables the parser fills specs from), and the other names a spec may use."""
 from __future__ import annotations
 
-from parity.spec.checks import (_ACTIVATION, _BOOL, _FINITE, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
-                                _UNIT_OPEN, _axes_check, _axis_check, _choice_check, _F, _Field,
-                                _layer_object_check, _optional, _padding_1d_check, _pair_check,
-                                _target_shape_check, _window_padding_check, _zero_padding_check)
+from parity.spec.checks import (_ACTIVATION, _BOOL, _FINITE, _NONNEG, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
+                                _UNIT_CLOSED, _UNIT_OPEN, _axes_check, _axis_check, _Check, _choice_check, _F,
+                                _Field, _float_check, _is_int, _layer_object_check, _learning_rate_check,
+                                _optional, _padding_1d_check, _pair_check, _strings_check, _target_shape_check,
+                                _window_padding_check, _zero_padding_check)
+from parity.spec.errors import _Bad
 
 
 _CONV_WINDOW = (_F("strides", _SIZE, (1, 1)), _F("padding", _PADDING, "valid"),
@@ -79,8 +81,47 @@ _LOSSES: dict[str, tuple[_Field, ...]] = {
     "huber": (_F("delta", _POSITIVE, 1.0),),
 }
 
-_LR = _POSITIVE
-_OPTIMIZERS: dict[str, tuple[_Field, ...]] = {
+def _int_list_check() -> _Check:
+    def fn(v):
+        if not isinstance(v, (list, tuple)) or not all(_is_int(b) for b in v):
+            raise _Bad(typed=not isinstance(v, (list, tuple)))
+        if not v or any(b < 0 for b in v):
+            raise _Bad()
+        return tuple(int(b) for b in v)
+    return _Check("a non-empty list of step numbers (ints >= 0)", fn,
+                  {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}})
+
+
+def _rate_list_check() -> _Check:
+    def fn(v):
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                       for x in v):
+            raise _Bad(typed=not isinstance(v, (list, tuple)))
+        if not v or not all(x > 0 and x == x and x != float("inf") for x in v):
+            raise _Bad()
+        return tuple(float(x) for x in v)
+    return _Check("a non-empty list of learning rates (finite numbers > 0)", fn,
+                  {"type": "array", "minItems": 1, "items": {"type": "number", "exclusiveMinimum": 0}})
+
+
+# Learning-rate schedules (Keras's keras.optimizers.schedules, snake_case; the key is "schedule")
+_SCHEDULES: dict[str, tuple[_Field, ...]] = {
+    "exponential_decay": (_F("initial_learning_rate", _POSITIVE), _F("decay_steps", _POS),
+                          _F("decay_rate", _POSITIVE), _F("staircase", _BOOL, False)),
+    "cosine_decay": (_F("initial_learning_rate", _POSITIVE), _F("decay_steps", _POS), _F("alpha", _UNIT_CLOSED, 0.0),
+                     _F("warmup_target", _optional(_POSITIVE), None), _F("warmup_steps", _NONNEG, 0)),
+    "piecewise_constant_decay": (_F("boundaries", _int_list_check()), _F("values", _rate_list_check())),
+}
+SCHEDULE_TYPES: tuple[str, ...] = tuple(_SCHEDULES)
+CLIP_FIELDS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+_LR = _learning_rate_check(SCHEDULE_TYPES)
+# fields of every optimizer (Keras's base optimizer), after its own
+_OPTIONS = (*(_F(name, _optional(_POSITIVE), None) for name in CLIP_FIELDS),
+            _F("exclude_from_weight_decay", _optional(_strings_check()), None))
+_LION_BETA_1 = _float_check("a number in (0, 1] (0 makes Lion signSGD)", lambda x: 0 < x <= 1,
+                            {"exclusiveMinimum": 0, "maximum": 1})
+_OPTIMIZERS: dict[str, tuple[_Field, ...]] = {name: (*fields, *_OPTIONS) for name, fields in {
     "sgd": (_F("learning_rate", _LR, 0.01), _F("momentum", _UNIT_OPEN, 0.0), _F("nesterov", _BOOL, False),
             _F("weight_decay", _NONNEG_F, 0.0)),
     "rmsprop": (_F("learning_rate", _LR, 0.001), _F("rho", _UNIT_OPEN, 0.9), _F("momentum", _UNIT_OPEN, 0.0),
@@ -91,7 +132,15 @@ _OPTIMIZERS: dict[str, tuple[_Field, ...]] = {
               _F("epsilon", _NONNEG_F, 1e-7), _F("weight_decay", _NONNEG_F, 0.004)),
     "adagrad": (_F("learning_rate", _LR, 0.001), _F("initial_accumulator_value", _NONNEG_F, 0.1),
                 _F("epsilon", _NONNEG_F, 1e-7)),
-}
+    "nadam": (_F("learning_rate", _LR, 0.001), _F("beta_1", _UNIT_OPEN, 0.9), _F("beta_2", _UNIT_OPEN, 0.999),
+              _F("epsilon", _NONNEG_F, 1e-7), _F("weight_decay", _NONNEG_F, 0.0)),
+    "adamax": (_F("learning_rate", _LR, 0.001), _F("beta_1", _UNIT_OPEN, 0.9), _F("beta_2", _UNIT_OPEN, 0.999),
+               _F("epsilon", _NONNEG_F, 1e-7), _F("weight_decay", _NONNEG_F, 0.0)),
+    "adadelta": (_F("learning_rate", _LR, 0.001), _F("rho", _UNIT_OPEN, 0.95), _F("epsilon", _NONNEG_F, 1e-7),
+                 _F("weight_decay", _NONNEG_F, 0.0)),
+    "lion": (_F("learning_rate", _LR, 0.001), _F("beta_1", _LION_BETA_1, 0.9), _F("beta_2", _UNIT_OPEN, 0.99),
+             _F("weight_decay", _NONNEG_F, 0.0)),
+}.items()}
 
 LAYER_TYPES: tuple[str, ...] = tuple(_LAYERS)
 ACTIVATION_LAYER_TYPES: tuple[str, ...] = tuple(_ACTIVATION_LAYERS)

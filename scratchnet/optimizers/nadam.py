@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet.checks import boolean
-from scratchnet.optimizers.base import Optimizer, non_negative, unit_interval
+from scratchnet.optimizers.base import Optimizer, decoupled_weight_decay, non_negative, unit_interval
 
 
 def momentum_schedule(beta_1, t, momentum_decay):
@@ -74,8 +74,8 @@ class Nadam(Optimizer):
     ``momentum_decay`` is 0.004 (``0.96 ** (0.004 t)``): with defaults the two frameworks are
     9.3e-4 apart after one step, and the same math with torch's ``momentum_decay=1``. The
     conventions differ in the order of operations (torch's two ``addcdiv``) and in weight decay:
-    keras decoupled (p -= lr wd p first); torch coupled (g += wd p; torch's
-    ``decoupled_weight_decay=True`` is the Keras form).
+    keras decoupled (p -= lr wd p first); torch coupled (g += wd p), or with torch's
+    ``decoupled_weight_decay=True`` the Keras form (p -= lr wd p first).
 
     State: ``m``, ``v`` per parameter (Keras ``momentum``/``velocity``, torch ``exp_avg``/
     ``exp_avg_sq``); ``u_product`` (mu_prod_t) once per optimizer, as Keras keeps it
@@ -88,8 +88,10 @@ class Nadam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=None,
-                 momentum_decay=1.0, tf_float32_decay=False, convention="keras", **options):
+                 momentum_decay=1.0, tf_float32_decay=False, decoupled_weight_decay=False, convention="keras",
+                 **options):
         super().__init__(learning_rate, weight_decay, convention, **options)
+        self.decoupled_weight_decay = boolean(decoupled_weight_decay, "decoupled_weight_decay")
         self.tf_float32_decay = boolean(tf_float32_decay, "tf_float32_decay")
         self.beta_1 = unit_interval(beta_1, "beta_1")
         self.beta_2 = unit_interval(beta_2, "beta_2")
@@ -100,10 +102,18 @@ class Nadam(Optimizer):
 
     def _config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "momentum_decay": self.momentum_decay, "tf_float32_decay": self.tf_float32_decay}
+                "momentum_decay": self.momentum_decay, "tf_float32_decay": self.tf_float32_decay,
+                "decoupled_weight_decay": self.decoupled_weight_decay}
 
     def _init_state(self, p):
         return {"m": np.zeros_like(p), "v": np.zeros_like(p)}
+
+    def _decay(self, key, p, g):
+        """As every optimizer (keras decoupled, torch coupled), and torch's
+        ``decoupled_weight_decay=True``: p - p * wd * lr in the torch convention too."""
+        if self.convention == "torch" and self.decoupled_weight_decay and self.decays(key):
+            return decoupled_weight_decay(p, self._lr, self.weight_decay), g
+        return super()._decay(key, p, g)
 
     def _u_product_at(self, t):
         """mu_prod_t, advanced once per step (Keras updates it before the per-variable updates)."""

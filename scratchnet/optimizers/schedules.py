@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from scratchnet.checks import boolean, finite_real, integer
 
 
@@ -143,6 +145,24 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     def get_config(self):
         return {"boundaries": list(self.boundaries), "values": list(self.values)}
+
+
+class Rounded(LearningRateSchedule):
+    """Another schedule's values rounded to float32, as Keras on TensorFlow computes every schedule
+    (``ops.convert_to_tensor`` of the Python floats gives float32 tensors) even for float64
+    variables: 0.015625 * 0.5 ** 0.5 becomes 0.011048543267 instead of 0.011048543456."""
+
+    def __init__(self, schedule: LearningRateSchedule):
+        if not isinstance(schedule, LearningRateSchedule):
+            raise ValueError(f"schedule: expected a LearningRateSchedule, got {schedule!r}")
+        self.schedule = schedule
+        self.name = schedule.name
+
+    def __call__(self, step):
+        return float(np.float32(self.schedule(step)))
+
+    def get_config(self):
+        return {**self.schedule.get_config(), "rounded_to": "float32"}
 
 
 SCHEDULES = {cls.name: cls for cls in (ExponentialDecay, CosineDecay, PiecewiseConstantDecay)}

@@ -119,7 +119,7 @@ def test_design_example_parses_with_defaults_filled():
     assert flat.params == {}
     assert dense.params == {"units": 5, "activation": "linear", "use_bias": True}
     assert s.optimizer.params == {"learning_rate": 0.01, "beta_1": 0.875, "beta_2": 0.9375,
-                                  "epsilon": 1e-7, "weight_decay": 0.0}
+                                  "epsilon": 1e-7, "weight_decay": 0.0, **NO_OPTIONS}
     assert s.loss.params == {"from_logits": True}
     # 9x11 'same' stride 2 -> ceil: 5x6; pool 2 -> 2x3; flatten 18; dense 5
     assert infer_shapes(s) == [(5, 6, 3), (2, 3, 3), (18,), (5,)]
@@ -149,8 +149,13 @@ def test_top_level_defaults_filled():
     assert s.input.to_dict() == {"kind": "normal"}
     assert s.layers[1].params == {"units": 3, "activation": "linear", "use_bias": True}
     assert s.loss.params == {}
-    assert s.optimizer.params == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}
+    assert s.optimizer.params == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0,
+                                  **NO_OPTIONS}
     assert infer_shapes(s) == [(6,), (3,)]
+
+
+# the options every optimizer takes, unset by default
+NO_OPTIONS = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "exclude_from_weight_decay": None}
 
 
 @pytest.mark.parametrize("opt, defaults", [
@@ -159,11 +164,15 @@ def test_top_level_defaults_filled():
     ("adam", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.0}),
     ("adamw", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.004}),
     ("adagrad", {"learning_rate": 0.001, "initial_accumulator_value": 0.1, "epsilon": 1e-7}),
+    ("nadam", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.0}),
+    ("adamax", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "weight_decay": 0.0}),
+    ("adadelta", {"learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-7, "weight_decay": 0.0}),
+    ("lion", {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.99, "weight_decay": 0.0}),
 ])
 def test_optimizer_defaults_are_keras(opt, defaults):
     d = base()
     d["optimizer"] = {"type": opt}
-    assert parse_spec(d).optimizer.params == defaults
+    assert parse_spec(d).optimizer.params == {**defaults, **NO_OPTIONS}
 
 
 @pytest.mark.parametrize("loss, defaults, final", [
@@ -276,7 +285,7 @@ ERRORS = [
     ("huber delta", _set(["loss"], {"type": "huber", "delta": 0}), "loss.delta", "> 0"),
     ("unknown layer type", _set(["layers", 0, "type"], "dens"), "layers[0].type", 'did you mean "dense"'),
     ("unknown loss type", _set(["loss", "type"], "mse"), "loss.type", 'got "mse"'),
-    ("unknown optimizer type", _set(["optimizer", "type"], "adamax"), "optimizer.type", 'got "adamax"'),
+    ("unknown optimizer type", _set(["optimizer", "type"], "ftrl"), "optimizer.type", 'got "ftrl"'),
     ("layer type not a string", _set(["layers", 0, "type"], 3), "layers[0].type", "(an int)"),
     ("unknown input kind", _set(["input"], {"kind": "gaussian"}), "input.kind", 'got "gaussian"'),
     ("integers without high", _set(["input"], {"kind": "integers"}), "input.high", "required"),
