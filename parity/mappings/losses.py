@@ -468,7 +468,7 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "float64 loss row (measured 4.3e-09 relative on loss-log-cosh-weighted)"),
         _per_sample(_log_cosh, True), _keras_class("LogCosh"), _normal_targets, _log_cosh_deviation),
     LossMapping("cosine_similarity", _atlas(
-        "cosine_similarity(axis=-1)", "l = -sum_axis u v, u = t / max(|t|, 1e-7), v = y / max(|y|, 1e-7)",
+        "cosine_similarity (axis=-1)", "l = -sum_axis u v, u = t / max(|t|, 1e-7), v = y / max(|y|, 1e-7)",
         "scratchnet.losses.get('cosine_similarity', axis=axis)",
         "-(F.normalize(y, dim=axis, eps=1e-7) * F.normalize(t, dim=axis, eps=1e-7)).sum(axis)",
         "keras.losses.CosineSimilarity(axis=axis)",
@@ -553,7 +553,7 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "softmax-logits shortcut the harness turns off with tf.identity(y_pred))"),
         _torch_scce, _keras_class("SparseCategoricalCrossentropy"), _sparse_targets),
     LossMapping("binary_focal_crossentropy", _atlas(
-        "binary_focal_crossentropy(gamma=2, alpha=0.25, apply_class_balancing=false)",
+        "binary_focal_crossentropy (gamma=2, alpha=0.25, apply_class_balancing=false)",
         "l = (1/C) sum a (1 - p_t)^gamma bce(ts, p), p_t = ts p + (1-ts)(1-p), a = ts alpha + (1-ts)(1-alpha) "
         "with class balancing (else 1); from logits p = sigmoid(z) and bce from logits",
         "scratchnet.losses.get('binary_focal_crossentropy', gamma=..., alpha=..., apply_class_balancing=...)",
@@ -562,7 +562,7 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "keras.losses.BinaryFocalCrossentropy(...)"),
         _per_sample(_binary_focal, True), _keras_class("BinaryFocalCrossentropy"), _binary_targets),
     LossMapping("categorical_focal_crossentropy", _atlas(
-        "categorical_focal_crossentropy(gamma=2, alpha=0.25)",
+        "categorical_focal_crossentropy (gamma=2, alpha=0.25)",
         "q = clip(p / sum_c p, 1e-7, 1 - 1e-7) (p = softmax(z) from logits), l = alpha sum_c (1 - q)^gamma (-ts log q)",
         "scratchnet.losses.get('categorical_focal_crossentropy', gamma=..., alpha=...)",
         "written from torch ops (torch has no focal loss), the clip included",
