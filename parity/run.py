@@ -67,7 +67,7 @@ def prepare(spec: CaseSpec) -> PreparedCase:
     shapes = infer_shapes(spec)
     x, labels = load_data(spec, rng)
     y = make_targets(spec, (spec.input_shape[0], *shapes[-1]), labels, rng)
-    case = PreparedCase(spec, x, y, {}, shapes)
+    case = PreparedCase(spec, x, y, {}, shapes, sample_weight=sample_weights(spec))
     in_shape = tuple(spec.input_shape[1:])
     for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
         if lspec.type == "dropout":
@@ -75,6 +75,14 @@ def prepare(spec: CaseSpec) -> PreparedCase:
         in_shape = tuple(shapes[i])
     case.initial = randomize_normalization(scratch.build_model(case).get_weights(), spec.seed)
     return case
+
+
+def sample_weights(spec: CaseSpec) -> np.ndarray | None:
+    """The loss's per-sample weights for ``"sample_weight": true``: one per sample, uniform in
+    [0.5, 1.5), from their own generator (seed, 2) so the rest of the case's data does not move."""
+    if not spec.loss.params.get("sample_weight"):
+        return None
+    return np.random.default_rng([spec.seed, 2]).uniform(0.5, 1.5, size=spec.input_shape[0]).astype(spec.dtype)
 
 
 def randomize_normalization(weights: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
@@ -210,7 +218,9 @@ def run_case(spec: CaseSpec) -> CaseResult:
         free = {"torch": torch_backend.run(case), "keras": keras_backend.run(case)} if spec.steps >= 2 else {}
         fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
     noise = Noise(results, spec, case.initial)
-    out = CaseResult(spec, case, results, fd, convention=convention, deviations=deviations(case), noise=noise,
+    loss_dev = LOSSES[spec.loss.type].deviation(case, results["scratch"].loss)
+    out = CaseResult(spec, case, results, fd, convention=convention,
+                     deviations=deviations(case) + ([loss_dev] if loss_dev else []), noise=noise,
                      free=free, defects=defects.triggered(case) if spec.steps else [])
     out.diverged_at = diverged_at(out)
     out.rows = build_rows(out)

@@ -19,6 +19,7 @@ class PreparedCase:
     initial: dict[str, np.ndarray]  # "<layer_key>/<name>" -> array: params and state
     shapes: list[tuple[int, ...]]  # per-layer output shape, no batch
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # layer_key -> dropout keep mask
+    sample_weight: np.ndarray | None = None  # (N,) loss weights when the spec's loss has sample_weight: true
 
     @property
     def keys(self) -> list[str]:

@@ -99,7 +99,8 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
         layers = build(case)
         x = tf.constant(case.x)
         y = tf.constant(case.y)
-        loss_fn = LOSSES[spec.loss.type].keras(spec.loss.params, spec.dtype)
+        w = {} if case.sample_weight is None else {"sample_weight": tf.constant(case.sample_weight)}
+        loss_fn = LOSSES[spec.loss.type].keras(spec.loss.params, spec.dtype, **w)
         variables = [(key, v) for key, layer in layers for v in layer.trainable_weights]
         optimizer = OPTIMIZERS[spec.optimizer.type].keras(spec.optimizer.params) if spec.steps else None
         floating = case.x.dtype.kind == "f"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from parity.backends.common import BackendResult, PreparedCase, layer_key
-from parity.mappings import OPTIMIZERS
+from parity.mappings import LOSSES, OPTIMIZERS
 from parity.spec import scratch_layer
 
 
@@ -40,11 +40,9 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
     """The case in scratchnet, in ``convention``. ``sync``: as in ``torch_backend.run`` (reference
     weights loaded before each step t >= 2). ``optimizer_params``: other hyperparameters than the
     spec's (a counterfactual rerun)."""
-    from scratchnet import losses
-
     spec = case.spec
     model = build_model(case, convention)
-    loss = losses.get(spec.loss.type, **spec.loss.params)
+    loss = LOSSES[spec.loss.type].scratch(spec.loss.params)
     opt_spec = spec.optimizer
     optimizer = OPTIMIZERS[opt_spec.type].scratch(optimizer_params or opt_spec.params, convention)
     result = None
@@ -52,7 +50,7 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
         if sync is not None and step >= 1:
             model.set_weights(sync[step - 1])
         out = model.forward(case.x, training=spec.training)
-        value = float(loss.forward(case.y, out))
+        value = float(loss.forward(case.y, out, case.sample_weight))
         dx = model.backward(loss.backward())
         params = model.parameters()
         if result is None:
@@ -82,15 +80,14 @@ def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> dict:
     and every evaluation then sums in the same order."""
     from threadpoolctl import threadpool_limits
 
-    from scratchnet import losses
     from scratchnet.gradcheck import tensor_differences
 
     model = build_model(case)
-    loss = losses.get(case.spec.loss.type, **case.spec.loss.params)
+    loss = LOSSES[case.spec.loss.type].scratch(case.spec.loss.params)
     x = np.array(case.x)
 
     def value() -> float:
-        return float(loss.forward(case.y, model.forward(x, training=case.spec.training)))
+        return float(loss.forward(case.y, model.forward(x, training=case.spec.training), case.sample_weight))
 
     tensors = {k: p for k, (p, _) in model.parameters().items()}
     if x.dtype.kind not in "iu":

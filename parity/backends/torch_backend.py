@@ -107,7 +107,8 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
         out_layout = entries[-1][3]
         y_np = case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
         y = torch.from_numpy(np.ascontiguousarray(y_np))
-        loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3])
+        w = {} if case.sample_weight is None else {"sample_weight": torch.from_numpy(case.sample_weight)}
+        loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3], **w)
         optimizer = OPTIMIZERS[spec.optimizer.type].torch_step(named_parameters(modules, entries),
                                                           spec.optimizer.params) if spec.steps else None
 

@@ -39,11 +39,9 @@ def frameworks(dtype: str):
 def scratch_step(case: PreparedCase) -> Step:
     """scratchnet's own ``Sequential.train_step`` (training mode; like torch with an input that does
     not require grad, it skips dL/dx of the input)."""
-    from scratchnet import losses
-
     spec = case.spec
     model = scratch.build_model(case)
-    model.compile(losses.get(spec.loss.type, **spec.loss.params),
+    model.compile(LOSSES[spec.loss.type].scratch(spec.loss.params),
                   OPTIMIZERS[spec.optimizer.type].scratch(spec.optimizer.params, "keras"))
     x, y = case.x, case.y
 

@@ -169,6 +169,19 @@ def _optional(check: _Check) -> _Check:
     return _Check(f"{check.desc}, or null", lambda v: None if v is None else check(v), schema)
 
 
+def _weights_check() -> _Check:
+    """class_weight: a non-empty list of finite numbers >= 0 (one per class; the length is checked
+    against the model's output once the shapes are known)."""
+    def fn(v):
+        if not isinstance(v, (list, tuple)) or not v:
+            raise _Bad(typed=not isinstance(v, (list, tuple)))
+        if not all(_is_number(x) and math.isfinite(float(x)) and x >= 0 for x in v):
+            raise _Bad()
+        return tuple(float(x) for x in v)
+    return _Check("a non-empty list of finite numbers >= 0, one per class", fn,
+                  {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 1})
+
+
 def _activation_check() -> _Check:
     def fn(v):
         if v is None:
@@ -287,6 +300,7 @@ _NONNEG_F = _float_check("a finite number >= 0", lambda x: x >= 0, {"minimum": 0
 _FINITE = _float_check("a finite number", lambda x: True)
 _UNIT_OPEN = _float_check("a number in [0, 1)", lambda x: 0 <= x < 1, {"minimum": 0, "exclusiveMaximum": 1})
 _UNIT_CLOSED = _float_check("a number in [0, 1]", lambda x: 0 <= x <= 1, {"minimum": 0, "maximum": 1})
+_WEIGHTS = _weights_check()
 
 
 @dataclass(frozen=True)

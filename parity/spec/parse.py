@@ -11,8 +11,8 @@ from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choic
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.shapes import infer_shapes
-from parity.spec.vocabulary import (RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS,
-                                    _PROBABILITY_ACTIVATIONS, _SCHEDULES, CLIP_FIELDS,
+from parity.spec.vocabulary import (LOSS_FIELD_REFUSALS, RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES,
+                                    _OPTIMIZERS, _PROBABILITY_ACTIVATIONS, _SCHEDULES, CLIP_FIELDS,
                                     _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
                                     DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
 
@@ -246,6 +246,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
     loss_raw, opt_raw = get("loss", _MISSING), get("optimizer", _MISSING)
     if loss_raw is _MISSING:
         _fail(source, "loss", f'expected a loss object {{"type": ...}}, one of {", ".join(_LOSSES)} (required)')
+    _refuse_missing_loss_fields(source, loss_raw)
     loss_type, loss_params = _typed_section(source, loss_raw, "loss", _LOSSES, "loss")
     loss = LossSpec(loss_type, FrozenDict(loss_params))
     if opt_raw is _MISSING:
@@ -271,6 +272,19 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
     shapes = infer_shapes(spec)
     _check_targets(spec, shapes)
     return spec
+
+
+def _refuse_missing_loss_fields(source: str, raw: Any) -> None:
+    """A loss option on a loss type that has none (label_smoothing on sparse crossentropy,
+    sample_weight on sum_squared_error, ...): refused with the reason, before the generic
+    unknown-key check would say less."""
+    if not isinstance(raw, dict) or raw.get("type") not in _LOSSES:
+        return
+    accepted = {f.name for f in _LOSSES[raw["type"]]}
+    for key in raw:
+        if key in LOSS_FIELD_REFUSALS and key not in accepted:
+            raise SpecError(source, _join("loss", key), f"expected no {key} for {raw['type']}: "
+                            f"{LOSS_FIELD_REFUSALS[key]}")
 
 
 def _check_input_kind(spec: CaseSpec) -> None:
@@ -306,7 +320,9 @@ def _final_activation(spec: CaseSpec) -> tuple[int, str | None]:
     return 0, None  # only shape layers: the raw input is not probabilities
 
 
-_CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+_CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal_crossentropy")
+# losses whose y_pred must be positive (log taken) or in (0, 1] (KL clips at 1e-7 and 1, torch takes log q)
+_POSITIVE_OUTPUT = {"poisson": ("softplus", "sigmoid", "softmax"), "kl_divergence": ("softmax", "sigmoid")}
 
 
 def _class_softmax_ending(layer: LayerSpec, rank: int) -> str | None:
@@ -336,7 +352,7 @@ def _check_targets(spec: CaseSpec, shapes: list[tuple[int, ...]]) -> None:
     """The loss (and the data set) must fit the model's output."""
     src, out, loss = spec.source, shapes[-1], spec.loss
     found = f"output {out} from layers[{len(spec.layers) - 1}] ({spec.layers[-1].type})"
-    if loss.type in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+    if loss.type in (*_CLASS_LOSSES, "categorical_hinge"):
         if not out or out[-1] < 2:
             raise SpecError(src, "loss.type", f"expected a final output with a class axis of size >= 2 "
                             f"for {loss.type}, got {found}")
@@ -353,6 +369,24 @@ def _check_targets(spec: CaseSpec, shapes: list[tuple[int, ...]]) -> None:
             raise SpecError(src, "loss.from_logits", f"expected true, or a model that outputs probabilities "
                             f"(a final softmax, sigmoid or hard_sigmoid) for {loss.type}, got false with "
                             f"layers[{i}] ({spec.layers[i].type}) ending in {act or 'no activation'}")
+    if loss.type in _POSITIVE_OUTPUT:
+        i, act = _final_activation(spec)
+        if act not in _POSITIVE_OUTPUT[loss.type]:
+            raise SpecError(src, "loss.type", f"expected a model whose output ends in "
+                            f"{' or '.join(_POSITIVE_OUTPUT[loss.type])} for {loss.type} (it takes the log of "
+                            f"the output), got layers[{i}] ({spec.layers[i].type}) ending in {act or 'no activation'}")
+    weights = loss.params.get("class_weight")
+    if weights is not None:
+        if len(out) != 1:
+            raise SpecError(src, "loss.class_weight", f"expected no class_weight for a per-token or per-pixel "
+                            f"target (Keras defines class weights for (N, C) outputs only), got {found}")
+        if len(weights) != out[-1]:
+            raise SpecError(src, "loss.class_weight", f"expected {out[-1]} weights (one per class of the output), "
+                            f"got {len(weights)}")
+    axis = loss.params.get("axis")
+    if axis is not None and not (1 <= axis <= len(out) or -len(out) <= axis <= -1):
+        raise SpecError(src, "loss.axis", f"expected an axis of the output (1..{len(out)} or -1..-{len(out)}; "
+                        f"0 is the batch), got {axis} for {found}")
     if spec.data == "xor" and out != (1,):
         raise SpecError(src, "data", f'expected a model output of (1,) per sample for "xor" (one target '
                         f"per row), got {found}")

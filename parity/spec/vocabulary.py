@@ -3,8 +3,8 @@ defaults (the tables the parser fills specs from), and the other names a spec ma
 from __future__ import annotations
 
 from parity.spec.checks import (_ACTIVATION, _BOOL, _FINITE, _NONNEG, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
-                                _UNIT_CLOSED, _UNIT_OPEN, _axes_check, _axis_check, _Check, _choice_check, _F,
-                                _Field, _float_check, _is_int, _layer_object_check, _learning_rate_check,
+                                _UNIT_CLOSED, _UNIT_OPEN, _WEIGHTS, _axes_check, _axis_check, _Check, _choice_check,
+                                _F, _Field, _float_check, _is_int, _layer_object_check, _learning_rate_check,
                                 _optional, _padding_1d_check, _pair_check, _strings_check, _target_shape_check,
                                 _window_padding_check, _zero_padding_check)
 from parity.spec.errors import _Bad
@@ -72,13 +72,46 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
     **_ACTIVATION_LAYERS,
 }
 
+# Loss fields (Keras's names, defaults and meanings; DESIGN.md "Training options"): every loss but
+# the tutorial's sum_squared_error takes `reduction` and `sample_weight` (true: one weight per sample
+# drawn in [0.5, 1.5) from the case's seed); `label_smoothing` the binary, categorical and focal
+# cross-entropies; `class_weight` the categorical ones (one weight per class, (N, C) outputs).
+LOSS_REDUCTIONS = ("sum_over_batch_size", "sum")
+_WEIGHTED = (_F("reduction", _choice_check(LOSS_REDUCTIONS), "sum_over_batch_size"),
+             _F("sample_weight", _BOOL, False))
+_LOGITS = _F("from_logits", _BOOL, False)
+_SMOOTHING = _F("label_smoothing", _UNIT_CLOSED, 0.0)
+_CLASS_WEIGHT = _F("class_weight", _optional(_WEIGHTS), None)
 _LOSSES: dict[str, tuple[_Field, ...]] = {
     "sum_squared_error": (),
-    "mean_squared_error": (),
-    "binary_crossentropy": (_F("from_logits", _BOOL, False),),
-    "categorical_crossentropy": (_F("from_logits", _BOOL, False),),
-    "sparse_categorical_crossentropy": (_F("from_logits", _BOOL, False),),
-    "huber": (_F("delta", _POSITIVE, 1.0),),
+    "mean_squared_error": _WEIGHTED,
+    "mean_absolute_error": _WEIGHTED,
+    "mean_absolute_percentage_error": _WEIGHTED,
+    "mean_squared_logarithmic_error": _WEIGHTED,
+    "huber": (_F("delta", _POSITIVE, 1.0), *_WEIGHTED),
+    "log_cosh": _WEIGHTED,
+    "cosine_similarity": (_F("axis", _axis_check(), -1), *_WEIGHTED),
+    "hinge": _WEIGHTED,
+    "squared_hinge": _WEIGHTED,
+    "categorical_hinge": _WEIGHTED,
+    "kl_divergence": _WEIGHTED,
+    "poisson": _WEIGHTED,
+    "binary_crossentropy": (_LOGITS, _SMOOTHING, *_WEIGHTED),
+    "categorical_crossentropy": (_LOGITS, _SMOOTHING, _CLASS_WEIGHT, *_WEIGHTED),
+    "sparse_categorical_crossentropy": (_LOGITS, _CLASS_WEIGHT, *_WEIGHTED),
+    "binary_focal_crossentropy": (_F("gamma", _NONNEG_F, 2.0), _F("alpha", _UNIT_CLOSED, 0.25),
+                                  _F("apply_class_balancing", _BOOL, False), _LOGITS, _SMOOTHING, *_WEIGHTED),
+    "categorical_focal_crossentropy": (_F("gamma", _NONNEG_F, 2.0), _F("alpha", _NONNEG_F, 0.25), _LOGITS,
+                                       _SMOOTHING, _CLASS_WEIGHT, *_WEIGHTED),
+}
+# why a loss field is refused on a loss type that lacks it (the parser's one-line message)
+LOSS_FIELD_REFUSALS = {
+    "label_smoothing": "Keras has label_smoothing only on the binary, categorical and focal cross-entropies "
+                       "(not on sparse_categorical_crossentropy)",
+    "class_weight": "class_weight applies to the categorical losses (categorical_crossentropy, "
+                    "sparse_categorical_crossentropy, categorical_focal_crossentropy)",
+    "sample_weight": "sum_squared_error (the tutorial's loss, no Keras class) takes no sample_weight",
+    "reduction": "sum_squared_error (the tutorial's loss, no Keras class) has no reduction",
 }
 
 def _int_list_check() -> _Check:

@@ -120,7 +120,8 @@ def test_design_example_parses_with_defaults_filled():
     assert dense.params == {"units": 5, "activation": "linear", "use_bias": True}
     assert s.optimizer.params == {"learning_rate": 0.01, "beta_1": 0.875, "beta_2": 0.9375,
                                   "epsilon": 1e-7, "weight_decay": 0.0, **NO_OPTIONS}
-    assert s.loss.params == {"from_logits": True}
+    assert s.loss.params == {"from_logits": True, "label_smoothing": 0.0, "class_weight": None,
+                             "reduction": "sum_over_batch_size", "sample_weight": False}
     # 9x11 'same' stride 2 -> ceil: 5x6; pool 2 -> 2x3; flatten 18; dense 5
     assert infer_shapes(s) == [(5, 6, 3), (2, 3, 3), (18,), (5,)]
 
@@ -148,7 +149,7 @@ def test_top_level_defaults_filled():
     assert (s.seed, s.dtype, s.steps, s.training, s.data) == (0, "float64", 1, True, None)
     assert s.input.to_dict() == {"kind": "normal"}
     assert s.layers[1].params == {"units": 3, "activation": "linear", "use_bias": True}
-    assert s.loss.params == {}
+    assert s.loss.params == {"reduction": "sum_over_batch_size", "sample_weight": False}
     assert s.optimizer.params == {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0,
                                   **NO_OPTIONS}
     assert infer_shapes(s) == [(6,), (3,)]
@@ -177,10 +178,16 @@ def test_optimizer_defaults_are_keras(opt, defaults):
 
 @pytest.mark.parametrize("loss, defaults, final", [
     ("sum_squared_error", {}, "linear"),
-    ("huber", {"delta": 1.0}, "linear"),
-    ("binary_crossentropy", {"from_logits": False}, "sigmoid"),
-    ("categorical_crossentropy", {"from_logits": False}, "softmax"),
-    ("sparse_categorical_crossentropy", {"from_logits": False}, "softmax"),
+    ("huber", {"delta": 1.0, "reduction": "sum_over_batch_size", "sample_weight": False}, "linear"),
+    ("binary_crossentropy", {"from_logits": False, "label_smoothing": 0.0, "reduction": "sum_over_batch_size", "sample_weight": False}, "sigmoid"),
+    ("categorical_crossentropy", {"from_logits": False, "label_smoothing": 0.0, "class_weight": None, "reduction": "sum_over_batch_size", "sample_weight": False}, "softmax"),
+    ("sparse_categorical_crossentropy", {"from_logits": False, "class_weight": None, "reduction": "sum_over_batch_size", "sample_weight": False}, "softmax"),
+    ("mean_absolute_error", {"reduction": "sum_over_batch_size", "sample_weight": False}, "linear"),
+    ("cosine_similarity", {"axis": -1, "reduction": "sum_over_batch_size", "sample_weight": False}, "linear"),
+    ("binary_focal_crossentropy", {"gamma": 2.0, "alpha": 0.25, "apply_class_balancing": False, "from_logits": False,
+                                   "label_smoothing": 0.0, "reduction": "sum_over_batch_size", "sample_weight": False}, "sigmoid"),
+    ("categorical_focal_crossentropy", {"gamma": 2.0, "alpha": 0.25, "from_logits": False, "label_smoothing": 0.0,
+                                        "class_weight": None, "reduction": "sum_over_batch_size", "sample_weight": False}, "softmax"),
 ])
 def test_loss_defaults(loss, defaults, final):
     d = base()
