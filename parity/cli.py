@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="parity-out", help="output folder (default: parity-out)")
     sub.add_parser("list", help="print the built-in catalog")
     explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
-    explain.add_argument("type")
+    explain.add_argument("type", help="a spec type or a framework class name (lstm, LSTM, nn.LSTM, keras.layers.LSTM)")
     schema = sub.add_parser("schema", help="print the spec format reference (docs/spec.md); --json: its JSON Schema")
     schema.add_argument("--json", action="store_true", help="print the JSON Schema of a spec file instead")
     from parity.bench.command import add_arguments as bench_arguments
@@ -184,11 +184,13 @@ def cmd_list(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from parity.atlas import entry_text, known_types, load_results
+    from parity.atlas import entry_text, load_results, resolve
 
-    if args.type not in known_types():
-        raise UsageError(f"explain: unknown type {args.type!r}; expected one of {', '.join(sorted(known_types()))}")
-    print(entry_text(args.type, load_results()))
+    try:
+        type_name = resolve(args.type)
+    except KeyError as exc:
+        raise UsageError(f"explain: {exc.args[0]}") from None
+    print(entry_text(type_name, load_results()))
     return 0
 
 
