@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from parity.mappings.base import SAME, Atlas, Layout
+from parity.mappings.base import SAME, Atlas, Layout, snippet
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,8 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "keras.losses.CategoricalCrossentropy(from_logits=...)  (probabilities renormalised and clipped). Given a "
         "Keras softmax's output, a compiled Keras model uses its input as logits instead (with from_logits=True "
         "silently the pre-softmax values); the harness passes tf.identity(y_pred) so the loss is that of the output",
-        notes=_CE_NOTES, aliases=("CrossEntropyLoss", "CategoricalCrossentropy")),
+        notes=_CE_NOTES, aliases=("CrossEntropyLoss", "CategoricalCrossentropy"),
+        snippet=snippet("categorical_crossentropy")),
         _torch_cce, _keras_class("CategoricalCrossentropy"), _one_hot_targets),
     LossMapping("sparse_categorical_crossentropy", Atlas(
         "sparse_categorical_crossentropy", "as categorical_crossentropy with t = one_hot(labels)",

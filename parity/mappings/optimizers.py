@@ -132,7 +132,7 @@ MAPPINGS: dict[str, OptimizerMapping] = {m.type: m for m in [
         "scratchnet.optimizers.SGD(learning_rate, momentum, nesterov, weight_decay, convention)",
         "torch.optim.SGD(params, lr, momentum, dampening=0, nesterov, weight_decay)",
         "keras.optimizers.SGD(learning_rate, momentum, nesterov, weight_decay)",
-        defaults="lr: torch 1e-3, Keras 0.01", aliases=("SGD",), notes=(
+        defaults="lr: torch 1e-3, Keras 0.01", aliases=("SGD",), snippet=snippet("sgd"), notes=(
             "Momentum: Keras keeps the velocity in update units (m = mu m - lr g), torch in gradient units (b = mu b + g, "
             "stepped by lr b). m = -lr b exactly while the learning rate is constant, so the two agree only then: with a "
             "schedule, Keras's velocity carries each step's own lr and torch multiplies the whole sum by today's lr")),

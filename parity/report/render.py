@@ -77,13 +77,17 @@ document.querySelectorAll('table.sortable').forEach(function(t){t.querySelectorA
 })();"""
 
 
+def _md_cell(text) -> str:
+    return str(text).replace("|", "\\|")
+
+
 def _md_table(df: pd.DataFrame, anchors=None) -> list[str]:
     if df is None or not len(df):
         return []
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for i, row in enumerate(df.itertuples(index=False)):
-        cells = [str(v).replace("|", "\\|") for v in row]
+        cells = [_md_cell(v) for v in row]
         if anchors:
             cells[0] = f"[{cells[0]}](#{anchors[i]})"
         lines.append("| " + " | ".join(cells) + " |")
@@ -99,7 +103,7 @@ def _md_blocks(blocks, plot_dir: Path, lines: list[str]) -> None:
             counts = " · ".join(f"{n} {verdicts.label(v)}" for v, n in b.counts.items())
             lines += [f"**{total} case runs: {counts}**", "",
                       "| status | meaning |", "|---|---|",
-                      *(f"| {verdicts.label(v.name)} | {v.meaning} |" for v in verdicts.ORDER), ""]
+                      *(f"| {verdicts.label(v.name)} | {_md_cell(v.meaning)} |" for v in verdicts.ORDER), ""]
         elif isinstance(b, Para):
             lines += [b.text, ""]
         elif isinstance(b, Table):

@@ -38,6 +38,8 @@ def test_every_snippet_runs(type_name):
     ("gru", "return np.concatenate([z, r, n])", "return np.concatenate([r, z, n])"),
     ("batch_normalization", "momentum=0.01, dtype=torch.float64", "momentum=0.99, dtype=torch.float64"),
     ("adam", 'epsilon=eps, convention="torch"', 'epsilon=eps, convention="keras"'),
+    ("sgd", 'opt.param_groups[0]["lr"] = lr', 'opt.param_groups[0]["lr"] = lrs[0]'),
+    ("categorical_crossentropy", "CategoricalCrossentropy(from_logits=True)", "CategoricalCrossentropy()"),
 ])
 def test_a_planted_wrong_copy_in_a_snippet_fails(type_name, right, wrong):
     code = ALL[type_name].snippet
