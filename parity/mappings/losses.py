@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from parity.mappings.base import SAME, Atlas, Layout
+from parity.mappings.base import SAME, Atlas, Layout, snippet
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,12 @@ def _keras_class(name):
     return build
 
 
+_CE_NOTES = ("Keras's crossentropies default to from_logits=False: logits passed by mistake are read as probabilities "
+             "(clipped to [1e-7, 1 - 1e-7], and renormalised over the classes for the categorical ones), a wrong loss "
+             "without an error; torch's CrossEntropyLoss and BCEWithLogitsLoss always take logits. Argument order: "
+             "Keras loss(y_true, y_pred), torch loss(input, target), i.e. (prediction, target)")
+
+
 MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
     LossMapping("sum_squared_error", Atlas(
         "sum_squared_error (the tutorial's loss)", "L = sum (y - t)^2;  dL/dy = 2 (y - t)",
@@ -153,7 +159,8 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "nn.BCEWithLogitsLoss() (from_logits) | nn.BCELoss() (clamps log at -100)",
         "keras.losses.BinaryCrossentropy(from_logits=...)  (clips p to [1e-7, 1-1e-7]). Given a Keras sigmoid's "
         "(or softmax's) output, a compiled Keras model uses its input as logits instead; the harness "
-        "passes tf.identity(y_pred) so the loss is that of the output"),
+        "passes tf.identity(y_pred) so the loss is that of the output", notes=_CE_NOTES,
+        aliases=("BCELoss", "BCEWithLogitsLoss", "BinaryCrossentropy")),
         _torch_bce, _keras_class("BinaryCrossentropy"), _binary_targets),
     LossMapping("categorical_crossentropy", Atlas(
         "categorical_crossentropy", "logits z: L = -(1/M) sum t log_softmax(z), dL/dz = (softmax(z) - t)/M (one-hot t);  "
@@ -163,13 +170,16 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "F.cross_entropy(logits, probability targets) | -(t * log p).sum(-1).mean()",
         "keras.losses.CategoricalCrossentropy(from_logits=...)  (probabilities renormalised and clipped). Given a "
         "Keras softmax's output, a compiled Keras model uses its input as logits instead (with from_logits=True "
-        "silently the pre-softmax values); the harness passes tf.identity(y_pred) so the loss is that of the output"),
+        "silently the pre-softmax values); the harness passes tf.identity(y_pred) so the loss is that of the output",
+        notes=_CE_NOTES, aliases=("CrossEntropyLoss", "CategoricalCrossentropy"),
+        snippet=snippet("categorical_crossentropy")),
         _torch_cce, _keras_class("CategoricalCrossentropy"), _one_hot_targets),
     LossMapping("sparse_categorical_crossentropy", Atlas(
         "sparse_categorical_crossentropy", "as categorical_crossentropy with t = one_hot(labels)",
         "scratchnet.losses.get('sparse_categorical_crossentropy', from_logits=...)",
         "F.cross_entropy(logits, labels) | F.nll_loss(log p, labels)",
         "keras.losses.SparseCategoricalCrossentropy(from_logits=...)  (as categorical_crossentropy, also the "
-        "softmax-logits shortcut the harness turns off with tf.identity(y_pred))"),
+        "softmax-logits shortcut the harness turns off with tf.identity(y_pred))", notes=_CE_NOTES,
+        aliases=("NLLLoss", "SparseCategoricalCrossentropy")),
         _torch_scce, _keras_class("SparseCategoricalCrossentropy"), _sparse_targets),
 ]}
