@@ -20,6 +20,8 @@ from parity.spec.errors import printable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from parity import verdicts  # noqa: E402  (the status table: no framework imports)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors become a UsageError (one line, exit 2) instead of the usage
@@ -31,14 +33,25 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m parity", description="one spec, three frameworks, every tensor compared")
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run specs (default: the built-in catalog) through scratchnet, torch and keras")
-    run.add_argument("specs", nargs="*", metavar="SPEC", help="spec files (.json or .toml); none: the whole catalog")
+    run.add_argument("specs", nargs="*", metavar="SPEC",
+                     help="spec files (.json or .toml) or catalog case names; none: the whole catalog")
+    run.add_argument("-k", dest="patterns", action="append", metavar="PATTERN",
+                     help="only cases whose name matches this glob (repeatable), e.g. -k 'opt-*'")
+    loud = run.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="print only the cases that did not pass, and the summary")
+    loud.add_argument("-v", "--verbose", action="store_true", help="full reasons, and the failing rows of failing cases")
+    run.add_argument("--json", action="store_true",
+                     help="one JSON object per case on stdout (name, dtype, verdict, worst row, odd one out); "
+                          "everything else on stderr")
+    run.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML file: one testcase per case and dtype")
     run.add_argument("--dtype", choices=["float32", "float64"], help="override the specs' dtype")
     run.add_argument("--out", default="parity-out", help="output folder (default: parity-out)")
     sub.add_parser("list", help="print the built-in catalog")
     explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
-    explain.add_argument("type")
+    explain.add_argument("type", help="a spec type or a framework class name (lstm, LSTM, nn.LSTM, keras.layers.LSTM)")
     schema = sub.add_parser("schema", help="print the spec format reference (docs/spec.md); --json: its JSON Schema")
     schema.add_argument("--json", action="store_true", help="print the JSON Schema of a spec file instead")
     from parity.bench.command import add_arguments as bench_arguments
@@ -47,22 +60,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args):
-    from parity.spec import load_catalog, load_spec
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return f"parity {version('scratchnet-parity')}"
+    except PackageNotFoundError:
+        return "parity (not installed: version unknown)"
+
+
+def _load(args):
+    from parity.selection import SelectionError, resolve
+
+    try:
+        specs = resolve(args.specs, args.patterns, args.dtype)
+    except SelectionError as exc:
+        raise UsageError(str(exc)) from None
     if args.specs:
-        specs = [load_spec(path) for path in args.specs]
-        specs = [s.with_dtype(args.dtype) if args.dtype else s for s in specs]
         seen: dict[tuple[str, str], str] = {}
         for s in specs:  # results and tensors are keyed by name and dtype
             key = (s.name, s.dtype)
             if key in seen:
                 raise UsageError(f"{s.source}: name: {s.name!r} in {s.dtype} is already run from {seen[key]}")
             seen[key] = s.source
-        return specs
-    catalog = load_catalog()
-    dtypes = [args.dtype] if args.dtype else ["float64", "float32"]
-    return [s.with_dtype(d) for d in dtypes for s in catalog]
+    return specs
 
 
 def _check_out(out) -> Path:
@@ -71,6 +92,8 @@ def _check_out(out) -> Path:
 
 def cmd_run(args) -> int:
     out = check_out(args.out)
+    if args.junit_xml:
+        _check_file_target(Path(args.junit_xml), "--junit-xml")
     specs = _load(args)
     from parity.run import check_supported
 
@@ -83,10 +106,12 @@ def cmd_run(args) -> int:
 def _run_and_report(args, specs, folder) -> int:
     from tqdm import tqdm
 
-    from parity import api
+    from parity import api, terminal
     from parity.report import write_artifacts
 
-    results, errors = [], []
+    results, errors, records = [], [], []
+    say = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only JSON lines
+    colour = terminal.use_colour(say)
     bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
     for spec in bar:
         bar.set_postfix_str(f"{spec.name} {spec.dtype}")
@@ -95,22 +120,30 @@ def _run_and_report(args, specs, folder) -> int:
         except Exception as exc:  # one crashing case must not lose the others (Ctrl-C still stops)
             error = _one_line(exc)
             errors.append((spec, error))
-            tqdm.write(f"ERROR {spec.name} [{spec.dtype}]: {error}", file=sys.stdout)
-            continue
-        results.append(res)
-        verdict = res.verdict if res.passed or res.verdict == "diverged" else "FAIL"
-        tqdm.write(f"{verdict:4s}  {spec.name} [{spec.dtype}]" + _first_failure(res), file=sys.stdout)
-    failed = [r for r in results if not r.passed]
-    summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
-    if errors:
-        summary += f", {len(errors)} did not run ({', '.join(f'{s.name} [{s.dtype}]' for s, _ in errors)})"
+            records.append(terminal.json_record(spec.name, spec.dtype, [], error=error))
+            tqdm.write(terminal.error_line(spec.name, spec.dtype, error, colour), file=say)
+        else:
+            results.append(res)
+            records.append(terminal.json_record(spec.name, spec.dtype, res.rows))
+            if not (args.quiet and records[-1]["passed"]):
+                line = terminal.case_line(spec.name, spec.dtype, res.rows, colour, verbose=args.verbose)
+                if args.verbose and not records[-1]["passed"]:
+                    line += "\n" + terminal.verbose_details(res.rows)
+                tqdm.write(line, file=say)
+        if args.json:
+            sys.stdout.write(terminal.json_line(records[-1]) + "\n")
+            sys.stdout.flush()
+    summary = terminal.summary(records)
+    code = verdicts.exit_code(r["verdict"] for r in records)
+    if args.junit_xml:
+        terminal.write_junit(records, Path(args.junit_xml))
     if not results:  # nothing to report: leave --out as it was
-        print(f"{summary}; no report written")
+        print(f"{summary}; no report written", file=say)
         return 1
     not_run = [(s.name, s.dtype, e) for s, e in errors]
     folder.publish(lambda staging: write_artifacts(results, staging, not_run))
-    print(f"{summary}; report in {printable(args.out)}/report.md")
-    return 1 if failed or errors else 0
+    print(f"{summary}; report in {printable(args.out)}/report.html and report.md", file=say)
+    return code
 
 
 def _one_line(exc: BaseException) -> str:
@@ -119,15 +152,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def _first_failure(res) -> str:
-    bad = [r for r in res.rows if not r["passed"]]
-    if not bad:
-        return ""
-    if res.verdict == "diverged":
-        return ": " + next(r["note"] for r in bad if r["status"] == "diverged")
-    r = bad[0]
-    return (f": {r['quantity']} {r['tensor']} (step {r['step']}) {r['backend_a']}-{r['backend_b']} max_rel {r['max_rel']:.2e}"
-            f" > {r['tolerance']:.1e}; odd one out: {r['odd_one_out'] or '?'}")
+def _check_file_target(path: Path, option: str) -> None:
+    parent = path.resolve().parent
+    if path.is_dir():
+        raise UsageError(f"{option} {printable(str(path))}: is a folder")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {printable(str(path))}: parent folder {printable(str(parent))} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} {printable(str(path))}: not writable")
 
 
 def cmd_list(args) -> int:
@@ -140,11 +172,13 @@ def cmd_list(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from parity.atlas import entry_text, known_types, load_results
+    from parity.atlas import entry_text, load_results, resolve
 
-    if args.type not in known_types():
-        raise UsageError(f"explain: unknown type {args.type!r}; expected one of {', '.join(sorted(known_types()))}")
-    print(entry_text(args.type, load_results()))
+    try:
+        type_name = resolve(args.type)
+    except KeyError as exc:
+        raise UsageError(f"explain: {exc.args[0]}") from None
+    print(entry_text(type_name, load_results()))
     return 0
 
 

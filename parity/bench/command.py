@@ -39,7 +39,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", default="1", metavar="N", help="threads for every framework (default: 1)")
     parser.add_argument("--repeat", default=str(DEFAULT_REPEAT), metavar="R",
                         help=f"timed rounds per case (default: {DEFAULT_REPEAT})")
-    parser.add_argument("--out", default="reports", metavar="DIR", help="output folder (default: reports)")
+    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                        help=f"output folder (default: {DEFAULT_OUT}; `make bench` writes the committed reports/)")
 
 
 def _positive_int(flag: str, text: str) -> int:
@@ -70,10 +71,12 @@ def _load(paths: list[str]) -> list:
     return specs
 
 
+DEFAULT_OUT = "parity-bench"  # its own folder, like run's parity-out: never the committed reports/ by default
+
+
 def _command(args, threads: int, repeat: int) -> str:
     parts = ["python", "-m", "parity", "bench", *args.specs, "--threads", str(threads), "--repeat", str(repeat)]
-    if args.out != "reports":
-        parts += ["--out", args.out]
+    parts += ["--out", args.out]
     return shlex.join(parts)
 
 

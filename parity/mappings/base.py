@@ -125,6 +125,16 @@ class Atlas:
     layout: str = "no weights"  # how weights convert
     defaults: str = "none that matter"  # defaults that differ
     notes: str = ""
+    snippet: str = ""  # runnable Python: the exact constructors and weight copy in all three, asserted (snippet())
+    latex: str = ""  # the math in LaTeX (one formula a line), shown instead of ``math`` where given
+    aliases: tuple[str, ...] = ()  # framework class names that mean this type, for `parity explain`
+
+
+def snippet(type_name: str) -> str:
+    """The runnable atlas snippet of ``type_name``: parity/mappings/snippets/<type_name>.py."""
+    from pathlib import Path
+
+    return (Path(__file__).with_name("snippets") / f"{type_name}.py").read_text()
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import functools
 from collections import OrderedDict
 
 from parity.mappings import activations as act
-from parity.mappings.base import Atlas, BuildContext, Layout, LayerMapping, WeightRule, expect_shape, register
+from parity.mappings.base import snippet, Atlas, BuildContext, Layout, LayerMapping, WeightRule, expect_shape, register
 from scratchnet.layers._windows import resolve_padding
 
 CHANNELS_FIRST = Layout("channels_first")
@@ -172,7 +172,11 @@ register(
     LayerMapping(
         type="conv2d", family="conv",
         atlas=Atlas(
-            title="conv2d",
+            title="conv2d", snippet=snippet("conv2d"), aliases=("Conv2d", "Conv2D"),
+            latex=(r"z_{n,i,j,f} = b_f + \sum_{a,b,c} x^{p}_{n,\, i s_h + a d_h,\, j s_w + b d_w,\, g_f C/g + c}\, W_{a,b,c,f},\qquad y = \mathrm{act}(z)" "\n"
+                   r"H_{out} = \left\lfloor (H + p_{top} + p_{bottom} - (k_h - 1) d_h - 1) / s_h \right\rfloor + 1" "\n"
+                   r"\text{same: } p = \max\big((\lceil H / s_h \rceil - 1) s_h + (k_h - 1) d_h + 1 - H,\ 0\big),\ p_{top} = \lfloor p / 2 \rfloor,\ p_{bottom} = p - p_{top}" "\n"
+                   r"dW_{a,b,c,f} = \sum_{n,i,j} x^{p}_{n,\, i s_h + a d_h,\, j s_w + b d_w,\, g_f C/g + c}\, dz_{n,i,j,f},\qquad db_f = \sum_{n,i,j} dz_{n,i,j,f}"),
             math=("forward: z[n,i,j,f] = b[f] + sum_{a,b,c} xp[n, i s_h + a d_h, j s_w + b d_w, g_f C/g + c] "
                   "W[a,b,c,f], y = act(z)\n"
                   "         x (N, H, W, C), W (kh, kw, C/g, F), b (F,), g_f = f // (F/g), xp = x padded;\n"
@@ -193,8 +197,9 @@ register(
                     "kernel.transpose(3, 2, 0, 1). bias identical. Input x_torch = x.permute(0, 3, 1, 2); the "
                     "output comes back with .permute(0, 2, 3, 1). Groups: both frameworks use the same "
                     "contiguous blocks of input and output channels."),
-            defaults=("torch stride 1, padding 0, dilation 1 = Keras's; torch padding='same' refuses stride > 1 "
-                      "and pads symmetrically (TF puts the odd cell bottom/right); Keras refuses strides > 1 "
+            defaults=("torch stride 1, padding 0, dilation 1 = Keras's; torch padding='same' refuses stride > 1, "
+                      "and at stride 1 puts the odd cell right/bottom as TF does (left = total // 2: bit-identical "
+                      "to explicit (0, 1) padding for k = 2, the snippet checks it); Keras refuses strides > 1 "
                       "with dilation_rate > 1 (the spec rejects it). Initialisers differ (glorot_uniform vs "
                       "kaiming_uniform(a=sqrt 5)) but parity copies one set of weights into all three."),
             notes=_PADDING_TEXT),

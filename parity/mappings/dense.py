@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 
 from parity.mappings import activations as act
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, identity_rule, register
+from parity.mappings.base import snippet, SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, identity_rule, register
 
 
 def _torch(ctx: BuildContext):
@@ -55,7 +55,9 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
 register(LayerMapping(
     type="dense", family="dense",
     atlas=Atlas(
-        title="dense",
+        title="dense", snippet=snippet("dense"), aliases=("Linear", "Dense"),
+        latex=(r"z = x W + b,\quad y = \mathrm{act}(z),\qquad x \in \mathbb{R}^{N \times I},\ W \in \mathbb{R}^{I \times U},\ b \in \mathbb{R}^{U}" "\n"
+               r"dz = \mathrm{act}'(z) \odot dy,\quad dx = dz\, W^\top,\quad dW = x^\top dz,\quad db = \textstyle\sum_n dz_n"),
         math=("forward: z = x W + b, y = act(z)        x (N, I), W (I, U), b (U,)\n"
               "backward: dz = act'(z) * dy, dx = dz W^T, dW = x^T dz, db = sum_n dz"),
         scratch="scratchnet.Dense(units, activation=activation, use_bias=use_bias)",

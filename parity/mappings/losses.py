@@ -36,12 +36,13 @@ same values and gradient and neither marker, in eager mode and inside ``tf.funct
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from parity.mappings.base import SAME, Atlas, Deviation, Layout
+from parity.mappings.base import SAME, Atlas, Deviation, Layout, snippet
 
 
 @dataclass(frozen=True)
@@ -414,6 +415,19 @@ MEASURED = {  # float64, at the initial weights of the named catalog case
 M = MEASURED
 
 
+_CE_NOTES = ("Keras's crossentropies default to from_logits=False: logits passed by mistake are read as probabilities "
+             "(clipped to [1e-7, 1 - 1e-7], and renormalised over the classes for the categorical ones), a wrong loss "
+             "without an error; torch's CrossEntropyLoss and BCEWithLogitsLoss always take logits. Argument order: "
+             "Keras loss(y_true, y_pred), torch loss(input, target), i.e. (prediction, target)")
+# the crossentropies' student answers, framework names and runnable snippet (parity explain, the atlas)
+_CE_EXTRAS = {
+    "binary_crossentropy": {"aliases": ("BCELoss", "BCEWithLogitsLoss", "BinaryCrossentropy")},
+    "categorical_crossentropy": {"aliases": ("CrossEntropyLoss", "CategoricalCrossentropy"),
+                                 "snippet": "categorical_crossentropy"},
+    "sparse_categorical_crossentropy": {"aliases": ("NLLLoss", "SparseCategoricalCrossentropy")},
+}
+
+
 def _atlas(title, math, scratch, torch, keras, notes="", defaults="none that matter"):
     return Atlas(title, math, scratch, torch, keras, defaults=defaults, notes=notes)
 
@@ -569,3 +583,9 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "keras.losses.CategoricalFocalCrossentropy(...)  (clips q from logits too)"),
         _torch_categorical_focal, _keras_class("CategoricalFocalCrossentropy"), _one_hot_targets),
 ]}
+for _name, _extra in _CE_EXTRAS.items():
+    _m = MAPPINGS[_name]
+    _a = dataclasses.replace(_m.atlas, notes="; ".join(filter(None, [_m.atlas.notes, _CE_NOTES])),
+                             aliases=_extra["aliases"],
+                             snippet=snippet(_extra["snippet"]) if "snippet" in _extra else _m.atlas.snippet)
+    MAPPINGS[_name] = dataclasses.replace(_m, atlas=_a)

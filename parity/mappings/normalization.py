@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.mappings.base import Atlas, BuildContext, LayerMapping, Layout, WeightRule, expect_shape, register
+from parity.mappings.base import snippet, Atlas, BuildContext, LayerMapping, Layout, WeightRule, expect_shape, register
 
 
 # -- torch wrappers ---------------------------------------------------------------------------
@@ -207,7 +207,11 @@ register(
         type="batch_normalization", family="normalization",
         torch_only_if=_bn_unsupported,
         atlas=Atlas(
-            title="batch_normalization",
+            title="batch_normalization", snippet=snippet("batch_normalization"),
+            aliases=("BatchNorm1d", "BatchNorm2d", "BatchNormalization"),
+            latex=(r"\mu = \tfrac{1}{m} \sum x,\quad \sigma^2 = \tfrac{1}{m} \sum (x - \mu)^2,\quad y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta\qquad (m: \text{values per channel})" "\n"
+                   r"\text{Keras: } \mu_{run} \leftarrow \rho\, \mu_{run} + (1 - \rho)\, \mu,\quad \sigma^2_{run} \leftarrow \rho\, \sigma^2_{run} + (1 - \rho)\, \sigma^2" "\n"
+                   r"\text{torch: momentum} = 1 - \rho,\ \text{and the running variance takes } \tfrac{m}{m - 1} \sigma^2"),
             math=("forward (training): mu = mean_R(x), var = mean_R((x - mu)^2) (biased), R = every axis but the "
                   "channel (last) axis, m = |R|\n"
                   "    xhat = (x - mu) / sqrt(var + eps), y = gamma * xhat + beta\n"

@@ -52,7 +52,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from parity.mappings.base import Atlas, float32_representable
+from parity.mappings.base import Atlas, float32_representable, snippet
 
 TF_ROUNDED = ("momentum", "beta_1", "beta_2", "weight_decay", "initial_accumulator_value")
 CLIP_FIELDS = ("clipnorm", "clipvalue", "global_clipnorm")
@@ -407,7 +407,11 @@ MAPPINGS: dict[str, OptimizerMapping] = {m.type: m for m in [
         "scratchnet.optimizers.SGD(learning_rate, momentum, nesterov, weight_decay, convention)",
         "torch.optim.SGD(params, lr, momentum, dampening=0, nesterov, weight_decay)",
         "keras.optimizers.SGD(learning_rate, momentum, nesterov, weight_decay)",
-        defaults="lr: torch 1e-3, Keras 0.01"), _torch_sgd, _keras("SGD"), _sgd_differs),
+        defaults="lr: torch 1e-3, Keras 0.01", aliases=("SGD",), snippet=snippet("sgd"), notes=(
+            "Momentum: Keras keeps the velocity in update units (m = mu m - lr g), torch in gradient units (b = mu b + g, "
+            "stepped by lr b). m = -lr b exactly while the learning rate is constant, so the two agree only then: with a "
+            "schedule, Keras's velocity carries each step's own lr and torch multiplies the whole sum by today's lr")),
+        _torch_sgd, _keras("SGD"), _sgd_differs),
     OptimizerMapping("rmsprop", Atlas(
         "rmsprop", "v = rho v + (1 - rho) g^2 (centered: minus mg^2, mg = rho mg + (1-rho) g)\n"
                    "Keras: p -= lr g / sqrt(v + eps)    torch: p -= lr g / (sqrt(v) + eps)",
@@ -423,7 +427,16 @@ MAPPINGS: dict[str, OptimizerMapping] = {m.type: m for m in [
         "scratchnet.optimizers.Adam(learning_rate, beta_1, beta_2, epsilon, weight_decay, convention)",
         "torch.optim.Adam(params, lr, betas=(beta_1, beta_2), eps)  (AdamW when weight_decay > 0)",
         "keras.optimizers.Adam(learning_rate, beta_1, beta_2, epsilon, weight_decay)",
-        defaults="eps 1e-8 (torch) vs 1e-7 (Keras); torch Adam(weight_decay) is coupled L2, Keras's decoupled"),
+        defaults="eps 1e-8 (torch) vs 1e-7 (Keras); torch Adam(weight_decay) is coupled L2, Keras's decoupled",
+        snippet=snippet("adam"), aliases=("Adam",), notes=(
+            "eps_hat is Keras's `epsilon`: the paper's epsilon-hat (Kingma & Ba, end of section 2), added to sqrt(v_t) "
+            "before the bias correction, where torch adds its eps to sqrt(v_hat_t) after it. Keras's update is torch's "
+            "with eps_t = eps_hat / sqrt(1 - beta_2^t), which changes every step (31.6 eps_hat at t = 1 with beta_2 = "
+            "0.999, tending to eps_hat): no constant torch eps reproduces Keras's Adam; the two agree only where eps is "
+            "negligible next to sqrt(v_hat) (the catalog's opt-adam uses 1e-30). The snippet works one step by hand"),
+        latex=(r"m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2,\quad \hat m_t = \frac{m_t}{1 - \beta_1^t},\quad \hat v_t = \frac{v_t}{1 - \beta_2^t}" "\n"
+               r"\text{torch: } p_t = p_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}" "\n"
+               r"\text{Keras: } p_t = p_{t-1} - \eta\, \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t}\, \frac{m_t}{\sqrt{v_t} + \hat\epsilon} = p_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \hat\epsilon / \sqrt{1 - \beta_2^t}}")),
         _torch_adam, _keras("Adam"), _adam_differs),
     OptimizerMapping("adamw", Atlas(
         "adamw", "p -= lr wd p; then the Adam step (see adam)",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from parity.mappings import activations as act
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, register
+from parity.mappings.base import snippet, SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, register
 
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 # torch block j holds Keras block TORCH_ORDER[t][j]: LSTM torch i,f,g,o = Keras i,f,c,o;
@@ -204,7 +204,10 @@ SIMPLE_RNN_ATLAS = Atlas(
           "kernel, recurrent_kernel, bias.")
 
 LSTM_ATLAS = Atlas(
-    title="lstm",
+    title="lstm", snippet=snippet("lstm"), aliases=("LSTM",),
+    latex=(r"[a_i, a_f, a_c, a_o] = x_t W + h_{t-1} R + b,\qquad W \in \mathbb{R}^{F \times 4U},\ R \in \mathbb{R}^{U \times 4U}" "\n"
+           r"i = \sigma(a_i),\ f = \sigma(a_f),\ g = \tanh(a_c),\ o = \sigma(a_o)" "\n"
+           r"c_t = f \odot c_{t-1} + i \odot g,\qquad h_t = o \odot \tanh(c_t),\qquad h_0 = c_0 = 0"),
     math=("forward: [a_i a_f a_c a_o] = x_t W + h_{t-1} R + b        W (F, 4U), R (U, 4U), b (4U,); blocks i,f,c,o\n"
           "         i = sig(a_i), f = sig(a_f), g = tanh(a_c), o = sig(a_o)\n"
           "         c_t = f c_{t-1} + i g,  h_t = o tanh(c_t),  c_0 = 0\n"
@@ -226,7 +229,10 @@ LSTM_ATLAS = Atlas(
     notes="Keras 3 variables live in the cell (lstm/lstm_cell/kernel) and are named kernel, recurrent_kernel, bias.")
 
 GRU_ATLAS = Atlas(
-    title="gru",
+    title="gru", snippet=snippet("gru"), aliases=("GRU",),
+    latex=(r"xw = x_t W + b_{in},\quad hu = h_{t-1} R + b_{rec}\qquad (\text{blocks } z, r, h;\ \texttt{reset\_after=True})" "\n"
+           r"z = \sigma(xw_z + hu_z),\quad r = \sigma(xw_r + hu_r),\quad \tilde h = \tanh(xw_h + r \odot hu_h)" "\n"
+           r"h_t = z \odot h_{t-1} + (1 - z) \odot \tilde h"),
     math=("forward (reset_after=True; blocks z, r, h):  W (F, 3U), R (U, 3U), b (2, 3U)\n"
           "         xw = x_t W + b[0],  hu = h_{t-1} R + b[1]\n"
           "         z = sig(xw_z + hu_z), r = sig(xw_r + hu_r), hh = tanh(xw_h + r * hu_h)\n"

@@ -1,6 +1,9 @@
-"""The exact environment of a run: versions, platform, BLAS, threads, precision settings."""
+"""The exact environment of a run: versions, platform, BLAS, threads, precision settings. Lists are
+sorted (threadpoolctl reports the BLAS libraries in load order, which varies from run to run), so
+an unchanged machine writes an unchanged environment.json."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -23,8 +26,9 @@ def environment() -> dict:
         "torch": torch.__version__,
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "blas": [{k: v for k, v in info.items() if k in ("internal_api", "version", "num_threads", "threading_layer",
-                                                          "architecture")} for info in threadpool_info()],
+        "blas": sorted(({k: v for k, v in info.items() if k in ("internal_api", "version", "num_threads",
+                                                                "threading_layer", "architecture")}
+                        for info in threadpool_info()), key=lambda d: json.dumps(d, sort_keys=True)),
         "torch_threads": torch.get_num_threads(),
         "torch_mkldnn": bool(torch.backends.mkldnn.is_available()),
         "tf_onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),

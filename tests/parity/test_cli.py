@@ -66,7 +66,7 @@ def test_mismatch_exits_1(tmp_path, monkeypatch):
                         dataclasses.replace(mse, torch=lambda p, layout: __import__("torch").nn.MSELoss(reduction="sum")))
     assert main(["run", str(write(tmp_path, GOOD)), "--dtype", "float64", "--out", str(tmp_path / "o")]) == 1
     report = (tmp_path / "o" / "report.md").read_text()
-    summary_row = next(l for l in report.splitlines() if l.startswith("| cli-mlp | float64 |"))
+    summary_row = next(l for l in report.splitlines() if l.startswith("| [cli-mlp](#case-cli-mlp-float64) | float64 |"))
     assert "| FAIL |" in summary_row and summary_row.rstrip().endswith("| torch |")
 
 

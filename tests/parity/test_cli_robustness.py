@@ -74,7 +74,7 @@ def test_a_crashing_case_is_reported_and_the_others_kept(tmp_path, monkeypatch, 
     stdout = capsys.readouterr().out
     assert "ERROR boom [float32]: RuntimeError: framework exploded\n" in stdout
     assert "pass  ok-mlp [float32]" in stdout
-    assert "1 passed, 0 failed, 1 did not run (boom [float32])" in stdout.splitlines()[-1]
+    assert "1 pass, 1 ERROR; did not run: boom [float32]" in stdout.splitlines()[-1]
     assert set(pd.read_csv(out / "results.csv").case) == {"ok-mlp"}
     for report in ("report.md", "report.html"):
         text = (out / report).read_text()
@@ -88,7 +88,7 @@ def test_every_case_crashing_exits_1_and_writes_nothing(tmp_path, monkeypatch, c
     assert main(["run", *specs, "--dtype", "float32", "--out", str(out)]) == 1
     stdout = capsys.readouterr().out
     assert "ERROR boom [float32]: MemoryError" in stdout and "ERROR ok-mlp [float32]: MemoryError" in stdout
-    assert "0 passed, 0 failed, 2 did not run" in stdout
+    assert "2 ERROR; did not run: boom [float32], ok-mlp [float32]" in stdout
     assert not out.exists() and not list(tmp_path.glob(".parity-*"))
 
 

@@ -1,0 +1,106 @@
+"""The atlas: every runnable snippet runs (and a planted wrong weight copy in it fails), the
+Markdown has real headings and a contents list whose links land, and ``explain`` takes spec types,
+framework class names in any case, and suggests the nearest name for a typo."""
+import re
+
+import pytest
+
+from parity import atlas
+from parity.cli import main
+from parity.mappings import LOSSES, OPTIMIZERS, REGISTRY
+
+ALL = {**{t: m.atlas for t, m in REGISTRY.items()}, **{t: m.atlas for t, m in LOSSES.items()},
+       **{t: m.atlas for t, m in OPTIMIZERS.items()}}
+WITH_SNIPPET = sorted(t for t, a in ALL.items() if a.snippet)
+# the entries students ask about most must carry a worked, runnable example
+REQUIRED = {"dense", "conv2d", "lstm", "gru", "batch_normalization", "adam"}
+
+
+def _run(code: str, name: str) -> dict:
+    namespace = {"__name__": f"atlas_snippet_{name}"}
+    exec(compile(code, f"<atlas snippet {name}>", "exec"), namespace)
+    return namespace
+
+
+def test_the_most_asked_entries_have_snippets():
+    assert REQUIRED <= set(WITH_SNIPPET)
+
+
+@pytest.mark.parametrize("type_name", WITH_SNIPPET)
+def test_every_snippet_runs(type_name):
+    _run(ALL[type_name].snippet, type_name)
+
+
+@pytest.mark.parametrize("type_name, right, wrong", [
+    ("dense", "torch.from_numpy(kernel.T)", "torch.from_numpy(kernel.T[::-1].copy())"),
+    ("conv2d", "torch_conv(F.pad(x_nchw, (0, 1, 0, 1)))", "torch_conv(F.pad(x_nchw, (1, 0, 1, 0)))"),
+    ("lstm", "keras_lstm.set_weights([w_ih.T, w_hh.T, b_ih + b_hh])", "keras_lstm.set_weights([w_ih.T, w_hh.T, b_ih])"),
+    ("gru", "return np.concatenate([z, r, n])", "return np.concatenate([r, z, n])"),
+    ("batch_normalization", "momentum=0.01, dtype=torch.float64", "momentum=0.99, dtype=torch.float64"),
+    ("adam", 'epsilon=eps, convention="torch"', 'epsilon=eps, convention="keras"'),
+    ("sgd", 'opt.param_groups[0]["lr"] = lr', 'opt.param_groups[0]["lr"] = lrs[0]'),
+    ("categorical_crossentropy", "CategoricalCrossentropy(from_logits=True)", "CategoricalCrossentropy()"),
+])
+def test_a_planted_wrong_copy_in_a_snippet_fails(type_name, right, wrong):
+    code = ALL[type_name].snippet
+    assert code.count(right) == 1, (type_name, right)
+    with pytest.raises(AssertionError):
+        _run(code.replace(right, wrong), type_name)
+
+
+def test_markdown_headings_are_outside_code_fences_and_the_contents_links_land():
+    text = atlas.render(None)
+    fenced, headings = False, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("## ") and not fenced:
+            headings.append(line[3:])
+    assert not fenced
+    anchors = {"".join(c for c in h.lower().replace(" ", "-") if c.isalnum() or c in "-_") for h in headings}
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert len(links) == len(ALL) and set(links) <= anchors
+    for t in ALL:
+        assert f"## {ALL[t].title} (" in text, t
+    assert text.count("```python") == len(WITH_SNIPPET)
+    assert "$$" in text  # LaTeX where the mappings give it
+
+
+def test_entries_without_latex_or_snippet_still_render():
+    plain = next(t for t, a in ALL.items() if not a.latex and not a.snippet)
+    md = atlas.entry_markdown(plain)
+    assert md.startswith("## ") and "```text" in md and "```python" not in md
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("lstm", "lstm"), ("LSTM", "lstm"), ("nn.LSTM", "lstm"), ("torch.nn.LSTM", "lstm"), ("keras.layers.LSTM", "lstm"),
+    ("nn.Linear", "dense"), ("Dense", "dense"), ("nn.Conv2d", "conv2d"), ("keras.layers.Conv2D", "conv2d"),
+    ("BatchNorm2d", "batch_normalization"), ("keras.layers.BatchNormalization", "batch_normalization"),
+    ("nn.RNN", "simple_rnn"), ("SimpleRNN", "simple_rnn"), ("nn.MaxPool2d", "max_pool2d"),
+    ("MaxPooling2D", "max_pool2d"), ("nn.LeakyReLU", "leaky_relu"), ("torch.optim.Adam", "adam"),
+    ("keras.optimizers.SGD", "sgd"), ("nn.CrossEntropyLoss", "categorical_crossentropy"),
+    ("keras.losses.SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+    ("nn.MSELoss", "mean_squared_error"), ("Batch_Normalization", "batch_normalization"),
+])
+def test_explain_resolves_framework_names(name, expected):
+    assert atlas.resolve(name) == expected
+
+
+def test_explain_suggests_the_nearest_name(capsys):
+    assert main(["explain", "lstmm"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'lstm'?" in err
+    assert main(["explain", "nn.LSTM"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("lstm  (layer)") and "keras_lstm.set_weights([w_ih.T, w_hh.T, b_ih + b_hh])" in out
+
+
+def test_the_student_answers_are_where_the_formulas_are():
+    adam = OPTIMIZERS["adam"].atlas
+    assert "eps_hat" in adam.math and "eps_hat is Keras's `epsilon`" in adam.notes
+    assert "no constant torch eps reproduces Keras's Adam" in adam.notes
+    assert "agree only then" in OPTIMIZERS["sgd"].atlas.notes
+    for loss in ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"):
+        notes = LOSSES[loss].atlas.notes
+        assert "from_logits=False" in notes and "(y_true, y_pred)" in notes and "(input, target)" in notes
+    assert "pads symmetrically" not in REGISTRY["conv2d"].atlas.defaults
