@@ -117,11 +117,12 @@ def test_lion_reports_two_independent_implementations():
 
 
 def test_every_option_and_new_optimizer_has_an_atlas_entry():
-    from parity.atlas import entry_text
+    from parity.atlas import entry_markdown, entry_text
 
     for name in ("nadam", "adamax", "adadelta", "lion", *OPTIONS):
         text = entry_text(name)
-        assert text.startswith(f"## {name}") and "torch:" in text and "keras:" in text
+        assert text.startswith(f"{name}  (optimizer") and "torch:" in text and "keras:" in text
+        assert entry_markdown(name).startswith(f"## {name}")
 
 
 # -- the torch side's own arithmetic against the formulas written out here --------------------------------
