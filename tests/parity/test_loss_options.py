@@ -96,9 +96,9 @@ def test_a_planted_sample_weight_bug_in_one_backend_is_blamed_on_it(monkeypatch)
 
     real = torch_backend.run
 
-    def reversed_weights(case):
+    def reversed_weights(case, **kw):
         import dataclasses
-        return real(dataclasses.replace(case, sample_weight=case.sample_weight[::-1].copy()))
+        return real(dataclasses.replace(case, sample_weight=case.sample_weight[::-1].copy()), **kw)
 
     monkeypatch.setattr(torch_backend, "run", reversed_weights)
     res = run_case(parse_spec(spec({"type": "mean_absolute_error", "sample_weight": True})))
