@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from parity import compare
+from parity.spec import INPUT, plan_of
 
 FRAMEWORKS = ("scratch", "torch", "keras")
 # layers through which a per-channel constant added to their input comes out added to the output
@@ -116,14 +117,16 @@ class Noise:
         """The noise bias feeding ``key``'s BatchNormalization, if ``key`` is its moving_mean: in
         the layer before it or before layers that shift with a per-channel constant (pooling,
         flatten, reshape: max(x + b) = max(x) + b, and so does a mean)."""
-        layer, _, name = key.partition("/")
-        if name != "moving_mean" or not layer.endswith("batch_normalization"):
+        plan = plan_of(self.spec)
+        layer, _, name = key.rpartition("/")
+        node = plan.layer(layer)
+        if name != "moving_mean" or node.type != "batch_normalization":
             return None
-        index = _layer_index(layer) - 1
-        while index >= 0 and self.spec.layers[index].type in SHIFT_PRESERVING:
-            index -= 1
-        sources = [k for k in self.params if _layer_index(k) == index and k.endswith("/bias")]
-        return sources[0] if sources else None
+        source = node.inputs[0]
+        while source != INPUT and plan.layer(source).type in SHIFT_PRESERVING:
+            source = plan.layer(source).inputs[0]
+        bias = f"{source}/bias"
+        return bias if bias in self.params else None
 
     def state_reason_applies(self, key: str) -> bool:
         return self._source(key) is not None
@@ -139,11 +142,6 @@ class Noise:
             return ""
         return (f"the running mean averages batch means that {bias} shifts one for one, and {bias} is noise "
                 f"made into steps (see its rows): differs by {diff:.2g}, within the {shift:.2g} the bias differed by")
-
-
-def _layer_index(key: str) -> int:
-    """The layer index of a ``<index>_<type>[/<name>]`` key."""
-    return int(key.split("_", 1)[0])
 
 
 def _grad(result, key: str) -> np.ndarray:

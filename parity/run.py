@@ -3,7 +3,7 @@ gradients, the optimizer trajectory, and the comparison rows.
 
 Keys of ``tensors.npz`` (``<case>@<dtype>/`` prefixes every key):
 - ``input``, ``target``; ``initial/<layer>/<name>``: the canonical initial weights and state
-  (``<layer>`` is ``<index>_<type>``, e.g. ``0_dense``);
+  (``<layer>`` is the layer's name: the spec's, or ``<index>_<type>``, e.g. ``0_dense``);
 - ``<backend>/output/<layer>``: each layer's output of the first forward;
 - ``<backend>/loss`` (scalar), ``<backend>/losses`` (the loss before each step);
 - ``<backend>/grad/<layer>/<param>`` and ``<backend>/grad/input``;
@@ -23,9 +23,8 @@ import numpy as np
 from parity import compare, fdcheck
 from parity.backends import BackendResult, PreparedCase, keras_backend, scratch, torch_backend
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, layer_mapping
-from parity.mappings.base import SAME
 from parity.noise import Noise
-from parity.spec import CaseSpec, FrozenDict, SpecError, infer_shapes
+from parity.spec import CaseSpec, FrozenDict, SpecError, plan_of
 from parity.spec.shapes import check_work
 
 FRAMEWORK_PAIRS = (("scratch", "torch"), ("scratch", "keras"), ("torch", "keras"))
@@ -64,15 +63,13 @@ def make_targets(spec: CaseSpec, out_shape: tuple, labels: np.ndarray | None, rn
 
 def prepare(spec: CaseSpec) -> PreparedCase:
     rng = np.random.default_rng(spec.seed)
-    shapes = infer_shapes(spec)
+    plan = plan_of(spec)
     x, labels = load_data(spec, rng)
-    y = make_targets(spec, (spec.input_shape[0], *shapes[-1]), labels, rng)
-    case = PreparedCase(spec, x, y, {}, shapes)
-    in_shape = tuple(spec.input_shape[1:])
-    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
-        if lspec.type == "dropout":
-            case.masks[key] = rng.random((spec.input_shape[0], *in_shape)) >= lspec.params["rate"]
-        in_shape = tuple(shapes[i])
+    y = make_targets(spec, (spec.input_shape[0], *plan.output.out_shape), labels, rng)
+    case = PreparedCase(spec, x, y, {}, plan)
+    for node in plan:
+        if node.type == "dropout":
+            case.masks[node.name] = rng.random((spec.input_shape[0], *node.in_shape)) >= node.spec.params["rate"]
     case.initial = randomize_normalization(scratch.build_model(case).get_weights(), spec.seed)
     return case
 
@@ -94,19 +91,10 @@ def randomize_normalization(weights: dict[str, np.ndarray], seed: int) -> dict[s
     return out
 
 
-def layer_contexts(spec: CaseSpec, shapes: list[tuple]):
-    """(index, LayerSpec, canonical BuildContext) for every layer, shapes threaded through."""
-    in_shape = tuple(spec.input_shape[1:])
-    for i, lspec in enumerate(spec.layers):
-        yield i, lspec, BuildContext(lspec, in_shape, tuple(shapes[i]), SAME, spec.dtype)
-        in_shape = tuple(shapes[i])
-
-
 def deviations(case: PreparedCase) -> list[Deviation]:
-    spec = case.spec
-    out = [dataclasses.replace(d, from_layer=i)
-           for i, lspec, ctx in layer_contexts(spec, case.shapes) for d in layer_mapping(lspec.type).deviations(ctx)]
-    return out
+    dtype = case.spec.dtype
+    return [dataclasses.replace(d, from_layer=node.index)
+            for node in case.plan for d in layer_mapping(node.type).deviations(BuildContext.of(node, dtype))]
 
 
 def rounding_deviation(case: PreparedCase, results: dict[str, BackendResult], noise: Noise) -> Deviation | None:
@@ -139,10 +127,27 @@ def rounding_deviation(case: PreparedCase, results: dict[str, BackendResult], no
                      "twice that")
 
 
+def layer_conventions(case: PreparedCase) -> list[tuple[str, object]]:
+    """(layer name, Convention) for every convention a layer's mapping declares for this case,
+    those reaching only the trajectory left out when there are no steps."""
+    dtype, steps = case.spec.dtype, case.spec.steps
+    return [(node.name, c) for node in case.plan
+            for c in layer_mapping(node.type).conventions(BuildContext.of(node, dtype))
+            if steps or "grad" in c.quantities]
+
+
+def convention_quantities(case: PreparedCase) -> frozenset[str]:
+    """The quantities whose torch-Keras rows are conventions: the trajectory's when torch and Keras
+    differ by definition anywhere, and the gradients' too when a layer's convention reaches them."""
+    if not convention_difference(case):
+        return frozenset()
+    return frozenset({"step", "state"}) | {q for _, c in layer_conventions(case) for q in c.quantities}
+
+
 def convention_difference(case: PreparedCase) -> str | None:
-    """Why torch's and Keras's trajectories differ by definition for this case, or None."""
+    """Why torch's and Keras's results differ by definition for this case, or None."""
     spec = case.spec
-    reasons = []
+    reasons = list(dict.fromkeys(f"{case.plan.layer(name).type}: {c.reason}" for name, c in layer_conventions(case)))
     if spec.steps:
         why = OPTIMIZERS[spec.optimizer.type].differ(spec.optimizer.params)
         if why:
@@ -161,6 +166,7 @@ class CaseResult:
     fd: dict | None  # tensor key -> scratchnet.gradcheck.TensorDifferences (parity.fdcheck)
     rows: list[dict] = field(default_factory=list)
     convention: str | None = None
+    convention_quantities: frozenset = frozenset()  # the quantities whose torch-keras rows are conventions
     deviations: list[Deviation] = field(default_factory=list)
     noise: Noise | None = None  # which gradients are rounding noise (parity.noise)
 
@@ -182,10 +188,10 @@ def check_supported(spec: CaseSpec) -> None:
     ``torch_only_if`` reason, e.g. Keras GRU ``reset_after=False``), or the field that puts the
     case's work over its budget (``parity.spec.shapes.check_work``)."""
     check_work(spec)
-    for i, lspec, ctx in layer_contexts(spec, infer_shapes(spec)):
-        reason = layer_mapping(lspec.type).torch_only_if(ctx)
+    for node in plan_of(spec):
+        reason = layer_mapping(node.type).torch_only_if(BuildContext.of(node, spec.dtype))
         if reason:
-            raise SpecError(spec.source, f"layers[{i}]", reason)
+            raise SpecError(spec.source, node.path, reason)
 
 
 def run_case(spec: CaseSpec) -> CaseResult:
@@ -198,7 +204,7 @@ def run_case(spec: CaseSpec) -> CaseResult:
     fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
     noise = Noise(results, spec, case.initial)
     rounding = rounding_deviation(case, results, noise)
-    out = CaseResult(spec, case, results, fd, convention=convention,
+    out = CaseResult(spec, case, results, fd, convention=convention, convention_quantities=convention_quantities(case),
                      deviations=deviations(case) + ([rounding] if rounding else []), noise=noise)
     out.rows = build_rows(out)
     return out
@@ -214,7 +220,7 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, convention: bool
     for dev in res.deviations:
         if quantity not in dev.quantities or dev.backend not in (a, b):
             continue
-        if quantity == "output" and int(tensor.split("_", 1)[0]) < dev.from_layer:
+        if quantity == "output" and res.case.plan.layer(tensor).index < dev.from_layer:
             continue  # upstream of the deviating layer
         if dev.rtol > rtol:
             rtol, note = dev.rtol, dev.reason
@@ -259,11 +265,26 @@ def build_rows(res: CaseResult) -> list[dict]:
 
     for key in res.case.keys:
         triple(0, "output", key, lambda b, k=key: b.outputs[k])
+    def twins(step, quantity, key, get):
+        """Each framework against scratchnet following its convention; torch-keras a convention."""
+        noisy = {pair: excuse(*pair, key, quantity, step) for pair in (("scratch", "keras"), ("scratch[torch]", "torch"))}
+        group = [_row(res, step, quantity, key, "scratch", "keras", get(r["scratch"]), get(r["keras"]),
+                      noise=noisy["scratch", "keras"],
+                      floor=noise.floor_for(key) if quantity == "grad" else 0.0),
+                 _row(res, step, quantity, key, "scratch[torch]", "torch", get(r["scratch[torch]"]), get(r["torch"]),
+                      noise=noisy["scratch[torch]", "torch"],
+                      floor=noise.floor_for(key) if quantity == "grad" else 0.0),
+                 _row(res, step, quantity, key, "torch", "keras", get(r["torch"]), get(r["keras"]), convention=True)]
+        for g in group[:2]:
+            g["odd_one_out"] = "" if g["passed"] else _blame_twin(g)
+        rows.extend(group)
+
     triple(0, "loss", "loss", lambda b: np.asarray(b.loss))
+    grad_rows = twins if "grad" in res.convention_quantities else triple
     for key in r["scratch"].grads:
-        triple(0, "grad", key, lambda b, k=key: b.grads[k])
+        grad_rows(0, "grad", key, lambda b, k=key: b.grads[k])
     if r["scratch"].input_grad is not None:
-        triple(0, "grad", "input", lambda b: b.input_grad)
+        grad_rows(0, "grad", "input", lambda b: b.input_grad)
     rows.extend(fdcheck.fd_rows(res, noise))
     param_keys = set(r["scratch"].grads)
     for t in compared_steps(res.spec.steps):
@@ -271,15 +292,7 @@ def build_rows(res: CaseResult) -> list[dict]:
             quantity = "step" if key in param_keys else "state"
             get = lambda b, k=key, t=t: b.steps[t - 1][k]
             if res.convention:
-                noisy = {pair: excuse(*pair, key, quantity, t) for pair in (("scratch", "keras"), ("scratch[torch]", "torch"))}
-                group = [_row(res, t, quantity, key, "scratch", "keras", get(r["scratch"]), get(r["keras"]),
-                              noise=noisy["scratch", "keras"]),
-                         _row(res, t, quantity, key, "scratch[torch]", "torch", get(r["scratch[torch]"]), get(r["torch"]),
-                              noise=noisy["scratch[torch]", "torch"]),
-                         _row(res, t, quantity, key, "torch", "keras", get(r["torch"]), get(r["keras"]), convention=True)]
-                for g in group[:2]:
-                    g["odd_one_out"] = "" if g["passed"] else _blame_twin(g)
-                rows.extend(group)
+                twins(t, quantity, key, get)
             else:
                 triple(t, quantity, key, get)
     return rows

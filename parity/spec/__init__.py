@@ -129,13 +129,15 @@ from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSp
 from parity.spec.errors import SpecError
 from parity.spec.files import catalog_dir, load_catalog, load_spec
 from parity.spec.parse import parse_spec
-from parity.spec.shapes import infer_shapes, scratch_layer
+from parity.spec.plan import INPUT, CasePlan, LayerPlan, default_name, infer_shapes, plan_case, plan_of
+from parity.spec.shapes import scratch_layer
 from parity.spec.vocabulary import (ACTIVATION_LAYER_TYPES, DATASETS, DIGITS_SAMPLES, DTYPES, INPUT_KINDS, LAYER_TYPES,
                                     LOSS_TYPES, OPTIMIZER_TYPES, SCRATCH_CLASSES)
 
 __all__ = [
     "SpecError", "FrozenDict", "InputSpec", "LayerSpec", "LossSpec", "OptimizerSpec", "CaseSpec",
-    "load_spec", "parse_spec", "infer_shapes", "scratch_layer", "catalog_dir", "load_catalog",
+    "load_spec", "parse_spec", "infer_shapes", "plan_case", "plan_of", "CasePlan", "LayerPlan", "INPUT",
+    "default_name", "scratch_layer", "catalog_dir", "load_catalog",
     "LAYER_TYPES", "ACTIVATION_LAYER_TYPES", "LOSS_TYPES", "OPTIMIZER_TYPES", "DTYPES", "DATASETS",
     "INPUT_KINDS", "SCRATCH_CLASSES", "DIGITS_SAMPLES",
 ]

@@ -2,15 +2,17 @@
 in, then the checks that span fields (input kind, targets, shapes)."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
+import re
 from typing import Any
 
 from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
 from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
-from parity.spec.shapes import infer_shapes
+from parity.spec.plan import plan_case
 from parity.spec.vocabulary import (_ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
                                     _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
                                     DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
@@ -89,7 +91,7 @@ def _object(source: str, path: str, value: Any, what: str) -> dict:
 
 
 def _typed_section(source: str, raw: Any, path: str, table: dict[str, tuple[_Field, ...]],
-                   what: str) -> tuple[str, dict]:
+                   what: str, extra_keys: tuple[str, ...] = ("type",)) -> tuple[str, dict]:
     """``{"type": T, ...fields}`` against ``table``: returns (T, filled params)."""
     article = "an" if what[0] in "aeiou" else "a"
     raw = _object(source, path, raw, f'{article} {what} object {{"type": ..., ...}}')
@@ -103,11 +105,37 @@ def _typed_section(source: str, raw: Any, path: str, table: dict[str, tuple[_Fie
         hint = difflib.get_close_matches(kind, table, n=1)
         hint = f" (did you mean {json.dumps(hint[0])}?)" if hint else ""
         raise SpecError(source, _join(path, "type"), f"expected {expected}, got {json.dumps(kind)}{hint}")
-    return kind, _fill(source, raw, path, table[kind], kind)
+    return kind, _fill(source, raw, path, table[kind], kind, extra_keys)
 
 
-def _parse_layer(source: str, raw: Any, path: str) -> LayerSpec:
-    kind, params = _typed_section(source, raw, path, _LAYERS, "layer")
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _graph_fields(source: str, raw: dict, path: str, index: int, kind: str,
+                  previous: str | None) -> tuple[str, tuple[str, ...]]:
+    """A layer's ``name`` (default ``<index>_<type>``) and ``inputs`` (default: the layer before,
+    or the input for the first), each checked for its form; the references are checked by the
+    plan (``parity.spec.plan``), which sees every layer."""
+    name = raw.get("name", _MISSING)
+    if name is _MISSING:
+        name = f"{index}_{kind}"
+    elif not isinstance(name, str) or not _LAYER_NAME.fullmatch(name):
+        _fail(source, _join(path, "name"), "expected a layer name of letters, digits, _ and -", name,
+              typed=not isinstance(name, str))
+    inputs = raw.get("inputs", _MISSING)
+    if inputs is _MISSING:
+        return name, (previous if previous is not None else "input",)
+    if not isinstance(inputs, list):
+        _fail(source, _join(path, "inputs"), 'expected a list of layer names (or "input")', inputs, typed=True)
+    for k, ref in enumerate(inputs):
+        if not isinstance(ref, str):
+            _fail(source, f"{_join(path, 'inputs')}[{k}]", 'expected a layer name (or "input")', ref, typed=True)
+    return name, tuple(inputs)
+
+
+def _parse_layer(source: str, raw: Any, path: str, index: int = 0, previous: str | None = None) -> LayerSpec:
+    kind, params = _typed_section(source, raw, path, _LAYERS, "layer", ("type", "name", "inputs"))
+    name, inputs = _graph_fields(source, raw, path, index, kind, previous)
     if kind in ("conv2d", "depthwise_conv2d"):
         if max(params["strides"]) > 1 and max(params["dilation_rate"]) > 1:
             _fail(source, _join(path, "dilation_rate"),
@@ -127,7 +155,7 @@ def _parse_layer(source: str, raw: Any, path: str) -> LayerSpec:
             _fail(source, _join(path, "padding"),
                   f"expected at most half of pool_size {list(params['pool_size'])} per axis "
                   "(torch refuses more)", list(pad))
-    return LayerSpec(kind, FrozenDict(params))
+    return LayerSpec(kind, FrozenDict(params), name, inputs)
 
 
 def _parse_input(source: str, raw: Any) -> InputSpec:
@@ -185,7 +213,10 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
     if not isinstance(raw_layers, (list, tuple)) or not raw_layers:
         _fail(source, "layers", "expected a non-empty list of layer objects", raw_layers,
               typed=not isinstance(raw_layers, (list, tuple)))
-    layers = tuple(_parse_layer(source, raw, f"layers[{i}]") for i, raw in enumerate(raw_layers))
+    layers = []
+    for i, raw in enumerate(raw_layers):
+        layers.append(_parse_layer(source, raw, f"layers[{i}]", i, layers[-1].name if layers else None))
+    layers = tuple(layers)
 
     loss_raw, opt_raw = get("loss", _MISSING), get("optimizer", _MISSING)
     if loss_raw is _MISSING:
@@ -211,8 +242,9 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
                     layers=layers, loss=loss, optimizer=optimizer, steps=steps, training=training,
                     data=dataset, source=source)
     _check_input_kind(spec)
-    shapes = infer_shapes(spec)
-    _check_targets(spec, shapes)
+    plan = plan_case(spec)
+    spec = dataclasses.replace(spec, plan=plan)
+    _check_targets(spec, [layer.out_shape for layer in plan])
     return spec
 
 
@@ -234,19 +266,26 @@ def _check_input_kind(spec: CaseSpec) -> None:
     elif spec.input.kind == "integers":
         _fail(src, "input.kind", 'expected "normal" or "uniform" ("integers" only feeds an embedding '
               f'first layer, and layers[0] is {first.type})', "integers")
+    if spec.input.kind == "integers":
+        for i, layer in enumerate(spec.layers[1:], start=1):
+            if "input" in (layer.inputs or ()):
+                _fail(src, f"layers[{i}].inputs", 'expected no "input" (integer ids feed only the embedding '
+                      "at layers[0])", list(layer.inputs))
 
 
 def _final_activation(spec: CaseSpec) -> tuple[int, str | None]:
-    """(index, activation name) of the last layer that changes values: flatten, reshape and the
-    pools are looked through; None when that layer is not an activation (e.g. an LSTM)."""
-    for i in range(len(spec.layers) - 1, -1, -1):
-        layer = spec.layers[i]
-        if layer.type in _VALUE_PRESERVING:
-            continue
-        if layer.type in _ACTIVATION_LAYERS:
-            return i, layer.type
-        return i, layer.params.get("activation")
-    return 0, None  # only shape layers: the raw input is not probabilities
+    """(index, activation name) of the layer that last changes the output's values: flatten,
+    reshape and the pools are looked through (to the layer they read); None when that layer is not
+    an activation (e.g. an LSTM, a merge)."""
+    plan = spec.plan
+    node = plan.output
+    while node.type in _VALUE_PRESERVING:
+        if node.inputs[0] == "input":
+            return 0, None  # only shape layers: the raw input is not probabilities
+        node = plan.layer(node.inputs[0])
+    if node.type in _ACTIVATION_LAYERS:
+        return node.index, node.type
+    return node.index, node.spec.params.get("activation")
 
 
 _CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")

@@ -1,16 +1,15 @@
-"""Shapes before anything is built: each layer constructed in scratchnet and asked for its output
-shape, plus the constraints of the other frameworks that scratchnet's shape rule does not express,
-and a size limit (MAX_ELEMENTS) on the input, every output and every large parameter."""
+"""Shape rules the plan (``parity.spec.plan``) applies to every layer before anything is built:
+the scratchnet layer that answers ``compute_output_shape``, the constraints of the other frameworks
+that scratchnet's shape rule does not express, and a size limit (MAX_ELEMENTS) on the input, every
+output and every large parameter; and the work budget of a case (``check_work``)."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
 import scratchnet
 from parity.spec.cases import CaseSpec, LayerSpec
-from parity.spec.checks import _is_int
 from parity.spec.errors import SpecError, _fail
 from parity.spec.vocabulary import _ACTIVATION_LAYERS, _TRAINABLE_LAYERS, SCRATCH_CLASSES
 
@@ -87,52 +86,22 @@ def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random
     return cls(name=name, rng=rng, **params)
 
 
-def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
-    """Per-layer output shapes without the batch axis, from ``input_shape[1:]``, using each
-    scratchnet layer's ``compute_output_shape``. A misfit, or a tensor over MAX_ELEMENTS, raises
-    SpecError at ``layers[i]`` (``input_shape`` for the input)."""
-    return _infer(spec)[0]
+def _work(spec: CaseSpec):
+    """What ``check_work`` needs, from the case plan: per layer the multiply-adds of a forward
+    pass, and the parameter tensors' (layer index, elements)."""
+    from parity.spec.plan import plan_of  # the plan applies this module's rules: imported late
 
-
-def _infer(spec: CaseSpec):
-    """``infer_shapes``'s shapes, with what ``check_work`` needs: per layer the multiply-adds of a
-    forward pass, and the parameter tensors' (layer index, elements)."""
-    src = spec.source
-    _check_size(src, "input_shape", "the input", spec.input_shape)
-    shape = tuple(spec.input_shape[1:])
-    shapes, parameters = [], 0
     forward, tensors = [], []  # per layer: multiply-adds of a forward; FD tensors: (layer index, size)
-    for i, layer in enumerate(spec.layers):
-        path = f"layers[{i}]"
-        _check_layer_input(spec, i, layer, shape)
-        try:
-            out = tuple(scratch_layer(layer, name=layer.type).compute_output_shape(shape))
-        except NotImplementedError as exc:
-            raise SpecError(src, f"{path}.type", f"expected a layer type scratchnet implements, "
-                            f"got {json.dumps(layer.type)} ({exc})") from None
-        except ValueError as exc:
-            raise SpecError(src, path, str(exc)) from None
-        if any(not _is_int(d) or d < 1 for d in out):
-            _fail(src, path, f"expected a non-empty output from {layer.type} on input {shape}",
-                  list(out))
+    for node in plan_of(spec):
+        layer, shape, out = node.spec, node.in_shape, node.out_shape
         parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
-        for name, param_shape in parameter_shapes(layer.params, shape) if parameter_shapes else []:
-            _check_size(src, path, f"the {name}", param_shape)
-            parameters += math.prod(param_shape)
-            tensors.append((i, math.prod(param_shape)))
-        out = tuple(int(d) for d in out)
-        _check_size(src, path, "the output (batch included)", (spec.input_shape[0], *out))
+        for _, param_shape in parameter_shapes(layer.params, shape) if parameter_shapes else []:
+            tensors.append((node.index, math.prod(param_shape)))
         forward.append(_layer_work(layer, shape, out, spec.input_shape[0]))
         if layer.type in _TRAINABLE_LAYERS:  # biases, scales: at most 6 per channel (a GRU's biases), or
             small = 6 * out[-1] if parameter_shapes else 2 * math.prod(out)  # gamma and beta per element
-            tensors.append((i, small))
-        shape = out
-        shapes.append(shape)
-    if spec.steps * parameters > MAX_TRAJECTORY:
-        raise SpecError(src, "steps", f"expected steps x parameter elements <= {MAX_TRAJECTORY} (MAX_TRAJECTORY: "
-                        f"every framework keeps the weights after each step), got {spec.steps} x "
-                        f"{_count(parameters)} = {_count(spec.steps * parameters)}")
-    return shapes, forward, tensors
+            tensors.append((node.index, small))
+    return forward, tensors
 
 
 def _positions(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
@@ -168,7 +137,7 @@ def case_work(steps: int, forward: list[int], tensor_sizes: list[int]) -> tuple[
 def check_work(spec: CaseSpec) -> None:
     """SpecError naming the field when running the case (in its dtype) is over WORK_BUDGET."""
     src = spec.source
-    _, forward, tensors = _infer(spec)
+    forward, tensors = _work(spec)
     float_input = spec.input.kind != "integers"  # token ids are not perturbed
     sizes = [n for _, n in tensors] + ([math.prod(spec.input_shape)] if float_input else [])
     training, fd = case_work(spec.steps, forward, sizes)
@@ -216,7 +185,7 @@ def _check_layer_input(spec: CaseSpec, i: int, layer: LayerSpec, shape: tuple[in
     if layer.type == "dense" and len(shape) >= 3:
         _fail(src, path, "dense expects (F,) or (T, F) input: flatten an image first "
               "(torch's NCHW layout would put W last)", shape)
-    if layer.type in ("softmax", "log_softmax"):
+    if layer.type in ("softmax", "log_softmax", "concatenate"):
         rank = len(shape) + 1  # Keras axes count the batch axis
         axis = layer.params["axis"]
         if not -rank < axis < rank or axis % rank == 0:
