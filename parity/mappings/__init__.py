@@ -9,7 +9,7 @@ from parity.mappings.losses import MAPPINGS as LOSSES
 from parity.mappings.optimizers import MAPPINGS as OPTIMIZERS
 
 FAMILIES = ("activations", "dense", "conv", "pooling", "normalization", "regularization", "embedding",
-            "reshape", "recurrent")
+            "reshape", "recurrent", "merge")
 for _family in FAMILIES:
     try:
         importlib.import_module(f"parity.mappings.{_family}")

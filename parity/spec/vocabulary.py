@@ -45,6 +45,9 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
     "gru": (_F("units", _POS), _F("return_sequences", _BOOL, False), _F("reset_after", _BOOL, True)),
     "activation": (_F("activation", _ACTIVATION),),
     **_ACTIVATION_LAYERS,
+    # merges: several inputs (a layer's "inputs"), one output
+    "add": (), "subtract": (), "multiply": (), "average": (), "maximum": (), "minimum": (),
+    "concatenate": (_F("axis", _axis_check(), -1),),
 }
 
 _LOSSES: dict[str, tuple[_Field, ...]] = {
@@ -88,6 +91,8 @@ SCRATCH_CLASSES: dict[str, str] = {
     "dropout": "Dropout", "batch_normalization": "BatchNormalization",
     "layer_normalization": "LayerNormalization", "embedding": "Embedding",
     "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "activation": "Activation",
+    "add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average", "maximum": "Maximum",
+    "minimum": "Minimum", "concatenate": "Concatenate",
     **{name: "Activation" for name in _ACTIVATION_LAYERS},
 }
 
