@@ -151,7 +151,7 @@ for _kind, (_cls, _fwd, _bwd, _torch_text, _conv) in _ELEMENTWISE.items():
             layout=_LAYOUT_TEXT,
             defaults=("Keras broadcasts inputs of different shapes for some merges; the spec refuses any mismatch"
                       if not _conv else f"{_conv}: a convention"),
-            notes=("inputs: a list of two or more names (exactly two for subtract)" +
+            notes=(("inputs: a list of exactly two names" if _kind == "subtract" else "inputs: a list of two or more names") +
                    ("; the harness reports torch vs Keras as a convention in every maximum/minimum case "
                     "(each framework is compared with scratchnet following its rule)" if _conv else ""))),
         torch=_torch_elementwise(_kind), keras=_keras(_cls),

@@ -15,7 +15,7 @@ from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _joi
 from parity.spec.plan import plan_case
 from parity.spec.vocabulary import (_ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
                                     _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
-                                    DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
+                                    DTYPES, INPUT_KINDS, LAYER_GRAPH_KEYS, XOR_INPUT_SHAPE)
 
 
 # How deep a document may nest: a spec needs 6 levels (the spec, its layers, a layer, a
@@ -134,7 +134,7 @@ def _graph_fields(source: str, raw: dict, path: str, index: int, kind: str,
 
 
 def _parse_layer(source: str, raw: Any, path: str, index: int = 0, previous: str | None = None) -> LayerSpec:
-    kind, params = _typed_section(source, raw, path, _LAYERS, "layer", ("type", "name", "inputs"))
+    kind, params = _typed_section(source, raw, path, _LAYERS, "layer", ("type", *LAYER_GRAPH_KEYS))
     name, inputs = _graph_fields(source, raw, path, index, kind, previous)
     if kind in ("conv2d", "depthwise_conv2d"):
         if max(params["strides"]) > 1 and max(params["dilation_rate"]) > 1:

@@ -50,6 +50,17 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
     "concatenate": (_F("axis", _axis_check(), -1),),
 }
 
+# Keys every layer may carry besides its type's fields (DESIGN.md "Graphs"): key -> (default, what it
+# accepts, JSON Schema). parse._graph_fields checks their form, parity.spec.plan what they refer to.
+LAYER_GRAPH_KEYS: dict[str, tuple[str, str, dict]] = {
+    "name": ("`<index>_<type>`", 'letters, digits, _ and -; unique after defaults; not "input" (the model\'s '
+             "input); tensor keys are `<name>/<param>`", {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
+    "inputs": ("the layer before (the first: the input)", 'a list of names of earlier layers, or "input"; '
+               "merges take two or more (subtract two), every other layer one. The model's output is the last "
+               "layer's; every other layer's output must be read by a later layer",
+               {"type": "array", "items": {"type": "string"}}),
+}
+
 _LOSSES: dict[str, tuple[_Field, ...]] = {
     "sum_squared_error": (),
     "mean_squared_error": (),
