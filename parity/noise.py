@@ -28,11 +28,10 @@ import math
 import numpy as np
 
 from parity import compare
+from parity.mappings import layer_mapping
 from parity.spec import INPUT, plan_of
 
 FRAMEWORKS = ("scratch", "torch", "keras")
-# layers through which a per-channel constant added to their input comes out added to the output
-SHIFT_PRESERVING = ("max_pool2d", "average_pool2d", "global_average_pool2d", "flatten", "reshape")
 
 
 def _max_abs(a) -> float:
@@ -123,7 +122,7 @@ class Noise:
         if name != "moving_mean" or node.type != "batch_normalization":
             return None
         source = node.inputs[0]
-        while source != INPUT and plan.layer(source).type in SHIFT_PRESERVING:
+        while source != INPUT and layer_mapping(plan.layer(source).type).shift_preserving:
             source = plan.layer(source).inputs[0]
         bias = f"{source}/bias"
         return bias if bias in self.params else None

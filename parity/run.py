@@ -130,10 +130,10 @@ def rounding_deviation(case: PreparedCase, results: dict[str, BackendResult], no
 def layer_conventions(case: PreparedCase) -> list[tuple[str, object]]:
     """(layer name, Convention) for every convention a layer's mapping declares for this case,
     those reaching only the trajectory left out when there are no steps."""
-    dtype, steps = case.spec.dtype, case.spec.steps
+    spec = case.spec
     return [(node.name, c) for node in case.plan
-            for c in layer_mapping(node.type).conventions(BuildContext.of(node, dtype))
-            if steps or "grad" in c.quantities]
+            for c in layer_mapping(node.type).conventions(BuildContext.of(node, spec.dtype, training=spec.training))
+            if spec.steps or "grad" in c.quantities]
 
 
 def convention_quantities(case: PreparedCase) -> frozenset[str]:
@@ -147,15 +147,13 @@ def convention_quantities(case: PreparedCase) -> frozenset[str]:
 def convention_difference(case: PreparedCase) -> str | None:
     """Why torch's and Keras's results differ by definition for this case, or None."""
     spec = case.spec
-    reasons = list(dict.fromkeys(f"{case.plan.layer(name).type}: {c.reason}" for name, c in layer_conventions(case)))
+    reasons = []
     if spec.steps:
         why = OPTIMIZERS[spec.optimizer.type].differ(spec.optimizer.params)
         if why:
             reasons.append(f"{spec.optimizer.type}: {why}")
-        if spec.training and any(l.type == "batch_normalization" for l in spec.layers):
-            reasons.append("batch_normalization: torch updates the running variance with the unbiased batch "
-                           "variance, Keras with the biased one")
-    return "; ".join(reasons) or None
+    reasons += [f"{case.plan.layer(name).type}: {c.reason}" for name, c in layer_conventions(case)]
+    return "; ".join(dict.fromkeys(reasons)) or None  # one mention per type
 
 
 @dataclass

@@ -24,6 +24,7 @@ import functools
 
 import numpy as np
 
+from parity.mappings.activations import axis_check
 from parity.mappings.base import SAME, Atlas, BuildContext, Convention, Layout, LayerMapping, register
 
 _TIES = ("at a tie (inputs equal to the {0}, where no derivative exists) TensorFlow gives the whole gradient "
@@ -156,7 +157,7 @@ for _kind, (_cls, _fwd, _bwd, _torch_text, _conv) in _ELEMENTWISE.items():
                     "(each framework is compared with scratchnet following its rule)" if _conv else ""))),
         torch=_torch_elementwise(_kind), keras=_keras(_cls),
         arity=(2, 2) if _kind == "subtract" else (2, None),
-        conventions=_ties(_conv) if _conv else (lambda ctx: []),
+        conventions=_ties(_conv) if _conv else (lambda ctx: []), scratch_class=_cls,
     ))
 
 register(LayerMapping(
@@ -172,5 +173,6 @@ register(LayerMapping(
                 "brought to the canonical (H, W, C) order first, and the output is canonical"),
         defaults="axis=-1 in both; the batch axis is refused",
         notes="inputs agree on every axis but axis"),
-    torch=_torch_concatenate, keras=_keras("Concatenate"), arity=(2, None),
+    torch=_torch_concatenate, keras=_keras("Concatenate"), arity=(2, None), scratch_class="Concatenate",
+    check_input=axis_check,
 ))

@@ -155,7 +155,8 @@ register(
             defaults=("strides default to pool_size in all three (torch stride=None); Keras padding 'valid'; "
                       "torch pads symmetrically only, with -inf, at most k/2"),
             notes=_POOL_PADDING),
-        torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max")),
+        torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max"),
+        scratch_class="MaxPool2D", value_preserving=True, shift_preserving=True),
     LayerMapping(
         type="average_pool2d", family="pooling",
         atlas=Atlas(
@@ -173,7 +174,8 @@ register(
             defaults=("torch AvgPool2d count_include_pad=True by default (padded zeros counted); Keras/TF 'same' "
                       "leaves padded cells out of the count: the harness passes count_include_pad=False"),
             notes=_POOL_PADDING),
-        torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg")),
+        torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg"),
+        scratch_class="AveragePool2D", value_preserving=True, shift_preserving=True),
     LayerMapping(
         type="global_average_pool2d", family="pooling",
         atlas=Atlas(
@@ -184,5 +186,6 @@ register(
             keras="keras.layers.GlobalAveragePooling2D()  (keepdims=False)",
             layout="no weights; the (N, C) output is canonical in both layouts",
             defaults="Keras keepdims=False; torch has no class of this name"),
-        torch=_torch_global, keras=_keras_global),
+        torch=_torch_global, keras=_keras_global,
+        scratch_class="GlobalAveragePool2D", value_preserving=True, shift_preserving=True),
 )

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from parity.spec.cases import CaseSpec, LayerSpec
 from parity.spec.checks import _is_int
 from parity.spec.errors import SpecError, _fail
-from parity.spec.shapes import (_PARAMETER_SHAPES, MAX_TRAJECTORY, _check_layer_input, _check_size, _count,
-                                scratch_layer)
+from parity.spec.shapes import MAX_TRAJECTORY, _check_layer_input, _check_size, _count, scratch_layer
 
 INPUT = "input"  # the model's input, in ``inputs`` lists; no layer may have this name
 
@@ -185,8 +184,9 @@ def plan_case(spec: CaseSpec) -> CasePlan:
             raise SpecError(src, f"{path}.inputs" if takes_list else path, str(exc)) from None
         if any(not _is_int(d) or d < 1 for d in out):
             _fail(src, path, f"expected a non-empty output from {layer.type} on input {in_shapes[0]}", list(out))
-        parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
-        for pname, param_shape in parameter_shapes(layer.params, in_shapes[0]) if parameter_shapes else []:
+        from parity.mappings import layer_mapping
+
+        for pname, param_shape in layer_mapping(layer.type).parameter_shapes(layer.params, in_shapes[0]):
             _check_size(src, path, f"the {pname}", param_shape)
             parameters += math.prod(param_shape)
         out = tuple(int(d) for d in out)

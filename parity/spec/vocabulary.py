@@ -94,23 +94,21 @@ INPUT_KINDS: tuple[str, ...] = ("normal", "uniform", "integers")
 DIGITS_SAMPLES = 1797  # images in scikit-learn's load_digits
 XOR_INPUT_SHAPE = (4, 3)
 
+def _mapped(fact: str) -> dict:
+    """{type: that fact of its mapping} for every layer type with one (the mapping is the fact's
+    home: parity/mappings/<family>.py; these are the parser's views of it)."""
+    from parity.mappings import REGISTRY
+
+    return {t: getattr(REGISTRY[t], fact) for t in _LAYERS if t in REGISTRY}
+
+
 # spec type -> scratchnet class name (constructor keywords = the spec's field names)
-SCRATCH_CLASSES: dict[str, str] = {
-    "dense": "Dense", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
-    "max_pool2d": "MaxPool2D", "average_pool2d": "AveragePool2D",
-    "global_average_pool2d": "GlobalAveragePool2D", "flatten": "Flatten", "reshape": "Reshape",
-    "dropout": "Dropout", "batch_normalization": "BatchNormalization",
-    "layer_normalization": "LayerNormalization", "embedding": "Embedding",
-    "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "activation": "Activation",
-    "add": "Add", "subtract": "Subtract", "multiply": "Multiply", "average": "Average", "maximum": "Maximum",
-    "minimum": "Minimum", "concatenate": "Concatenate",
-    **{name: "Activation" for name in _ACTIVATION_LAYERS},
-}
+SCRATCH_CLASSES: dict[str, str] = _mapped("scratch_class")
 
 _TOP_KEYS = ("name", "seed", "dtype", "input_shape", "input", "layers", "loss", "optimizer", "steps",
              "training", "data")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
 # layer types that own trainable parameters (a model with none of them gives the optimizer nothing to update)
-_TRAINABLE_LAYERS = frozenset({"dense", "conv2d", "depthwise_conv2d", "batch_normalization", "layer_normalization",
-                               "embedding", "simple_rnn", "lstm", "gru"})
-_VALUE_PRESERVING = ("flatten", "reshape", "max_pool2d", "average_pool2d", "global_average_pool2d")
+_TRAINABLE_LAYERS = frozenset(t for t, yes in _mapped("trainable").items() if yes)
+# layer types that move or select values without changing any (the final-activation check looks through them)
+_VALUE_PRESERVING = tuple(t for t, yes in _mapped("value_preserving").items() if yes)
