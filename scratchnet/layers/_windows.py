@@ -15,6 +15,10 @@
   sees in every window: ``xp[:, rows, cols, :]`` is (N, H_out, W_out, C). Copying these kh * kw
   slices into the im2col matrix (``im2col``) is ~5x faster than reshaping the 6-D ``windows``
   view (one long strided gather), and the max-pool reduction over them is ~4x faster.
+- ``pad_channels_first`` / ``im2col_channels_first`` / ``col2im_channels_first``: what
+  convolutions use. The same matrix as ``im2col`` (the plain reference, tested against it),
+  transposed, copied from a channels-first (C, N, H_p, W_p) copy of the padded input, so that
+  every copy runs along W_out pixels instead of C channels (3 for an RGB image): 2-8x faster.
 - ``alloc`` / ``pad_into``: work arrays from a layer's buffer (``Layer._buffer``) or fresh.
 
 The padding rule, per axis, with effective kernel k_eff = (k - 1) d + 1:
@@ -122,6 +126,52 @@ def im2col(xp: np.ndarray, kernel, strides, dilation, out_hw, groups, out: np.nd
     for a, b, rows, cols in offsets(kernel, strides, out_hw, dilation):
         win = xp[:, rows, cols, :].reshape(n, ho, wo, g, c // g)  # (N, H_out, W_out, g, C/g), a view
         out7[:, :, :, :, a, b, :] = win.transpose(3, 0, 1, 2, 4)  # (g, N, H_out, W_out, C/g)
+    return out
+
+
+def pad_channels_first(x: np.ndarray, pads, buffer=None, key="xt") -> np.ndarray:
+    """x (N, H, W, C) zero-padded on H and W and laid out channels-first, (C, N, H_p, W_p):
+        xt[c, n, top + i, left + j] = x[n, i, j, c].
+    Written into a work array whose zero border is filled when it is (re)allocated; each call
+    copies the interior (one transposing pass over x)."""
+    (t, b), (l, r) = pads
+    n, h, w, c = x.shape
+    xt = alloc(buffer, key, (c, n, t + h + b, l + w + r), x.dtype, fill=0)
+    xt[:, :, t:t + h, l:l + w] = x.transpose(3, 0, 1, 2)  # (C, N, H, W) interior
+    return xt
+
+
+def im2col_channels_first(xt: np.ndarray, kernel, strides, dilation, out_hw, groups, out: np.ndarray) -> np.ndarray:
+    """``im2col``'s matrix of the same image, transposed per group, from the channels-first padded
+    input ``xt`` (C, N, H_p, W_p) (``pad_channels_first``), written into ``out``
+    (g, kh*kw*C/g, N*H_out*W_out):
+        out[gi, (a, b, c), (n, i, j)] = xt[gi C/g + c, n, i s_h + a d_h, j s_w + b d_w]
+                                      = im2col(...)[gi, (n, i, j), (a, b, c)].
+    One strided copy per kernel offset, as ``im2col``, but each copies runs of W_out consecutive
+    pixels where ``im2col`` copies runs of C/g channels (3 for an RGB image): on (32, 56, 56, 3)
+    float32 a 3x3 kernel's matrix takes ~0.9 ms against ~7.5 ms, on (32, 28, 28, 16) ~2.0 against
+    ~4.5 ms (1 thread)."""
+    c, n = xt.shape[0], xt.shape[1]
+    (kh, kw), (ho, wo), g = kernel, out_hw, groups
+    out7 = out.reshape(g, kh, kw, c // g, n, ho, wo)  # (g, kh, kw, C/g, N, H_out, W_out)
+    xg = xt.reshape(g, c // g, *xt.shape[1:])  # (g, C/g, N, H_p, W_p)
+    for a, b, rows, cols in offsets(kernel, strides, out_hw, dilation):
+        out7[:, a, b] = xg[:, :, :, rows, cols]  # (g, C/g, N, H_out, W_out)
+    return out
+
+
+def col2im_channels_first(dcols: np.ndarray, kernel, strides, dilation, out_hw, groups, out: np.ndarray) -> np.ndarray:
+    """Adjoint of ``im2col_channels_first``, written into ``out`` (C, N, H_p, W_p):
+        out = 0,  out[gi C/g + c, n, i s_h + a d_h, j s_w + b d_w] += dcols[gi, (a, b, c), (n, i, j)]
+    for ``dcols`` (g, kh*kw*C/g, N*H_out*W_out): one strided slice-add per kernel offset, over runs
+    of W_out pixels (``col2im``'s run over C channels)."""
+    c, n = out.shape[0], out.shape[1]
+    (kh, kw), (ho, wo), g = kernel, out_hw, groups
+    d7 = dcols.reshape(g, kh, kw, c // g, n, ho, wo)  # (g, kh, kw, C/g, N, H_out, W_out)
+    og = out.reshape(g, c // g, *out.shape[1:])  # (g, C/g, N, H_p, W_p), a view
+    out.fill(0)
+    for a, b, rows, cols in offsets(kernel, strides, out_hw, dilation):
+        og[:, :, :, rows, cols] += d7[:, a, b]  # (g, C/g, N, H_out, W_out)
     return out
 
 

@@ -165,12 +165,19 @@ def test_bad_spec_field_exits_2(tmp_path, capsys):
 def test_the_bench_catalog_parses():
     specs = load_bench_catalog()
     got = {(s.name, s.dtype): s for s in specs}
-    assert len(got) == len(specs) == 6
+    assert len(got) == len(specs) == 20
+    scaling = [s for s in specs if s.source.rsplit("/", 1)[-1].startswith("scale-")]
+    assert len(scaling) == 14  # the scaling points: batch 32-2048, width 128-2048, images 14-56 px
+    assert {s.input_shape[0] for s in scaling if len(s.input_shape) == 2} >= {32, 512, 2048}
+    assert {s.layers[0].params["units"] for s in scaling if len(s.input_shape) == 2} >= {128, 512, 2048}
+    assert {s.input_shape[1] for s in scaling if len(s.input_shape) == 4} == {14, 28, 56}
     assert all(s.steps == 1 for s in specs)
     mlp = [s for s in specs if s.input_shape == (128, 784)]
     assert {s.dtype for s in mlp} == {"float32", "float64"}
     assert [l.params["units"] for l in mlp[0].layers] == [256, 256, 10]
-    kinds = {tuple(l.type for l in s.layers): s for s in specs}
+    kinds = {}
+    for s in specs:  # the first of each kind, in file-name order
+        kinds.setdefault(tuple(l.type for l in s.layers), s)
     cnn = kinds[("conv2d", "max_pool2d", "flatten", "dense")]
     assert cnn.input_shape == (64, 28, 28, 1) and cnn.dtype == "float32" and cnn.layers[0].params["filters"] == 16
     lstm = kinds[("lstm", "dense")]

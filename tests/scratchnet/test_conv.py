@@ -192,7 +192,7 @@ def test_depthwise_matches_torch(strides, padding):
 
 # -- planted bugs: the checks must fail ---------------------------------------------------------
 ORIGINAL_BACKWARD = conv.conv2d_backward
-ORIGINAL_COL2IM = _windows.col2im
+ORIGINAL_COL2IM = _windows.col2im_channels_first
 
 
 def _flipped_kernel_grad(dy, cache):
@@ -211,8 +211,8 @@ def _transposed_dx(dy, cache):
     return dx[:, ::-1, ::-1, :], dkernel, dbias  # dx scattered from the flipped window
 
 
-def _undilated_col2im(dcols, padded_shape, kernel, strides, dilation=(1, 1)):
-    return ORIGINAL_COL2IM(dcols, padded_shape, kernel, strides, (1, 1))  # dropped the dilation
+def _undilated_col2im(dcols, kernel, strides, dilation, out_hw, groups, out):
+    return ORIGINAL_COL2IM(dcols, kernel, strides, (1, 1), out_hw, groups, out)  # dropped the dilation
 
 
 @pytest.mark.parametrize("bug, broken", [
@@ -224,7 +224,7 @@ def test_planted_bugs_are_caught(monkeypatch, bug, broken):
     x = rng.standard_normal((2, 7, 5, 4))
     assert max(check_layer(layer, x, rng).values()) < 1e-7  # healthy first
     if bug == "dilation":
-        monkeypatch.setattr(_windows, "col2im", _undilated_col2im)
+        monkeypatch.setattr(_windows, "col2im_channels_first", _undilated_col2im)
     else:
         planted = {"flip": _flipped_kernel_grad, "groups": _swapped_group_grad, "dx": _transposed_dx}[bug]
         monkeypatch.setattr(conv, "conv2d_backward", planted)
@@ -335,3 +335,40 @@ def test_use_bias_takes_only_a_bool(make, bad):
 def test_use_bias_numpy_bool(make):
     layer = make(np.False_).build((7, 5, 2))
     assert layer.use_bias is False and set(layer.params) == {"kernel"}
+
+
+# -- the channels-first im2col against the plain channels-last one -----------------------------
+WINDOW_CASES = [((3, 2), (1, 1), (1, 1), ((1, 1), (0, 1)), 1), ((2, 3), (2, 1), (1, 2), ((0, 1), (2, 0)), 2),
+                ((3, 3), (1, 2), (2, 1), ((1, 2), (1, 1)), 4)]
+
+
+@pytest.mark.parametrize("kernel, strides, dilation, pads, groups", WINDOW_CASES)
+def test_im2col_channels_first_is_the_plain_im2col_transposed(kernel, strides, dilation, pads, groups):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 7, 6, 4))  # (N, H, W, C), distinct sizes
+    xp = _windows.pad(x, pads)
+    ho, wo = (_windows.output_size(xp.shape[1 + i], kernel[i], strides[i], dilation[i]) for i in range(2))
+    k, m = kernel[0] * kernel[1] * 4 // groups, 3 * ho * wo
+    plain = _windows.im2col(xp, kernel, strides, dilation, (ho, wo), groups, np.empty((groups, m, k)))
+    xt = _windows.pad_channels_first(x, pads)
+    assert np.array_equal(xt, xp.transpose(3, 0, 1, 2))
+    fast = _windows.im2col_channels_first(xt, kernel, strides, dilation, (ho, wo), groups, np.empty((groups, k, m)))
+    assert np.array_equal(fast, plain.transpose(0, 2, 1))
+
+
+@pytest.mark.parametrize("kernel, strides, dilation, pads, groups", WINDOW_CASES)
+def test_col2im_channels_first_is_the_adjoint_of_its_im2col(kernel, strides, dilation, pads, groups):
+    """<im2col(x), D> = <x, col2im(D)> for every x and D, and with one group it is the plain col2im."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3, 7, 6, 4))
+    xt = _windows.pad_channels_first(x, pads)
+    ho, wo = (_windows.output_size(xt.shape[2 + i], kernel[i], strides[i], dilation[i]) for i in range(2))
+    k, m = kernel[0] * kernel[1] * 4 // groups, 3 * ho * wo
+    cols = _windows.im2col_channels_first(xt, kernel, strides, dilation, (ho, wo), groups, np.empty((groups, k, m)))
+    d = rng.standard_normal(cols.shape)
+    back = _windows.col2im_channels_first(d, kernel, strides, dilation, (ho, wo), groups, np.full(xt.shape, np.nan))
+    assert np.isclose(np.sum(cols * d), np.sum(xt * back), rtol=1e-12)
+    if groups == 1:
+        d6 = d[0].reshape(*kernel, 4, 3, ho, wo).transpose(3, 4, 5, 0, 1, 2)  # (N, H_out, W_out, kh, kw, C)
+        plain = _windows.col2im(d6, (3, *xt.shape[2:], 4), kernel, strides, dilation)
+        assert np.allclose(back.transpose(1, 2, 3, 0), plain, rtol=1e-13, atol=1e-13)
