@@ -42,13 +42,16 @@ def measured(type_name: str, df) -> str:
     (convention rows apart)."""
     if df is None or not len(df):
         return "not measured yet (run `make report`)"
+    import pandas as pd
+
     from parity.spec import load_catalog
 
     _, kind = _atlas(type_name)
     d = df[df.backend_b != "fd"]
     if kind == "layer":
-        layer_type = d.tensor.str.split("/").str[0].str.split("_", n=1).str[1]
-        rows = d[d.quantity.isin(["output", "grad"]) & (layer_type == type_name)]
+        types = {(s.name, layer.name): layer.type for s in load_catalog() for layer in s.plan}
+        layer_type = [types.get((case, tensor.split("/")[0])) for case, tensor in zip(d.case, d.tensor)]
+        rows = d[d.quantity.isin(["output", "grad"]) & (pd.Series(layer_type, index=d.index) == type_name)]
     elif kind == "optimizer option":
         def uses(p):
             lr = p.get("learning_rate")

@@ -3,7 +3,7 @@ gradients, the optimizer trajectory, and the comparison rows.
 
 Keys of ``tensors.npz`` (``<case>@<dtype>/`` prefixes every key):
 - ``input``, ``target``; ``initial/<layer>/<name>``: the canonical initial weights and state
-  (``<layer>`` is ``<index>_<type>``, e.g. ``0_dense``);
+  (``<layer>`` is the layer's name: the spec's, or ``<index>_<type>``, e.g. ``0_dense``);
 - ``<backend>/output/<layer>``: each layer's output of the first forward;
 - ``<backend>/loss`` (scalar), ``<backend>/losses`` (the loss before each step);
 - ``<backend>/grad/<layer>/<param>`` and ``<backend>/grad/input``;
@@ -23,9 +23,8 @@ import numpy as np
 from parity import compare, fdcheck, propagation, verdicts
 from parity.backends import BackendResult, PreparedCase, keras_backend, scratch, torch_backend
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Deviation, defects, layer_mapping
-from parity.mappings.base import SAME
 from parity.noise import Noise
-from parity.spec import CaseSpec, FrozenDict, SpecError, infer_shapes
+from parity.spec import CaseSpec, FrozenDict, SpecError, plan_of
 from parity.spec.shapes import check_work
 
 FRAMEWORK_PAIRS = (("scratch", "torch"), ("scratch", "keras"), ("torch", "keras"))
@@ -64,15 +63,13 @@ def make_targets(spec: CaseSpec, out_shape: tuple, labels: np.ndarray | None, rn
 
 def prepare(spec: CaseSpec) -> PreparedCase:
     rng = np.random.default_rng(spec.seed)
-    shapes = infer_shapes(spec)
+    plan = plan_of(spec)
     x, labels = load_data(spec, rng)
-    y = make_targets(spec, (spec.input_shape[0], *shapes[-1]), labels, rng)
-    case = PreparedCase(spec, x, y, {}, shapes, sample_weight=sample_weights(spec))
-    in_shape = tuple(spec.input_shape[1:])
-    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
-        if lspec.type == "dropout":
-            case.masks[key] = rng.random((spec.input_shape[0], *in_shape)) >= lspec.params["rate"]
-        in_shape = tuple(shapes[i])
+    y = make_targets(spec, (spec.input_shape[0], *plan.output.out_shape), labels, rng)
+    case = PreparedCase(spec, x, y, {}, plan, sample_weight=sample_weights(spec))
+    for node in plan:
+        if node.type == "dropout":
+            case.masks[node.name] = rng.random((spec.input_shape[0], *node.in_shape)) >= node.spec.params["rate"]
     case.initial = randomize_normalization(scratch.build_model(case).get_weights(), spec.seed)
     return case
 
@@ -102,33 +99,39 @@ def randomize_normalization(weights: dict[str, np.ndarray], seed: int) -> dict[s
     return out
 
 
-def layer_contexts(spec: CaseSpec, shapes: list[tuple]):
-    """(index, LayerSpec, canonical BuildContext) for every layer, shapes threaded through."""
-    in_shape = tuple(spec.input_shape[1:])
-    for i, lspec in enumerate(spec.layers):
-        yield i, lspec, BuildContext(lspec, in_shape, tuple(shapes[i]), SAME, spec.dtype)
-        in_shape = tuple(shapes[i])
-
-
 def deviations(case: PreparedCase) -> list[Deviation]:
+    dtype = case.spec.dtype
+    return [dataclasses.replace(d, from_layer=node.index)
+            for node in case.plan for d in layer_mapping(node.type).deviations(BuildContext.of(node, dtype))]
+
+
+def layer_conventions(case: PreparedCase) -> list[tuple[str, object]]:
+    """(layer name, Convention) for every convention a layer's mapping declares for this case,
+    those reaching only the trajectory left out when there are no steps."""
     spec = case.spec
-    out = [dataclasses.replace(d, from_layer=i)
-           for i, lspec, ctx in layer_contexts(spec, case.shapes) for d in layer_mapping(lspec.type).deviations(ctx)]
-    return out
+    return [(node.name, c) for node in case.plan
+            for c in layer_mapping(node.type).conventions(BuildContext.of(node, spec.dtype, training=spec.training))
+            if spec.steps or "grad" in c.quantities]
+
+
+def convention_quantities(case: PreparedCase) -> frozenset[str]:
+    """The quantities whose torch-Keras rows are conventions: the trajectory's when torch and Keras
+    differ by definition anywhere, and the gradients' too when a layer's convention reaches them."""
+    if not convention_difference(case):
+        return frozenset()
+    return frozenset({"step", "state"}) | {q for _, c in layer_conventions(case) for q in c.quantities}
 
 
 def convention_difference(case: PreparedCase) -> str | None:
-    """Why torch's and Keras's trajectories differ by definition for this case, or None."""
+    """Why torch's and Keras's results differ by definition for this case, or None."""
     spec = case.spec
     reasons = []
     if spec.steps:
         why = OPTIMIZERS[spec.optimizer.type].differ(spec.optimizer.params)
         if why:
             reasons.append(f"{spec.optimizer.type}: {why}")
-        if spec.training and any(l.type == "batch_normalization" for l in spec.layers):
-            reasons.append("batch_normalization: torch updates the running variance with the unbiased batch "
-                           "variance, Keras with the biased one")
-    return "; ".join(reasons) or None
+    reasons += [f"{case.plan.layer(name).type}: {c.reason}" for name, c in layer_conventions(case)]
+    return "; ".join(dict.fromkeys(reasons)) or None  # one mention per type
 
 
 @dataclass
@@ -139,6 +142,7 @@ class CaseResult:
     fd: dict | None  # tensor key -> scratchnet.gradcheck.TensorDifferences (parity.fdcheck)
     rows: list[dict] = field(default_factory=list)
     convention: str | None = None
+    convention_quantities: frozenset = frozenset()  # the quantities whose torch-keras rows are conventions
     deviations: list[Deviation] = field(default_factory=list)
     noise: Noise | None = None  # which gradients are rounding noise (parity.noise)
     free: dict[str, BackendResult] = field(default_factory=dict)  # free-running torch and keras
@@ -169,10 +173,10 @@ def check_supported(spec: CaseSpec) -> None:
     ``torch_only_if`` reason, e.g. Keras GRU ``reset_after=False``), or the field that puts the
     case's work over its budget (``parity.spec.shapes.check_work``)."""
     check_work(spec)
-    for i, lspec, ctx in layer_contexts(spec, infer_shapes(spec)):
-        reason = layer_mapping(lspec.type).torch_only_if(ctx)
+    for node in plan_of(spec):
+        reason = layer_mapping(node.type).torch_only_if(BuildContext.of(node, spec.dtype))
         if reason:
-            raise SpecError(spec.source, f"layers[{i}]", reason)
+            raise SpecError(spec.source, node.path, reason)
     check_exclusions(spec)
 
 
@@ -219,7 +223,7 @@ def run_case(spec: CaseSpec) -> CaseResult:
         fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
     noise = Noise(results, spec, case.initial)
     loss_dev = LOSSES[spec.loss.type].deviation(case, results["scratch"].loss)
-    out = CaseResult(spec, case, results, fd, convention=convention,
+    out = CaseResult(spec, case, results, fd, convention=convention, convention_quantities=convention_quantities(case),
                      deviations=deviations(case) + ([loss_dev] if loss_dev else []), noise=noise,
                      free=free, defects=defects.triggered(case) if spec.steps else [])
     out.diverged_at = diverged_at(out)
@@ -280,10 +284,6 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0
             "worst_index": str(m.worst_index), "note": j.reason, "odd_one_out": "", "rule": j.rule}
 
 
-def _output_index(res: CaseResult, key: str) -> int:
-    return res.case.keys.index(key)
-
-
 def build_rows(res: CaseResult) -> list[dict]:
     r = res.results
     spec = res.spec
@@ -303,15 +303,18 @@ def build_rows(res: CaseResult) -> list[dict]:
         for key in res.case.keys:
             if d == 0 and not finite(key):
                 break  # the overflowing layer and everything after it: not compared
-            triple(0, "output", key, lambda b, k=key: b.outputs[k], layer_index=_output_index(res, key))
+            triple(0, "output", key, lambda b, k=key: b.outputs[k], layer_index=res.case.plan.layer(key).index)
         if d == 0:
             rows.extend(diverged_rows(res))
             return rows
         triple(0, "loss", "loss", lambda b: np.asarray(b.loss))
+        grad_rows = (lambda key, get: rows.extend(grad_twin_rows(res, key, get, noise.floor_for(key)))) \
+            if "grad" in res.convention_quantities else \
+            (lambda key, get: triple(0, "grad", key, get, floor=noise.floor_for(key)))
         for key in r["scratch"].grads:
-            triple(0, "grad", key, lambda b, k=key: b.grads[k], floor=noise.floor_for(key))
+            grad_rows(key, lambda b, k=key: b.grads[k])
         if r["scratch"].input_grad is not None:
-            triple(0, "grad", "input", lambda b: b.input_grad, floor=noise.floor_for("input"))
+            grad_rows("input", lambda b: b.input_grad)
         rows.extend(fdcheck.fd_rows(res, noise))
         steps = [t for t in compared_steps(spec.steps) if d is None or t < d]
         rows.extend(step_rows(res, noise, steps))
@@ -338,6 +341,18 @@ def _allowances(res: CaseResult, noise: Noise) -> dict[str, list[dict[str, np.nd
             lambda c=convention: mapping.scratch(spec.optimizer.params, c),
             res.case.initial, ref.steps, ref.step_grads, set(noise.tensors) - {"input"}, compare.RTOL[spec.dtype])
     return out
+
+
+def grad_twin_rows(res: CaseResult, key: str, get, floor: float) -> list[dict]:
+    """Gradient rows where a layer's convention reaches them: each framework against scratchnet
+    following its rule (strict), torch vs Keras a convention when both twin rows pass."""
+    r = res.results
+    by_pair = {}
+    for a, b in (("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")):
+        excuses = tuple(e for e in _excuses(res, a, b, 0, key, "grad", by_pair) if e.rule == "convention")
+        by_pair[(a, b)] = _row(res, 0, "grad", key, a, b, get(r[a]), get(r[b]), floor=floor, excuses=excuses)
+    _blame(by_pair, res.convention)
+    return list(by_pair.values())
 
 
 def step_rows(res: CaseResult, noise: Noise, steps: list[int]) -> list[dict]:

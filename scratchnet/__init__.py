@@ -20,7 +20,8 @@ Conventions used throughout:
 from scratchnet import activations, initializers, losses, optimizers
 from scratchnet.layers import *  # noqa: F401,F403
 from scratchnet.layers import __all__ as _layer_names
+from scratchnet.graph import Model
 from scratchnet.model import Sequential
 
-__all__ = ["activations", "initializers", "losses", "optimizers", "Sequential", *_layer_names]
+__all__ = ["activations", "initializers", "losses", "optimizers", "Sequential", "Model", *_layer_names]
 __version__ = "0.1.0"

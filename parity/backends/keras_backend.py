@@ -2,7 +2,8 @@
 
 Global state: Keras's floatx and dtype policy are set for the case and restored afterwards
 (``set_floatx`` alone does not reach layers once the policy is cached). Layers are called one by
-one with ``training=`` so every layer's output is captured; variables are named as canonically
+one in plan order (``apply``), each on the tensors its plan names, with ``training=``, so every
+layer's output is captured; variables are named as canonically
 (``kernel``, ``bias``, ``gamma``, ``moving_mean`` ...), so weights load and leave by name.
 """
 from __future__ import annotations
@@ -15,7 +16,6 @@ import numpy as np
 
 from parity.backends.common import BackendResult, PreparedCase
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, layer_mapping
-from parity.mappings.base import SAME
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -57,21 +57,37 @@ def _numpy(v) -> np.ndarray:
 
 
 def build(case: PreparedCase) -> list:
-    """``[(layer key, built Keras layer), ...]`` with weights loaded from ``case.initial``. Call it
-    inside ``keras_state(case.spec.dtype)`` (the layers take their dtype from the policy)."""
+    """``[(layer name, built Keras layer), ...]`` in plan order, weights loaded from
+    ``case.initial``. Call it inside ``keras_state(case.spec.dtype)`` (the layers take their dtype
+    from the policy)."""
     spec = case.spec
-    in_shape = tuple(spec.input_shape[1:])
     layers = []
-    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
-        ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), SAME, spec.dtype)
-        layer = layer_mapping(lspec.type).keras(ctx)
-        layer.build((None, *in_shape))
+    for node in case.plan:
+        key = node.name
+        ctx = BuildContext.of(node, spec.dtype)
+        layer = layer_mapping(node.type).keras(ctx)
+        shapes = [(None, *s) for s in node.in_shapes]
+        layer.build(shapes if _takes_list(node) else shapes[0])
         if key in case.masks and hasattr(layer, "set_mask"):
             layer.set_mask(case.masks[key])
         layers.append((key, layer))
-        in_shape = tuple(case.shapes[i])
     load(layers, case.initial)
     return layers
+
+
+def _takes_list(node) -> bool:
+    return layer_mapping(node.type).arity[1] != 1
+
+
+def apply(plan, layers, x, training: bool) -> dict:
+    """Every layer's output by name: the Keras layers called in plan order, each on the tensors
+    its plan names (a list for a merge), as the functional API would wire them."""
+    values = {"input": x}
+    for node, (key, layer) in zip(plan, layers):
+        args = [values[n] for n in node.inputs]
+        values[key] = layer(args if _takes_list(node) else args[0], training=training)
+    del values["input"]
+    return values
 
 
 def load(layers, weights: dict[str, np.ndarray]) -> None:
@@ -112,11 +128,9 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
             with tf.GradientTape() as tape:
                 if floating:
                     tape.watch(x)
-                h, outs = x, {}
-                for key, layer in layers:
-                    h = layer(h, training=spec.training)
-                    outs[key] = _numpy(h)
-                loss = loss_fn(y, h)
+                values = apply(case.plan, layers, x, spec.training)
+                outs = {key: _numpy(v) for key, v in values.items()}
+                loss = loss_fn(y, values[case.plan.output.name])
             targets = [v for _, v in variables] + ([x] if floating else [])
             grads = tape.gradient(loss, targets)
             if result is None:
@@ -130,8 +144,5 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
                 applied = [tf.convert_to_tensor(g) if densify and isinstance(g, tf.IndexedSlices) else g for g in grads]
                 optimizer.apply_gradients([(g, v) for g, (_, v) in zip(applied, variables) if g is not None])
                 result.steps.append({f"{key}/{v.name}": _numpy(v) for key, layer in layers for v in layer.weights})
-        h = x
-        for _, layer in layers:
-            h = layer(h, training=False)
-        result.final_output = _numpy(h)
+        result.final_output = _numpy(apply(case.plan, layers, x, False)[case.plan.output.name])
     return result

@@ -1,9 +1,10 @@
-"""scratchnet backend: the spec as a scratchnet ``Sequential``; every gradient by hand."""
+"""scratchnet backend: the case plan as a scratchnet graph ``Model`` (each layer reading the tensors
+its plan names); every gradient by hand."""
 from __future__ import annotations
 
 import numpy as np
 
-from parity.backends.common import BackendResult, PreparedCase, layer_key
+from parity.backends.common import BackendResult, PreparedCase
 from parity.mappings import LOSSES, OPTIMIZERS
 from parity.spec import scratch_layer
 
@@ -11,13 +12,13 @@ from parity.spec import scratch_layer
 def build_model(case: PreparedCase, convention: str = "keras"):
     import scratchnet as sn
 
-    layers = []
-    for key, spec in zip(case.keys, case.spec.layers):
-        layer = scratch_layer(spec, name=key)
+    nodes = []
+    for node in case.plan:
+        layer = scratch_layer(node.spec, name=node.name)
         if hasattr(layer, "convention"):
             layer.convention = convention
-        layers.append(layer)
-    model = sn.Sequential(layers)
+        nodes.append((layer, list(node.inputs)))
+    model = sn.Model(nodes)
     model.build(case.spec.input_shape[1:], case.spec.dtype, np.random.default_rng([case.spec.seed, 0]))  # data draw from seed alone
     if case.initial:
         model.set_weights(case.initial)
@@ -29,8 +30,9 @@ def build_model(case: PreparedCase, convention: str = "keras"):
 def parameter_keys(spec) -> list[str]:
     """The trainable parameters' keys (``<layer>/<name>``) of the spec's model, built without data."""
     import scratchnet as sn
+    from parity.spec.plan import plan_of
 
-    model = sn.Sequential([scratch_layer(l, name=key) for key, l in ((layer_key(i, l.type), l) for i, l in enumerate(spec.layers))])
+    model = sn.Model([(scratch_layer(node.spec, name=node.name), list(node.inputs)) for node in plan_of(spec)])
     model.build(spec.input_shape[1:], spec.dtype, np.random.default_rng(0))
     return list(model.parameters())
 
@@ -55,7 +57,7 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
         params = model.parameters()
         if result is None:
             result = BackendResult(
-                name, outputs={k: o.copy() for k, o in zip(case.keys, model.outputs)}, loss=value,
+                name, outputs={k: o.copy() for k, o in model.outputs.items()}, loss=value,
                 grads={k: g.copy() for k, (_, g) in params.items()},
                 input_grad=None if case.x.dtype.kind in "iu" else dx.copy())
         result.losses.append(value)

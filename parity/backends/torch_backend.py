@@ -1,4 +1,4 @@
-"""PyTorch backend: the spec as a list of ``torch.nn`` modules, channels-first inside.
+"""PyTorch backend: the case plan as an ``nn.Module`` walking it, channels-first inside.
 
 Each mapping returns its module and the layout of its output; captured outputs and gradients are
 converted back to the canonical layout with that ``Layout`` before they leave this module.
@@ -41,17 +41,43 @@ def _tensor(module, name):
         return module.get_buffer(name)
 
 
+def _plan_module(plan, modules):
+    """An ``nn.Module`` whose ``forward(x)`` walks the plan: each layer's module called on the
+    tensors its plan names (several for a merge), in plan order; returns every layer's output by
+    name (``outputs``) and the last as the model's (``forward``). Its parameters are the modules'
+    in plan order."""
+    import torch.nn as nn
+
+    class PlanModule(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(modules)
+
+        def outputs(self, x):
+            values = {"input": x}
+            for node, module in zip(plan, self.layers):
+                values[node.name] = module(*(values[n] for n in node.inputs))
+            del values["input"]
+            return values
+
+        def forward(self, x):
+            return self.outputs(x)[plan.output.name]
+
+    return PlanModule()
+
+
 def build(case: PreparedCase):
-    """(modules, contexts, rules, out layouts) for the case, weights loaded from ``case.initial``."""
+    """(net, entries) for the case, weights loaded from ``case.initial``: ``net`` the plan's
+    ``nn.Module`` (``_plan_module``), ``entries`` per layer ``(name, ctx, rules, out layout)``."""
     import torch
 
     spec = case.spec
-    layout = input_layout(case.x)
-    in_shape = tuple(spec.input_shape[1:])
+    layouts = {"input": input_layout(case.x)}
     modules, entries = [], []
-    for i, (key, lspec) in enumerate(zip(case.keys, spec.layers)):
-        mapping = layer_mapping(lspec.type)
-        ctx = BuildContext(lspec, in_shape, tuple(case.shapes[i]), layout, spec.dtype)
+    for node in case.plan:
+        key = node.name
+        mapping = layer_mapping(node.type)
+        ctx = BuildContext.of(node, spec.dtype, tuple(layouts[n] for n in node.inputs))
         module, out_layout = mapping.torch(ctx)
         module.to(getattr(torch, spec.dtype))
         if key in case.masks and hasattr(module, "set_mask"):
@@ -60,9 +86,9 @@ def build(case: PreparedCase):
         module.train(spec.training)
         modules.append(module)
         entries.append((key, ctx, rules, out_layout))
-        layout, in_shape = out_layout, tuple(case.shapes[i])
+        layouts[key] = out_layout
     load(modules, entries, case.initial)
-    return modules, entries
+    return _plan_module(case.plan, modules).train(spec.training), entries
 
 
 def load(modules, entries, weights: dict[str, np.ndarray]) -> None:
@@ -99,7 +125,8 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
     rows measure that step alone; the optimizer keeps its own state. None: free-running."""
     spec = case.spec
     with torch_state(spec.dtype) as torch:
-        modules, entries = build(case)
+        net, entries = build(case)
+        modules = list(net.layers)
         layout0 = input_layout(case.x)
         x = torch.from_numpy(np.ascontiguousarray(layout0.from_canonical(case.x)))
         if x.is_floating_point():
@@ -136,11 +163,9 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
                 optimizer.zero_grad(set_to_none=False)
             if x.grad is not None:
                 x.grad = None
-            h, outs = x, {}
-            for module, (key, _, _, lay) in zip(modules, entries):
-                h = module(h)
-                outs[key] = lay.to_canonical(h.detach().numpy().copy())
-            loss = loss_fn(h, y)
+            values = net.outputs(x)
+            outs = {key: lay.to_canonical(values[key].detach().numpy().copy()) for key, _, _, lay in entries}
+            loss = loss_fn(values[case.plan.output.name], y)
             loss.backward()
             if result is None:
                 result = BackendResult(
@@ -151,9 +176,6 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
                 optimizer.step()
                 result.steps.append(canonical("value"))
         with torch.no_grad():
-            h = x.detach()
-            for module in modules:
-                module.eval()
-                h = module(h)
+            h = net.eval()(x.detach())
         result.final_output = entries[-1][3].to_canonical(h.numpy().copy())
     return result

@@ -44,7 +44,7 @@ def add_arguments(parser) -> None:
 
 
 def _positive_int(flag: str, text: str) -> int:
-    from parity.cli import UsageError
+    from parity.cli_checks import UsageError
 
     try:
         value = int(text)
@@ -56,7 +56,7 @@ def _positive_int(flag: str, text: str) -> int:
 
 
 def _load(paths: list[str]) -> list:
-    from parity.cli import UsageError
+    from parity.cli_checks import UsageError
     from parity.run import check_supported
     from parity.spec import load_spec
 
@@ -96,12 +96,11 @@ def _loss_notes(spec, first: dict, last: dict) -> list[str]:
 def cmd_bench(args) -> int:
     from tqdm import tqdm
 
-    from parity.cli import _check_out
+    from parity.cli_checks import check_out
 
     threads = _positive_int("--threads", args.threads)
     repeat = _positive_int("--repeat", args.repeat)
-    out = Path(args.out)
-    _check_out(out)
+    out = check_out(str(args.out))
     specs = _load(args.specs)
 
     from parity.bench import memory, summary

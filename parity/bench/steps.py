@@ -5,9 +5,9 @@ from ``prepare(spec)``'s canonical weights and data, and returns ``step() -> flo
 before the update). Call the builders and the steps inside ``frameworks(dtype)`` (torch's default
 dtype and Keras's floatx / dtype policy for the case).
 
-- scratchnet: ``Sequential.train_step`` (forward, loss, backward without dL/dx of the input,
+- scratchnet: ``Model.train_step`` (Sequential's: forward, loss, backward without dL/dx of the input,
   ``optimizer.apply`` updating the parameters in place).
-- torch (eager): ``nn.Sequential`` of the mapped modules; ``zero_grad(set_to_none=True)`` (torch's
+- torch (eager): the backend's module walking the case plan; ``zero_grad(set_to_none=True)`` (torch's
   default), forward, ``loss.backward()``, ``optimizer.step()``; the input does not require grad.
 - Keras: the Keras layers, loss and optimizer inside one ``tf.function`` (tape, gradients,
   ``apply_gradients``), traced once on the first call with the same input tensors every call (so
@@ -37,7 +37,7 @@ def frameworks(dtype: str):
 
 
 def scratch_step(case: PreparedCase) -> Step:
-    """scratchnet's own ``Sequential.train_step`` (training mode; like torch with an input that does
+    """scratchnet's own ``train_step`` (training mode; like torch with an input that does
     not require grad, it skips dL/dx of the input)."""
     spec = case.spec
     model = scratch.build_model(case)
@@ -56,8 +56,7 @@ def torch_step(case: PreparedCase) -> Step:
     import torch
 
     spec = case.spec
-    modules, entries = torch_backend.build(case)
-    net = torch.nn.Sequential(*modules).train(spec.training)
+    net, entries = torch_backend.build(case)  # the plan's nn.Module, in training mode as the spec says
     x = torch.from_numpy(np.ascontiguousarray(torch_backend.input_layout(case.x).from_canonical(case.x)))
     out_layout = entries[-1][3]
     y = torch.from_numpy(np.ascontiguousarray(case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)))
@@ -82,8 +81,9 @@ class KerasStep:
         import tensorflow as tf
 
         spec = case.spec
-        layers = [layer for _, layer in keras_backend.build(case)]
-        variables = [v for layer in layers for v in layer.trainable_weights]
+        layers = keras_backend.build(case)
+        variables = [v for _, layer in layers for v in layer.trainable_weights]
+        plan, output = case.plan, case.plan.output.name
         loss_fn = LOSSES[spec.loss.type].keras(spec.loss.params, spec.dtype)
         optimizer = OPTIMIZERS[spec.optimizer.type].keras(spec.optimizer.params)
         optimizer.build(variables)
@@ -92,10 +92,7 @@ class KerasStep:
         @tf.function
         def train_step(x, y):
             with tf.GradientTape() as tape:
-                h = x
-                for layer in layers:
-                    h = layer(h, training=training)
-                loss = loss_fn(y, h)
+                loss = loss_fn(y, keras_backend.apply(plan, layers, x, training)[output])
             grads = tape.gradient(loss, variables)
             optimizer.apply_gradients(zip(grads, variables))
             return loss

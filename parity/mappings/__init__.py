@@ -4,12 +4,12 @@ layer mapping in ``REGISTRY``; losses and optimizers live in ``LOSSES`` and ``OP
 Frameworks are imported lazily, inside the build functions, so ``parity explain`` stays fast."""
 import importlib
 
-from parity.mappings.base import REGISTRY, Atlas, BuildContext, Deviation, Layout, LayerMapping
+from parity.mappings.base import REGISTRY, Atlas, BuildContext, Convention, Deviation, Layout, LayerMapping
 from parity.mappings.losses import MAPPINGS as LOSSES
 from parity.mappings.optimizers import MAPPINGS as OPTIMIZERS
 
 FAMILIES = ("activations", "dense", "conv", "pooling", "normalization", "regularization", "embedding",
-            "reshape", "recurrent", "conv1d", "resize", "conv_transpose", "bidirectional")
+            "reshape", "recurrent", "conv1d", "resize", "conv_transpose", "bidirectional", "merge")
 for _family in FAMILIES:
     try:
         importlib.import_module(f"parity.mappings.{_family}")
@@ -24,5 +24,5 @@ def layer_mapping(type_name: str) -> LayerMapping:
     return REGISTRY[type_name]
 
 
-__all__ = ["REGISTRY", "LOSSES", "OPTIMIZERS", "Atlas", "BuildContext", "Deviation", "Layout", "LayerMapping",
+__all__ = ["REGISTRY", "LOSSES", "OPTIMIZERS", "Atlas", "BuildContext", "Convention", "Deviation", "Layout", "LayerMapping",
            "layer_mapping"]

@@ -138,6 +138,16 @@ def deviations(name: str, params: dict, dtype: str) -> list[Deviation]:
     return out
 
 
+def axis_check(layer, in_shape, case):
+    """``axis`` (Keras's count: the batch axis is 0) must name a non-batch axis of the input."""
+    rank = len(in_shape) + 1
+    axis = layer.params["axis"]
+    if not -rank < axis < rank or axis % rank == 0:
+        return ("axis", f"expected a non-batch axis of the {rank}-d input (N, {', '.join(map(str, in_shape))}): "
+                f"in [1, {rank - 1}] or [{1 - rank}, -1]", axis)
+    return None
+
+
 def _mapping(name: str) -> LayerMapping:
     fwd, bwd = MATH[name]
     line = DEFAULTS.get(name, "none that matter")
@@ -165,6 +175,7 @@ def _mapping(name: str) -> LayerMapping:
                     defaults=line.lstrip("- ")),
         torch=build_torch, keras=build_keras,
         deviations=lambda ctx: deviations(name, ctx.spec.params, ctx.dtype),
+        scratch_class="Activation", check_input=axis_check if name in ("softmax", "log_softmax") else (lambda *a: None),
     )
 
 
@@ -186,6 +197,7 @@ def _activation_layer() -> LayerMapping:
                     keras="keras.layers.Activation(activation)"),
         torch=build_torch, keras=build_keras,
         deviations=lambda ctx: deviations(ctx.spec.params["activation"], _fn_params(ctx.spec.params), ctx.dtype),
+        scratch_class="Activation",
     )
 
 

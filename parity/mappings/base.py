@@ -104,13 +104,32 @@ def identity_rule(canonical: str, torch: str, shape: tuple[int, ...]) -> WeightR
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a mapping needs to build one layer: its spec, shapes and layouts, the dtype."""
+    """What a mapping needs to build one layer: its spec, shapes and layouts, the dtype. A layer
+    reading several tensors (a merge) has one shape and one layout per input in ``in_shapes`` and
+    ``in_layouts``; ``in_shape`` and ``in_layout`` are the first's (the only one's elsewhere)."""
 
     spec: Any  # parity.spec.LayerSpec
     in_shape: tuple[int, ...]  # canonical, without batch
     out_shape: tuple[int, ...]
     in_layout: Layout
     dtype: str  # "float32" | "float64"
+    in_shapes: tuple[tuple[int, ...], ...] = ()  # every input's (filled in from in_shape when empty)
+    in_layouts: tuple[Layout, ...] = ()
+    training: bool = True  # the case's mode (a layer's conventions may depend on it)
+
+    def __post_init__(self):
+        if not self.in_shapes:
+            object.__setattr__(self, "in_shapes", (tuple(self.in_shape),))
+        if not self.in_layouts:
+            object.__setattr__(self, "in_layouts", (self.in_layout,) * len(self.in_shapes))
+
+    @classmethod
+    def of(cls, layer, dtype: str, in_layouts: tuple[Layout, ...] | None = None,
+           training: bool = True) -> "BuildContext":
+        """The context of a plan's layer (``parity.spec.LayerPlan``); canonical layouts unless the
+        torch backend gives its inputs' layouts."""
+        layouts = tuple(in_layouts) if in_layouts else (SAME,) * len(layer.in_shapes)
+        return cls(layer.spec, layer.in_shape, layer.out_shape, layouts[0], dtype, layer.in_shapes, layouts, training)
 
 
 @dataclass(frozen=True)
@@ -146,7 +165,16 @@ class LayerMapping:
     ``deviations(ctx)`` lists framework differences no setting reconciles for this spec (each a
     ``Deviation``), which the comparison reports instead of failing. ``torch_only_if(ctx)`` says why
     torch has no twin for this spec (None: it has one); ``parity.run.check_supported`` turns a
-    reason into a SpecError (exit 2) before any backend runs.
+    reason into a SpecError (exit 2) before any backend runs. ``conventions(ctx)``: where torch's
+    and Keras's results for this layer differ by definition (each a ``Convention``); the harness
+    then compares each with scratchnet following its rule and reports torch vs Keras as a
+    convention. ``parameter_shapes(params, in_shape)``: ``[(name, shape)]`` of the large parameters,
+    from the fields alone (for the size limits, before anything is built); ``check_input(layer
+    spec, in_shape, case spec)``: ``(field, expected, got)`` where a framework refuses or misreads
+    an input that scratchnet's shape rule accepts, else None. ``arity``: how many inputs the
+    layer reads, (least, most), most None for any number (merges); one for every other layer.
+    Where it reads more than one, the torch module is called with them as arguments and the Keras
+    layer with their list.
     """
 
     type: str
@@ -157,6 +185,15 @@ class LayerMapping:
     rules: Callable[[BuildContext], list[WeightRule]] = lambda ctx: []
     deviations: Callable[[BuildContext], list["Deviation"]] = lambda ctx: []
     torch_only_if: Callable[[BuildContext], str | None] = lambda ctx: None  # reason torch cannot
+    arity: tuple[int, int | None] = (1, 1)
+    conventions: Callable[[BuildContext], list["Convention"]] = lambda ctx: []
+    # facts the spec parser and the comparison read (parity.spec.vocabulary, shapes, plan; parity.noise)
+    scratch_class: str = ""  # the scratchnet class; its constructor keywords are the spec's fields
+    trainable: bool = False  # owns trainable parameters
+    value_preserving: bool = False  # moves or selects values, changes none (the final-activation check looks through)
+    shift_preserving: bool = False  # a per-channel constant added to the input comes out added to the output
+    parameter_shapes: Callable[[dict, tuple], list[tuple[str, tuple]]] = lambda params, in_shape: []  # the large ones
+    check_input: Callable[[Any, tuple, Any], tuple[str, str, Any] | None] = lambda layer, in_shape, case: None
 
 
 @dataclass(frozen=True)
@@ -174,6 +211,15 @@ class Deviation:
     rtol: float
     reason: str
     from_layer: int = 0  # the deviating layer: outputs of the layers before it are not touched
+
+
+@dataclass(frozen=True)
+class Convention:
+    """torch and Keras differ by definition: ``quantities`` are the compared quantities it reaches
+    (``grad``, ``step``, ``state``), ``reason`` the two rules, as the report prints them."""
+
+    quantities: tuple[str, ...]
+    reason: str
 
 
 def float32_representable(value: float) -> bool:

@@ -165,5 +165,15 @@ ATLAS = Atlas(
     notes="layer is a nested layer object ({\"type\": \"lstm\", \"units\": ..., \"return_sequences\": ...}), validated "
           "as a layer of its own (errors name layers[i].layer.<field>).")
 
+def _parameter_shapes(params: dict, in_shape: tuple) -> list[tuple[str, tuple]]:
+    """The wrapped layer's large parameters, once per direction (``forward/kernel`` ...)."""
+    from parity.mappings import layer_mapping
+
+    inner = params["layer"]
+    return [(f"{d}/{name}", shape) for d in ("forward", "backward")
+            for name, shape in layer_mapping(inner.type).parameter_shapes(inner.params, in_shape)]
+
+
 register(LayerMapping(type="bidirectional", family="bidirectional", atlas=ATLAS, torch=_torch, keras=_keras,
-                      rules=_rules, torch_only_if=_torch_only_if))
+                      rules=_rules, torch_only_if=_torch_only_if, scratch_class="Bidirectional", trainable=True,
+                      parameter_shapes=_parameter_shapes))

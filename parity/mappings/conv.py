@@ -203,7 +203,8 @@ register(
                       "with dilation_rate > 1 (the spec rejects it). Initialisers differ (glorot_uniform vs "
                       "kaiming_uniform(a=sqrt 5)) but parity copies one set of weights into all three."),
             notes=_PADDING_TEXT),
-        torch=lambda ctx: _torch_conv(ctx, depthwise=False),
+        torch=lambda ctx: _torch_conv(ctx, depthwise=False), scratch_class="Conv2D", trainable=True,
+        parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], s[-1] // p["groups"], p["filters"]))],
         keras=lambda ctx: _keras_conv(ctx, depthwise=False),
         rules=_conv2d_rules, deviations=_deviations),
     LayerMapping(
@@ -229,7 +230,8 @@ register(
                     "'kernel' (its initializer argument is depthwise_initializer)."),
             defaults="depth_multiplier 1 in Keras; torch has no depthwise class (out_channels = C*m, groups = C)",
             notes=_PADDING_TEXT),
-        torch=lambda ctx: _torch_conv(ctx, depthwise=True),
+        torch=lambda ctx: _torch_conv(ctx, depthwise=True), scratch_class="DepthwiseConv2D", trainable=True,
+        parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], s[-1], p["depth_multiplier"]))],
         keras=lambda ctx: _keras_conv(ctx, depthwise=True),
         rules=_depthwise_rules, deviations=_deviations),
 )

@@ -145,4 +145,5 @@ ATLAS = Atlas(
 )
 
 register(LayerMapping(type="conv2d_transpose", family="conv_transpose", atlas=ATLAS, torch=_torch, keras=_keras,
-                      rules=_rules))
+                      rules=_rules, scratch_class="Conv2DTranspose", trainable=True,
+                      parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], p["filters"], s[-1]))]))

@@ -69,6 +69,9 @@ register(LayerMapping(
         defaults=("initialisers differ (Keras glorot_uniform + zeros; torch kaiming_uniform(a=sqrt 5) and "
                   "U(+-1/sqrt I) bias) but parity copies one set of weights into all three"),
         notes="Dense on an (N, ..., I) tensor acts on the last axis in all three frameworks."),
-    torch=_torch, keras=_keras, rules=_rules,
+    torch=_torch, keras=_keras, rules=_rules, scratch_class="Dense", trainable=True,
+    parameter_shapes=lambda p, s: [("kernel", (s[-1], p["units"]))],
+    check_input=lambda layer, s, case: ("", "dense expects (F,) or (T, F) input: flatten an image first (torch's "
+                                        "NCHW layout would put W last)", s) if len(s) >= 3 else None,
     deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype),
 ))

@@ -60,5 +60,6 @@ register(LayerMapping(
         notes=("Keras's gradient is tf.IndexedSlices (rows + ids, repeats unsummed); the Keras backend densifies "
                "it with tf.convert_to_tensor before comparing with the dense (V, D) gradients of torch and "
                "scratchnet. An embedding-first model has integer input and so no input gradient.")),
-    torch=_torch, keras=_keras, rules=_rules,
+    torch=_torch, keras=_keras, rules=_rules, scratch_class="Embedding", trainable=True,
+    parameter_shapes=lambda p, s: [("embeddings", (p["input_dim"], p["output_dim"]))],
 ))

@@ -393,7 +393,7 @@ def _log_cosh_deviation(case, value: float) -> Deviation | None:
     if spec.dtype != "float64":
         return None
     w = 1.0 if case.sample_weight is None else float(np.mean(case.sample_weight))
-    count = spec.input_shape[0] * int(np.prod(case.shapes[-1][:-1]))
+    count = spec.input_shape[0] * int(np.prod(case.plan.output.out_shape[:-1]))
     shift = LOG2_FLOAT32_ERROR * w * (1 if spec.loss.params["reduction"] == "sum_over_batch_size" else count)
     rel = shift / max(abs(value), np.finfo(float).tiny)
     return Deviation("keras", ("loss",), 2 * rel + 1e-12,

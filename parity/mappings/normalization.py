@@ -37,9 +37,12 @@ layer_normalization (statistics per sample over ``axis``)
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from parity.mappings.base import snippet, Atlas, BuildContext, LayerMapping, Layout, WeightRule, expect_shape, register
+from parity.mappings.base import (Atlas, BuildContext, Convention, LayerMapping, Layout, WeightRule, expect_shape,
+                                  register, snippet)
 
 
 # -- torch wrappers ---------------------------------------------------------------------------
@@ -202,6 +205,15 @@ def _ln_rules(ctx: BuildContext) -> list[WeightRule]:
     return [_checked_identity(c, prefix + t, shape) for c, t in names]
 
 
+def _bn_check_input(layer, in_shape, case):
+    """torch refuses a training batch with one value per channel."""
+    per_channel = case.input_shape[0] * math.prod(in_shape[:-1])
+    if case.training and in_shape and per_channel < 2:
+        return ("", "expected more than one value per channel in training mode (torch refuses; batch "
+                f"{case.input_shape[0]} x input {in_shape})", per_channel)
+    return None
+
+
 register(
     LayerMapping(
         type="batch_normalization", family="normalization",
@@ -238,7 +250,10 @@ register(
                    "Keras BN with trainable=False runs in inference mode even when training=True. TF keeps "
                    "momentum and epsilon exact in float64 (measured: no float32 rounding, unlike optimizer "
                    "hyperparameters). torch refuses a training batch with one value per channel.")),
-        torch=_bn_torch, keras=_bn_keras, rules=_bn_rules,
+        torch=_bn_torch, keras=_bn_keras, rules=_bn_rules, scratch_class="BatchNormalization", trainable=True,
+        check_input=_bn_check_input,
+        conventions=lambda ctx: [Convention(("step", "state"), "torch updates the running variance with the unbiased "
+                                            "batch variance, Keras with the biased one")] if ctx.training else [],
     ),
     LayerMapping(
         type="layer_normalization", family="normalization",
@@ -260,5 +275,6 @@ register(
                    "no torch twin and the mapping refuses it. Keras computes x * inv + (beta - mean * inv), inv = "
                    "gamma * rsqrt(var + eps): the same math in a different rounding order (ulp level).")),
         torch=_ln_torch, keras=_ln_keras, rules=_ln_rules, torch_only_if=_ln_unsupported,
+        scratch_class="LayerNormalization", trainable=True,
     ),
 )

@@ -173,7 +173,8 @@ register(
             defaults=("strides default to pool_size in all three (torch stride=None); Keras padding 'valid'; "
                       "torch pads symmetrically only, with -inf, at most k/2"),
             notes=_POOL_PADDING),
-        torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max")),
+        torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max"),
+        scratch_class="MaxPool2D", value_preserving=True, shift_preserving=True),
     LayerMapping(
         type="average_pool2d", family="pooling",
         atlas=Atlas(
@@ -191,7 +192,8 @@ register(
             defaults=("torch AvgPool2d count_include_pad=True by default (padded zeros counted); Keras/TF 'same' "
                       "leaves padded cells out of the count: the harness passes count_include_pad=False"),
             notes=_POOL_PADDING),
-        torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg")),
+        torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg"),
+        scratch_class="AveragePool2D", value_preserving=True, shift_preserving=True),
     LayerMapping(
         type="global_average_pool2d", family="pooling",
         atlas=Atlas(
@@ -202,7 +204,8 @@ register(
             keras="keras.layers.GlobalAveragePooling2D()  (keepdims=False)",
             layout="no weights; the (N, C) output is canonical in both layouts",
             defaults="Keras keepdims=False; torch has no class of this name"),
-        torch=_torch_global, keras=_keras_global),
+        torch=_torch_global, keras=_keras_global,
+        scratch_class="GlobalAveragePool2D", value_preserving=True, shift_preserving=True),
     LayerMapping(
         type="global_max_pool2d", family="pooling",
         atlas=Atlas(
@@ -215,5 +218,6 @@ register(
             layout="no weights; the (N, C) output is canonical in both layouts",
             defaults=("torch has no class of this name; amax splits a tie's gradient evenly, as TF's reduce_max does; "
                       "nn.AdaptiveMaxPool2d(1) would give all of it to one cell")),
-        torch=_torch_global_max, keras=_keras_global_max),
+        torch=_torch_global_max, keras=_keras_global_max,
+        scratch_class="GlobalMaxPool2D", value_preserving=True, shift_preserving=True),
 )

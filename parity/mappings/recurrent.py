@@ -259,11 +259,19 @@ GRU_ATLAS = Atlas(
     notes="Keras 3 variables live in the cell (gru/gru_cell/kernel) and are named kernel, recurrent_kernel, bias.")
 
 
+def _gate_shapes(k: int):
+    """k gates: kernel (F, k*U) and recurrent kernel (U, k*U)."""
+    return lambda p, s: [("kernel", (s[-1], k * p["units"])), ("recurrent_kernel", (p["units"], k * p["units"]))]
+
+
 register(
     LayerMapping(type="simple_rnn", family="recurrent", atlas=SIMPLE_RNN_ATLAS, torch=_torch_builder("simple_rnn"),
-                 keras=_keras_builder("simple_rnn"), rules=make_rules, torch_only_if=_simple_rnn_torch_only_if),
+                 keras=_keras_builder("simple_rnn"), rules=make_rules, torch_only_if=_simple_rnn_torch_only_if,
+                 scratch_class="SimpleRNN", trainable=True, parameter_shapes=_gate_shapes(1)),
     LayerMapping(type="lstm", family="recurrent", atlas=LSTM_ATLAS, torch=_torch_builder("lstm"),
-                 keras=_keras_builder("lstm"), rules=make_rules),
+                 keras=_keras_builder("lstm"), rules=make_rules,
+                 scratch_class="LSTM", trainable=True, parameter_shapes=_gate_shapes(4)),
     LayerMapping(type="gru", family="recurrent", atlas=GRU_ATLAS, torch=_torch_builder("gru"),
-                 keras=_keras_builder("gru"), rules=make_rules, torch_only_if=_gru_torch_only_if),
+                 keras=_keras_builder("gru"), rules=make_rules, torch_only_if=_gru_torch_only_if,
+                 scratch_class="GRU", trainable=True, parameter_shapes=_gate_shapes(3)),
 )

@@ -130,5 +130,5 @@ register(LayerMapping(
         notes=("Masks come from different generators in each framework, so parity injects one mask drawn by the "
                "harness (numpy Generator from the case seed) into all three. x * (1/(1-p)) matches torch's and "
                "Keras's own kernels bit for bit; x / (1-p) is 1 ulp off. Keras noise_shape is not supported.")),
-    torch=_torch, keras=_keras,
+    torch=_torch, keras=_keras, scratch_class="Dropout",
 ))

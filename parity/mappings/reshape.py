@@ -91,7 +91,8 @@ register(
             defaults=("Keras Flatten(data_format='channels_first') would flatten like torch; the spec is "
                       "channels-last"),
             notes="Forgetting the row permutation gives a dense that is wrong by a shuffle, not by rounding."),
-        torch=_torch_flatten, keras=_keras_flatten),
+        torch=_torch_flatten, keras=_keras_flatten, scratch_class="Flatten", value_preserving=True,
+        shift_preserving=True),
     LayerMapping(
         type="reshape", family="reshape",
         atlas=Atlas(
@@ -107,5 +108,6 @@ register(
             defaults="Keras target_shape excludes the batch axis; torch's reshape includes it",
             notes=("torch's reshape/nn.Unflatten act on whatever layout the tensor has: on NCHW data the same "
                    "target gives a different element order, hence the move to channels-last first.")),
-        torch=_torch_reshape, keras=_keras_reshape),
+        torch=_torch_reshape, keras=_keras_reshape, scratch_class="Reshape", value_preserving=True,
+        shift_preserving=True),
 )

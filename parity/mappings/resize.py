@@ -89,7 +89,8 @@ register(
             notes=("DEVIATION (float64, bilinear): Keras resizes through tf.image.resize, which computes and returns "
                    "float32 even in a float64 model: measured 2.6e-7 relative off torch (resize-bilinear-upsampling). The comparison allows Keras "
                    f"rtol {BILINEAR_FLOAT64_RTOL} from this layer on. Nearest is ops.repeat: exact.")),
-        torch=_torch_upsampling, keras=_keras_upsampling, deviations=_upsampling_deviations),
+        torch=_torch_upsampling, keras=_keras_upsampling, deviations=_upsampling_deviations,
+        scratch_class="UpSampling2D", value_preserving=True, shift_preserving=True),
     LayerMapping(
         type="zero_padding2d", family="resize",
         atlas=Atlas(
@@ -103,5 +104,6 @@ register(
             layout="no weights; NCHW in torch",
             defaults=("torch's order (left, right, top, bottom) names W before H; Keras's ((top, bottom), (left, right)) "
                       "H first. An int or (h, w) pair means symmetric padding in both.")),
-        torch=_torch_zero_padding, keras=_keras_zero_padding),
+        torch=_torch_zero_padding, keras=_keras_zero_padding,
+        scratch_class="ZeroPadding2D"),  # adds exact zeros: not probabilities-safe, not shift-preserving
 )

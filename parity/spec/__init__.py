@@ -1,6 +1,7 @@
 """Spec files: parse, validate, fill in every default, and infer shapes before anything is built.
 
-A spec file (JSON, or TOML with the same keys) describes one case: a Sequential model, its input,
+A spec file (JSON, or TOML with the same keys) describes one case: a model (a stack, or a graph of
+layers), its input,
 its loss and optimizer. DESIGN.md's "Spec files" section is the contract; this module is its
 strict reading. ``load_spec(path)`` / ``parse_spec(data, source)`` return a frozen ``CaseSpec``
 whose every field is filled in, or raise ``SpecError`` with ONE line::
@@ -132,16 +133,30 @@ strings; one that re.search finds in no parameter name of the model is refused b
 (initial_learning_rate, decay_steps, alpha=0.0, warmup_target=null, warmup_steps=0),
 piecewise_constant_decay (boundaries strictly increasing, values: one more than boundaries).
 
-Shapes: ``infer_shapes(spec)`` constructs each layer in scratchnet (``scratch_layer``) and asks
-its ``compute_output_shape``; the layer's ValueError becomes a SpecError naming ``layers[i]``,
-with scratchnet's text kept. ``parse_spec`` runs it, so a misfit model never reaches a backend.
+Graphs (DESIGN.md "Graphs"): every layer may carry ``name`` (letters, digits, _ and -; default
+``<index>_<type>``; unique after defaults; not "input") and ``inputs`` (a list of names of earlier
+layers or "input"; default the layer before, the input for the first). Merge layers ``add``,
+``subtract`` (two inputs), ``multiply``, ``average``, ``maximum``, ``minimum``, ``concatenate(axis=-1)``
+take two or more, every other layer one. The model's output is the last layer's; every other
+layer's output must be read. Refused, naming the layer and field: an unknown or not-earlier name
+in ``inputs``; ``inputs`` not a list; a duplicate or reserved name; the wrong number of inputs;
+an unread output; a merge of mismatched shapes (no broadcasting; concatenate: on every axis but
+its own, never the batch axis); with integer ids, a layer other than the first reading "input".
+
+Shapes and the plan: ``parse_spec`` makes the case plan (``plan.plan_case``: the graph of layer
+plans, with every layer's input and output shapes, names and tensor keys) and keeps it on the
+spec (``plan_of(spec)``); each shape comes from the scratchnet layer's ``compute_output_shape``
+(``scratch_layer``), whose ValueError becomes a SpecError naming ``layers[i]`` with scratchnet's
+text kept, so a misfit model never reaches a backend. ``infer_shapes(spec)`` lists the output
+shapes.
 
 The dataclasses are frozen and their ``params`` are read-only dicts (``FrozenDict``); ``to_dict``
 gives the filled-in, JSON-able form (tuples become lists) that reports show, and
 ``parse_spec(spec.to_dict())`` gives back an equal spec.
 
 Modules: ``errors`` (SpecError), ``cases`` (the dataclasses), ``checks`` (field checks),
-``vocabulary`` (the type tables), ``parse`` (parse_spec), ``shapes`` (infer_shapes), ``files``
+``vocabulary`` (the type tables), ``parse`` (parse_spec), ``plan`` (the case plan, infer_shapes),
+``shapes`` (the per-layer shape rules), ``files``
 (load_spec, the catalog).
 """
 from __future__ import annotations
@@ -150,13 +165,15 @@ from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSp
 from parity.spec.errors import SpecError
 from parity.spec.files import catalog_dir, load_catalog, load_spec
 from parity.spec.parse import parse_spec
-from parity.spec.shapes import infer_shapes, scratch_layer
+from parity.spec.plan import INPUT, CasePlan, LayerPlan, default_name, infer_shapes, plan_case, plan_of
+from parity.spec.shapes import scratch_layer
 from parity.spec.vocabulary import (ACTIVATION_LAYER_TYPES, DATASETS, DIGITS_SAMPLES, DTYPES, INPUT_KINDS, LAYER_TYPES,
                                     LOSS_TYPES, OPTIMIZER_TYPES, SCRATCH_CLASSES)
 
 __all__ = [
     "SpecError", "FrozenDict", "InputSpec", "LayerSpec", "LossSpec", "OptimizerSpec", "CaseSpec",
-    "load_spec", "parse_spec", "infer_shapes", "scratch_layer", "catalog_dir", "load_catalog",
+    "load_spec", "parse_spec", "infer_shapes", "plan_case", "plan_of", "CasePlan", "LayerPlan", "INPUT",
+    "default_name", "scratch_layer", "catalog_dir", "load_catalog",
     "LAYER_TYPES", "ACTIVATION_LAYER_TYPES", "LOSS_TYPES", "OPTIMIZER_TYPES", "DTYPES", "DATASETS",
     "INPUT_KINDS", "SCRATCH_CLASSES", "DIGITS_SAMPLES",
 ]

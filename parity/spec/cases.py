@@ -75,7 +75,12 @@ class _TypedSpec:
 @dataclass(frozen=True)
 class LayerSpec(_TypedSpec):
     """One layer: its spec ``type`` and every field (defaults filled in, normalised), whose names
-    are the scratchnet constructor keywords."""
+    are the scratchnet constructor keywords; its ``name`` and the names of its ``inputs``
+    (DESIGN.md "Graphs"; the parser fills in the defaults ``<index>_<type>`` and the layer before,
+    None means the same)."""
+
+    name: str | None = None
+    inputs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class CaseSpec:
     training: bool
     data: str | None
     source: str = field(default="<spec>", compare=False)
+    plan: Any = field(default=None, compare=False, repr=False)  # parity.spec.plan.CasePlan, by the parser
 
     def to_dict(self) -> dict:
         """The filled-in spec as JSON-able data (what reports show); parses back to an equal spec."""
@@ -114,13 +120,26 @@ class CaseSpec:
             "dtype": self.dtype,
             "input_shape": list(self.input_shape),
             "input": self.input.to_dict(),
-            "layers": [layer.to_dict() for layer in self.layers],
+            "layers": [self._layer_dict(i) for i in range(len(self.layers))],
             "loss": self.loss.to_dict(),
             "optimizer": self.optimizer.to_dict(),
             "steps": self.steps,
             "training": self.training,
             "data": self.data,
         }
+
+    def _layer_dict(self, i: int) -> dict:
+        """Layer ``i``'s filled-in fields, with its ``name`` and ``inputs`` where they are not the
+        defaults (so a stack's layers read as they always did)."""
+        layer = self.layers[i]
+        out = layer.to_dict()
+        default = f"{i}_{layer.type}"
+        if layer.name is not None and layer.name != default:
+            out["name"] = layer.name
+        previous = (self.layers[i - 1].name or f"{i - 1}_{self.layers[i - 1].type}") if i else "input"
+        if layer.inputs is not None and tuple(layer.inputs) != (previous,):
+            out["inputs"] = list(layer.inputs)
+        return out
 
     def with_dtype(self, dtype: str) -> "CaseSpec":
         """A copy with another dtype ("float32" | "float64"), e.g. for ``--dtype``."""

@@ -2,19 +2,21 @@
 in, then the checks that span fields (input kind, targets, shapes)."""
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
+import re
 from typing import Any
 
 from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
 from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
-from parity.spec.shapes import infer_shapes
-from parity.spec.vocabulary import (LOSS_FIELD_REFUSALS, RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES,
-                                    _OPTIMIZERS, _PROBABILITY_ACTIVATIONS, _SCHEDULES, CLIP_FIELDS,
+from parity.spec.plan import plan_case
+from parity.spec.vocabulary import (LOSS_FIELD_REFUSALS, RECURRENT_TYPES, _ACTIVATION_LAYERS, _LAYERS, _LOSSES, _OPTIMIZERS, _PROBABILITY_ACTIVATIONS,
+                                    _SCHEDULES, CLIP_FIELDS,
                                     _TOP_KEYS, _TRAINABLE_LAYERS, _VALUE_PRESERVING, DATASETS, DIGITS_SAMPLES,
-                                    DTYPES, INPUT_KINDS, XOR_INPUT_SHAPE)
+                                    DTYPES, INPUT_KINDS, LAYER_GRAPH_KEYS, XOR_INPUT_SHAPE)
 
 
 # How deep a document may nest: a spec needs 6 levels (the spec, its layers, a layer, a
@@ -94,7 +96,7 @@ def _object(source: str, path: str, value: Any, what: str) -> dict:
 
 
 def _typed_section(source: str, raw: Any, path: str, table: dict[str, tuple[_Field, ...]],
-                   what: str) -> tuple[str, dict]:
+                   what: str, extra_keys: tuple[str, ...] = ("type",)) -> tuple[str, dict]:
     """``{"type": T, ...fields}`` against ``table``: returns (T, filled params)."""
     article = "an" if what[0] in "aeiou" else "a"
     raw = _object(source, path, raw, f'{article} {what} object {{"type": ..., ...}}')
@@ -108,15 +110,47 @@ def _typed_section(source: str, raw: Any, path: str, table: dict[str, tuple[_Fie
         hint = difflib.get_close_matches(kind, table, n=1)
         hint = f" (did you mean {json.dumps(hint[0])}?)" if hint else ""
         raise SpecError(source, _join(path, "type"), f"expected {expected}, got {json.dumps(kind)}{hint}")
-    return kind, _fill(source, raw, path, table[kind], kind)
+    return kind, _fill(source, raw, path, table[kind], kind, extra_keys)
 
 
-def _parse_layer(source: str, raw: Any, path: str, types: tuple[str, ...] | None = None) -> LayerSpec:
-    """One layer object at ``path``; ``types`` restricts the type (a nested layer)."""
-    table = _LAYERS if types is None else {t: _LAYERS[t] for t in types}
-    kind, params = _typed_section(source, raw, path, table, "layer")
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _graph_fields(source: str, raw: dict, path: str, index: int, kind: str,
+                  previous: str | None) -> tuple[str, tuple[str, ...]]:
+    """A layer's ``name`` (default ``<index>_<type>``) and ``inputs`` (default: the layer before,
+    or the input for the first), each checked for its form; the references are checked by the
+    plan (``parity.spec.plan``), which sees every layer."""
+    name = raw.get("name", _MISSING)
+    if name is _MISSING:
+        name = f"{index}_{kind}"
+    elif not isinstance(name, str) or not _LAYER_NAME.fullmatch(name):
+        _fail(source, _join(path, "name"), "expected a layer name of letters, digits, _ and -", name,
+              typed=not isinstance(name, str))
+    inputs = raw.get("inputs", _MISSING)
+    if inputs is _MISSING:
+        return name, (previous if previous is not None else "input",)
+    if not isinstance(inputs, list):
+        _fail(source, _join(path, "inputs"), 'expected a list of layer names (or "input")', inputs, typed=True)
+    for k, ref in enumerate(inputs):
+        if not isinstance(ref, str):
+            _fail(source, f"{_join(path, 'inputs')}[{k}]", 'expected a layer name (or "input")', ref, typed=True)
+    return name, tuple(inputs)
+
+
+def _parse_layer(source: str, raw: Any, path: str, index: int = 0, previous: str | None = None,
+                 types: tuple[str, ...] | None = None) -> LayerSpec:
+    """One layer object at ``path``, its graph fields from ``index`` and the ``previous`` layer's
+    name; ``types`` restricts the type of a nested layer (a bidirectional's), which has no graph
+    fields."""
+    if types is None:
+        kind, params = _typed_section(source, raw, path, _LAYERS, "layer", ("type", *LAYER_GRAPH_KEYS))
+        name, inputs = _graph_fields(source, raw, path, index, kind, previous)
+    else:
+        kind, params = _typed_section(source, raw, path, {t: _LAYERS[t] for t in types}, "layer")
+        name, inputs = None, None
     if kind == "bidirectional":  # the wrapped layer is a layer object of its own
-        params["layer"] = _parse_layer(source, params["layer"], _join(path, "layer"), RECURRENT_TYPES)
+        params["layer"] = _parse_layer(source, params["layer"], _join(path, "layer"), types=RECURRENT_TYPES)
     if kind == "conv2d_transpose":
         if params["dilation_rate"] != (1, 1):
             _fail(source, _join(path, "dilation_rate"), "expected 1 (TensorFlow on CPU cannot run a dilated "
@@ -149,7 +183,7 @@ def _parse_layer(source: str, raw: Any, path: str, types: tuple[str, ...] | None
             _fail(source, _join(path, "padding"),
                   f"expected at most half of pool_size {list(params['pool_size'])} per axis "
                   "(torch refuses more)", list(pad))
-    return LayerSpec(kind, FrozenDict(params))
+    return LayerSpec(kind, FrozenDict(params), name, inputs)
 
 
 def _parse_schedule(source: str, raw: dict, path: str) -> FrozenDict:
@@ -241,7 +275,10 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
               typed=not isinstance(raw_layers, (list, tuple)))
     if len(raw_layers) > MAX_LAYERS:
         raise SpecError(source, "layers", f"expected at most {MAX_LAYERS} layers (MAX_LAYERS), got {len(raw_layers)}")
-    layers = tuple(_parse_layer(source, raw, f"layers[{i}]") for i, raw in enumerate(raw_layers))
+    layers = []
+    for i, raw in enumerate(raw_layers):
+        layers.append(_parse_layer(source, raw, f"layers[{i}]", i, layers[-1].name if layers else None))
+    layers = tuple(layers)
 
     loss_raw, opt_raw = get("loss", _MISSING), get("optimizer", _MISSING)
     if loss_raw is _MISSING:
@@ -269,8 +306,9 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
                     layers=layers, loss=loss, optimizer=optimizer, steps=steps, training=training,
                     data=dataset, source=source)
     _check_input_kind(spec)
-    shapes = infer_shapes(spec)
-    _check_targets(spec, shapes)
+    plan = plan_case(spec)
+    spec = dataclasses.replace(spec, plan=plan)
+    _check_targets(spec, [layer.out_shape for layer in plan])
     return spec
 
 
@@ -305,19 +343,26 @@ def _check_input_kind(spec: CaseSpec) -> None:
     elif spec.input.kind == "integers":
         _fail(src, "input.kind", 'expected "normal" or "uniform" ("integers" only feeds an embedding '
               f'first layer, and layers[0] is {first.type})', "integers")
+    if spec.input.kind == "integers":
+        for i, layer in enumerate(spec.layers[1:], start=1):
+            if "input" in (layer.inputs or ()):
+                _fail(src, f"layers[{i}].inputs", 'expected no "input" (integer ids feed only the embedding '
+                      "at layers[0])", list(layer.inputs))
 
 
 def _final_activation(spec: CaseSpec) -> tuple[int, str | None]:
-    """(index, activation name) of the last layer that changes values: flatten, reshape and the
-    pools are looked through; None when that layer is not an activation (e.g. an LSTM)."""
-    for i in range(len(spec.layers) - 1, -1, -1):
-        layer = spec.layers[i]
-        if layer.type in _VALUE_PRESERVING:
-            continue
-        if layer.type in _ACTIVATION_LAYERS:
-            return i, layer.type
-        return i, layer.params.get("activation")
-    return 0, None  # only shape layers: the raw input is not probabilities
+    """(index, activation name) of the layer that last changes the output's values: flatten,
+    reshape and the pools are looked through (to the layer they read); None when that layer is not
+    an activation (e.g. an LSTM, a merge)."""
+    plan = spec.plan
+    node = plan.output
+    while node.type in _VALUE_PRESERVING:
+        if node.inputs[0] == "input":
+            return 0, None  # only shape layers: the raw input is not probabilities
+        node = plan.layer(node.inputs[0])
+    if node.type in _ACTIVATION_LAYERS:
+        return node.index, node.type
+    return node.index, node.spec.params.get("activation")
 
 
 _CLASS_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal_crossentropy")

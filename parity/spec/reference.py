@@ -132,6 +132,12 @@ def markdown() -> str:
     lines += _type_table(layers, "Layers", "Each entry of `layers` is `{\"type\": T, field: value, ...}`. Names "
                          "and fields follow Keras's snake_case vocabulary. Sizes, strides and dilations are an int "
                          "or an `[h, w]` pair; images are channels-last.")
+    lines += ["### Graph keys of every layer", "",
+              "A model is a graph of layers: any layer may also carry these keys. A spec without them is a stack "
+              "and keeps its tensor keys (`0_dense/kernel`).", "",
+              "| key | default | accepts |", "|---|---|---|"]
+    lines += [f"| `{key}` | {default} | {_cell(desc)} |" for key, (default, desc, _) in vocab.LAYER_GRAPH_KEYS.items()]
+    lines.append("")
     lines += _type_table(acts, "Activation layers", "Every activation is also a layer type of its own "
                          "(`{\"type\": \"relu\"}`); the `activation` field of a layer takes the same names.")
     lines += _type_table(vocab._LOSSES, "Losses", "`loss` is `{\"type\": T, ...}`. Targets are generated to fit "
@@ -157,8 +163,8 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
-def _object(kind: str, fields) -> dict:
-    props: dict[str, Any] = {"type": {"const": kind}}
+def _object(kind: str, fields, extra: dict | None = None) -> dict:
+    props: dict[str, Any] = {"type": {"const": kind}, **(extra or {})}
     for f in fields:
         prop = dict(f.check.schema or {})
         prop["description"] = f.check.desc
@@ -169,11 +175,11 @@ def _object(kind: str, fields) -> dict:
             "required": ["type", *(f.name for f in fields if f.default is _REQUIRED)]}
 
 
-def _one_of(table: dict, what: str) -> dict:
+def _one_of(table: dict, what: str, extra: dict | None = None) -> dict:
     return {"description": f"a {what} object: one of {', '.join(table)}",
             "type": "object", "required": ["type"],
             "properties": {"type": {"enum": list(table)}},
-            "allOf": [{"if": {"properties": {"type": {"const": k}}}, "then": _object(k, fields)}
+            "allOf": [{"if": {"properties": {"type": {"const": k}}}, "then": _object(k, fields, extra)}
                       for k, fields in table.items()]}
 
 
@@ -197,7 +203,8 @@ def json_schema() -> dict:
             "type": "object", "additionalProperties": False,
             "required": [k for k in vocab._TOP_KEYS if _TOP.get(k, (None,))[0] is _REQUIRED and k != "input_shape"],
             "properties": props,
-            "$defs": {"layer": _one_of(vocab._LAYERS, "layer"), "loss": _one_of(vocab._LOSSES, "loss"),
+            "$defs": {"layer": _one_of(vocab._LAYERS, "layer", {key: {**schema, "description": desc} for key, (_, desc, schema)
+                                                                in vocab.LAYER_GRAPH_KEYS.items()}), "loss": _one_of(vocab._LOSSES, "loss"),
                       "optimizer": _one_of(vocab._OPTIMIZERS, "optimizer")}}
 
 

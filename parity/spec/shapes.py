@@ -1,18 +1,17 @@
-"""Shapes before anything is built: each layer constructed in scratchnet and asked for its output
-shape, plus the constraints of the other frameworks that scratchnet's shape rule does not express,
-and a size limit (MAX_ELEMENTS) on the input, every output and every large parameter."""
+"""Shape rules the plan (``parity.spec.plan``) applies to every layer before anything is built:
+the scratchnet layer that answers ``compute_output_shape``, the constraints of the other frameworks
+that scratchnet's shape rule does not express, and a size limit (MAX_ELEMENTS) on the input, every
+output and every large parameter; and the work budget of a case (``check_work``)."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 
 import scratchnet
 from parity.spec.cases import CaseSpec, LayerSpec
-from parity.spec.checks import _is_int
 from parity.spec.errors import SpecError, _fail
-from parity.spec.vocabulary import _ACTIVATION_LAYERS, _TRAINABLE_LAYERS, SCRATCH_CLASSES
+from parity.spec.vocabulary import _ACTIVATION_LAYERS
 
 # The most elements one tensor may have (batch included): 2**26, about 64M, 512 MiB in float64.
 # The harness keeps several float64 copies of every tensor per framework (outputs, gradients,
@@ -53,33 +52,14 @@ def fd_forward_passes(tensor_sizes: list[int]) -> int:
     return sum(evaluations(n) for n in tensor_sizes)
 
 
-def _recurrent(k: int):
-    """k gates: kernel (F, k*U) and recurrent kernel (U, k*U)."""
-    return lambda p, s: [("kernel", (s[-1], k * p["units"])), ("recurrent_kernel", (p["units"], k * p["units"]))]
-
-
-# layer type -> (params, input shape without batch) -> [(name, shape)] of its large parameters,
-# from the spec's fields alone (nothing is allocated). Other types have at most per-channel
-# parameters, no larger than their input.
-_PARAMETER_SHAPES = {
-    "dense": lambda p, s: [("kernel", (s[-1], p["units"]))],
-    "conv2d": lambda p, s: [("kernel", (*p["kernel_size"], s[-1] // p["groups"], p["filters"]))],
-    "depthwise_conv2d": lambda p, s: [("kernel", (*p["kernel_size"], s[-1], p["depth_multiplier"]))],
-    "embedding": lambda p, s: [("embeddings", (p["input_dim"], p["output_dim"]))],
-    "simple_rnn": _recurrent(1), "lstm": _recurrent(4), "gru": _recurrent(3),
-    "conv1d": lambda p, s: [("kernel", (p["kernel_size"], s[-1] // p["groups"], p["filters"]))],
-    "conv2d_transpose": lambda p, s: [("kernel", (*p["kernel_size"], p["filters"], s[-1]))],
-    "bidirectional": lambda p, s: [(f"{d}/{name}", shape) for d in ("forward", "backward")
-                                   for name, shape in _PARAMETER_SHAPES[p["layer"].type](p["layer"].params, s)],
-}
-
-
 def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random.Generator | None = None):
     """The scratchnet layer for ``layer_spec`` (unbuilt). Its constructor keywords are the spec's
     fields; activation types become ``scratchnet.Activation(type, **params)``. Raises
     NotImplementedError when scratchnet has no class for the type yet; the constructor's own
     ValueError propagates."""
-    class_name = SCRATCH_CLASSES[layer_spec.type]
+    from parity.mappings import layer_mapping
+
+    class_name = layer_mapping(layer_spec.type).scratch_class
     cls = getattr(scratchnet, class_name, None)
     if cls is None:
         raise NotImplementedError(f"scratchnet has no {class_name} (for {layer_spec.type!r}) yet")
@@ -93,52 +73,24 @@ def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random
     return cls(name=name, rng=rng, **params)
 
 
-def infer_shapes(spec: CaseSpec) -> list[tuple[int, ...]]:
-    """Per-layer output shapes without the batch axis, from ``input_shape[1:]``, using each
-    scratchnet layer's ``compute_output_shape``. A misfit, or a tensor over MAX_ELEMENTS, raises
-    SpecError at ``layers[i]`` (``input_shape`` for the input)."""
-    return _infer(spec)[0]
+def _work(spec: CaseSpec):
+    """What ``check_work`` needs, from the case plan: per layer the multiply-adds of a forward
+    pass, and the parameter tensors' (layer index, elements)."""
+    from parity.mappings import layer_mapping
+    from parity.spec.plan import plan_of  # the plan applies this module's rules: imported late
 
-
-def _infer(spec: CaseSpec):
-    """``infer_shapes``'s shapes, with what ``check_work`` needs: per layer the multiply-adds of a
-    forward pass, and the parameter tensors' (layer index, elements)."""
-    src = spec.source
-    _check_size(src, "input_shape", "the input", spec.input_shape)
-    shape = tuple(spec.input_shape[1:])
-    shapes, parameters = [], 0
     forward, tensors = [], []  # per layer: multiply-adds of a forward; FD tensors: (layer index, size)
-    for i, layer in enumerate(spec.layers):
-        path = f"layers[{i}]"
-        _check_layer_input(spec, i, layer, shape)
-        try:
-            out = tuple(scratch_layer(layer, name=layer.type).compute_output_shape(shape))
-        except NotImplementedError as exc:
-            raise SpecError(src, f"{path}.type", f"expected a layer type scratchnet implements, "
-                            f"got {json.dumps(layer.type)} ({exc})") from None
-        except ValueError as exc:
-            raise SpecError(src, path, str(exc)) from None
-        if any(not _is_int(d) or d < 1 for d in out):
-            _fail(src, path, f"expected a non-empty output from {layer.type} on input {shape}",
-                  list(out))
-        parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
-        for name, param_shape in parameter_shapes(layer.params, shape) if parameter_shapes else []:
-            _check_size(src, path, f"the {name}", param_shape)
-            parameters += math.prod(param_shape)
-            tensors.append((i, math.prod(param_shape)))
-        out = tuple(int(d) for d in out)
-        _check_size(src, path, "the output (batch included)", (spec.input_shape[0], *out))
+    for node in plan_of(spec):
+        layer, shape, out = node.spec, node.in_shape, node.out_shape
+        mapping = layer_mapping(layer.type)
+        large = mapping.parameter_shapes(layer.params, shape)
+        for _, param_shape in large:
+            tensors.append((node.index, math.prod(param_shape)))
         forward.append(_layer_work(layer, shape, out, spec.input_shape[0]))
-        if layer.type in _TRAINABLE_LAYERS:  # biases, scales: at most 6 per channel (a GRU's biases), or
-            small = 6 * out[-1] if parameter_shapes else 2 * math.prod(out)  # gamma and beta per element
-            tensors.append((i, small))
-        shape = out
-        shapes.append(shape)
-    if spec.steps * parameters > MAX_TRAJECTORY:
-        raise SpecError(src, "steps", f"expected steps x parameter elements <= {MAX_TRAJECTORY} (MAX_TRAJECTORY: "
-                        f"every framework keeps the weights after each step), got {spec.steps} x "
-                        f"{_count(parameters)} = {_count(spec.steps * parameters)}")
-    return shapes, forward, tensors
+        if mapping.trainable:  # biases, scales: at most 6 per channel (a GRU's biases), or
+            small = 6 * out[-1] if large else 2 * math.prod(out)  # gamma and beta per element
+            tensors.append((node.index, small))
+    return forward, tensors
 
 
 def _positions(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
@@ -153,10 +105,12 @@ def _positions(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int
 
 def _layer_work(layer: LayerSpec, in_shape: tuple[int, ...], out_shape: tuple[int, ...], batch: int) -> int:
     """Multiply-adds of one forward of ``layer`` over the batch (the comment at WORK_BUDGET)."""
-    parameter_shapes = _PARAMETER_SHAPES.get(layer.type)
+    from parity.mappings import layer_mapping
+
+    large = layer_mapping(layer.type).parameter_shapes(layer.params, in_shape)
     elements = max(math.prod(in_shape), math.prod(out_shape))
-    if parameter_shapes and layer.type != "embedding":  # an embedding gathers rows: elements only
-        kernel = sum(math.prod(s) for _, s in parameter_shapes(layer.params, in_shape))
+    if large and layer.type != "embedding":  # an embedding gathers rows: elements only
+        kernel = sum(math.prod(s) for _, s in large)
         work = _positions(layer, in_shape, out_shape) * kernel
     elif "pool_size" in layer.params:  # an (h, w) pair, or an int for the 1-D pools
         pool = layer.params["pool_size"]
@@ -175,7 +129,7 @@ def case_work(steps: int, forward: list[int], tensor_sizes: list[int]) -> tuple[
 def check_work(spec: CaseSpec) -> None:
     """SpecError naming the field when running the case (in its dtype) is over WORK_BUDGET."""
     src = spec.source
-    _, forward, tensors = _infer(spec)
+    forward, tensors = _work(spec)
     float_input = spec.input.kind != "integers"  # token ids are not perturbed
     sizes = [n for _, n in tensors] + ([math.prod(spec.input_shape)] if float_input else [])
     training, fd = case_work(spec.steps, forward, sizes)
@@ -218,19 +172,11 @@ def _count(n: int) -> str:
 
 
 def _check_layer_input(spec: CaseSpec, i: int, layer: LayerSpec, shape: tuple[int, ...]) -> None:
-    """Constraints of the other frameworks that scratchnet's shape rule does not express."""
-    src, path = spec.source, f"layers[{i}]"
-    if layer.type == "dense" and len(shape) >= 3:
-        _fail(src, path, "dense expects (F,) or (T, F) input: flatten an image first "
-              "(torch's NCHW layout would put W last)", shape)
-    if layer.type in ("softmax", "log_softmax"):
-        rank = len(shape) + 1  # Keras axes count the batch axis
-        axis = layer.params["axis"]
-        if not -rank < axis < rank or axis % rank == 0:
-            _fail(src, f"{path}.axis", f"expected a non-batch axis of the {rank}-d input (N, "
-                  f"{', '.join(map(str, shape))}): in [1, {rank - 1}] or [{1 - rank}, -1]", axis)
-    if layer.type == "batch_normalization" and spec.training and shape:
-        per_channel = spec.input_shape[0] * math.prod(shape[:-1])
-        if per_channel < 2:
-            _fail(src, path, "expected more than one value per channel in training mode (torch "
-                  f"refuses; batch {spec.input_shape[0]} x input {shape})", per_channel)
+    """Constraints of the other frameworks that scratchnet's shape rule does not express: the
+    layer mapping's ``check_input`` (parity/mappings/<family>.py), as a SpecError at ``layers[i]``."""
+    from parity.mappings import layer_mapping
+
+    found = layer_mapping(layer.type).check_input(layer, tuple(shape), spec)
+    if found is not None:
+        field, expected, got = found
+        _fail(spec.source, f"layers[{i}].{field}" if field else f"layers[{i}]", expected, got)

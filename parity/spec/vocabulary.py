@@ -70,6 +70,20 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
                       _F("merge_mode", _choice_check(MERGE_MODES), "concat")),
     "activation": (_F("activation", _ACTIVATION),),
     **_ACTIVATION_LAYERS,
+    # merges: several inputs (a layer's "inputs"), one output
+    "add": (), "subtract": (), "multiply": (), "average": (), "maximum": (), "minimum": (),
+    "concatenate": (_F("axis", _axis_check(), -1),),
+}
+
+# Keys every layer may carry besides its type's fields (DESIGN.md "Graphs"): key -> (default, what it
+# accepts, JSON Schema). parse._graph_fields checks their form, parity.spec.plan what they refer to.
+LAYER_GRAPH_KEYS: dict[str, tuple[str, str, dict]] = {
+    "name": ("`<index>_<type>`", 'letters, digits, _ and -; unique after defaults; not "input" (the model\'s '
+             "input); tensor keys are `<name>/<param>`", {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
+    "inputs": ("the layer before (the first: the input)", 'a list of names of earlier layers, or "input"; '
+               "merges take two or more (subtract two), every other layer one. The model's output is the last "
+               "layer's; every other layer's output must be read by a later layer",
+               {"type": "array", "items": {"type": "string"}}),
 }
 
 # Loss fields (Keras's names, defaults and meanings; DESIGN.md "Training options"): every loss but
@@ -185,28 +199,21 @@ INPUT_KINDS: tuple[str, ...] = ("normal", "uniform", "integers")
 DIGITS_SAMPLES = 1797  # images in scikit-learn's load_digits
 XOR_INPUT_SHAPE = (4, 3)
 
+def _mapped(fact: str) -> dict:
+    """{type: that fact of its mapping} for every layer type with one (the mapping is the fact's
+    home: parity/mappings/<family>.py; these are the parser's views of it)."""
+    from parity.mappings import REGISTRY
+
+    return {t: getattr(REGISTRY[t], fact) for t in _LAYERS if t in REGISTRY}
+
+
 # spec type -> scratchnet class name (constructor keywords = the spec's field names)
-SCRATCH_CLASSES: dict[str, str] = {
-    "dense": "Dense", "conv2d": "Conv2D", "depthwise_conv2d": "DepthwiseConv2D",
-    "max_pool2d": "MaxPool2D", "average_pool2d": "AveragePool2D",
-    "global_average_pool2d": "GlobalAveragePool2D", "flatten": "Flatten", "reshape": "Reshape",
-    "dropout": "Dropout", "batch_normalization": "BatchNormalization",
-    "layer_normalization": "LayerNormalization", "embedding": "Embedding",
-    "simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "activation": "Activation",
-    "conv1d": "Conv1D", "conv2d_transpose": "Conv2DTranspose", "up_sampling2d": "UpSampling2D",
-    "zero_padding2d": "ZeroPadding2D", "global_max_pool2d": "GlobalMaxPool2D", "max_pool1d": "MaxPool1D",
-    "average_pool1d": "AveragePool1D", "global_average_pool1d": "GlobalAveragePool1D",
-    "global_max_pool1d": "GlobalMaxPool1D", "bidirectional": "Bidirectional",
-    **{name: "Activation" for name in _ACTIVATION_LAYERS},
-}
+SCRATCH_CLASSES: dict[str, str] = _mapped("scratch_class")
 
 _TOP_KEYS = ("name", "seed", "dtype", "input_shape", "input", "layers", "loss", "optimizer", "steps",
              "training", "data")
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid", "hard_sigmoid")
 # layer types that own trainable parameters (a model with none of them gives the optimizer nothing to update)
-_TRAINABLE_LAYERS = frozenset({"dense", "conv2d", "depthwise_conv2d", "batch_normalization", "layer_normalization",
-                               "embedding", "simple_rnn", "lstm", "gru", "conv1d", "conv2d_transpose",
-                               "bidirectional"})
-_VALUE_PRESERVING = ("flatten", "reshape", "max_pool2d", "average_pool2d", "global_average_pool2d",
-                     "global_max_pool2d", "max_pool1d", "average_pool1d", "global_average_pool1d",
-                     "global_max_pool1d", "up_sampling2d")  # zero_padding2d adds exact zeros: not probabilities-safe
+_TRAINABLE_LAYERS = frozenset(t for t, yes in _mapped("trainable").items() if yes)
+# layer types that move or select values without changing any (the final-activation check looks through them)
+_VALUE_PRESERVING = tuple(t for t, yes in _mapped("value_preserving").items() if yes)

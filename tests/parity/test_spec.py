@@ -701,7 +701,10 @@ def test_embedding_layer_constructs():
 
 
 def test_every_layer_type_is_classified_trainable_or_not():
-    covered = {e[1]["type"] for e in EVERY_LAYER} | {"embedding"} | set(ACTIVATION_LAYER_TYPES)
+    from parity.mappings import REGISTRY
+
+    merges = {t for t, m in REGISTRY.items() if m.family == "merge"}  # in a graph: test_graph_specs.py
+    covered = {e[1]["type"] for e in EVERY_LAYER} | {"embedding"} | set(ACTIVATION_LAYER_TYPES) | merges
     assert covered == set(LAYER_TYPES)
     assert _TRAINABLE_LAYERS <= set(LAYER_TYPES)
     assert not _TRAINABLE_LAYERS & set(ACTIVATION_LAYER_TYPES)

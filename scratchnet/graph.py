@@ -1,0 +1,189 @@
+"""Model: a graph of layers (a ResNet block's shortcut, a U-Net's skip), beside ``Sequential``'s
+chain.
+
+A model is a list of nodes in an order where every node comes after the nodes it reads: each is a
+layer and the names of its inputs, ``"input"`` being the model's input. The output is the LAST
+node's output. With v_input = x and v_n = f_n(v_a, v_b, ...) for the node n reading a, b, ...:
+
+    forward:  v_n = f_n(inputs of n), n in the given (topological) order;  y = v_last
+    backward: g_last = dL/dy;  for n in reverse order:  (dv_a, dv_b, ...) = J_n^T g_n,
+              g_a += dv_a, g_b += dv_b, ...
+
+so a tensor read by several nodes (fan-out: a shortcut reads the block's input, and so does the
+block's first conv) gets the SUM of its readers' gradients, the multivariate chain rule. Every
+node's g is complete when its turn comes, since all its readers come later in the order. dL/dx is
+g_input.
+
+Buffers: as ``Sequential``'s (``layers.base``): ``outputs`` holds the layers' own work arrays,
+valid until the next ``forward``. No layer is handed a dy it may overwrite (``consume_dy`` is never
+set): one gradient may be the same array for several inputs (``Add`` returns dy for each), and
+sums are formed in fresh arrays.
+
+Training (``compile``, ``train_step``, ``fit``, ``predict``, ``evaluate``) is ``Sequential``'s, the
+same functions: they need only ``forward``, ``backward``, ``layers`` and ``parameters``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from scratchnet.layers.base import Layer, as_float_dtype
+from scratchnet.layers.merge import Merge
+from scratchnet.model import Sequential
+
+INPUT = "input"
+
+
+def accumulate(grads: dict[str, np.ndarray], name: str, dx: np.ndarray) -> None:
+    """g_name += dx: the first reader's gradient is kept as it is, a later one's added into a fresh
+    array (never into a layer's buffer, nor into an array another input shares)."""
+    grads[name] = dx if name not in grads else grads[name] + dx
+
+
+class Model:
+    """``Model(nodes)``: each node a ``Layer`` (it reads the node before it; the first reads the
+    input) or a ``(layer, inputs)`` pair, ``inputs`` a list of names of EARLIER layers or
+    ``"input"``. Merge layers (``layers.merge``) read two or more, every other layer exactly one.
+    Every node's output but the last must be read by a later node (an unread output would be
+    dead weight with a zero gradient, almost surely a mistake). Layer names must be distinct and
+    not ``"input"``; a default name the model already has is numbered, as in ``Sequential``.
+
+    ``forward(x, training)`` returns the last node's output (``outputs``: every node's, by name, in
+    order); ``backward(dL/dy)`` fills every layer's ``grads`` and returns dL/dx (None for integer
+    ids); ``parameters()`` maps ``"<layer>/<param>"`` to ``(param, grad)``.
+    """
+
+    def __init__(self, nodes, name: str = "model"):
+        self.name = name
+        self.layers: list[Layer] = []
+        self.inputs: dict[str, tuple[str, ...]] = {}  # layer name -> names it reads
+        self.dtype: np.dtype | None = None
+        self.loss = None
+        self.optimizer = None
+        self.outputs: dict[str, np.ndarray] = {}
+        for node in nodes:
+            layer, inputs = node if isinstance(node, tuple) else (node, None)
+            self._add(layer, inputs)
+        if not self.layers:
+            raise ValueError(f"{self.name}: the model has no layers")
+        read = {n for names in self.inputs.values() for n in names}
+        for layer in self.layers[:-1]:
+            if layer.name not in read:
+                raise ValueError(f"{self.name}: the output of {layer.name!r} is read by no later layer (only "
+                                 "the last layer's output is the model's)")
+
+    def _add(self, layer: Layer, inputs) -> None:
+        if not isinstance(layer, Layer):
+            raise ValueError(f"{self.name}: expected a scratchnet Layer, got {type(layer).__name__}")
+        if any(existing is layer for existing in self.layers):
+            raise ValueError(f"{self.name}: layer {layer.name!r} is already in the model (one object cannot be "
+                             "two layers: create another)")
+        taken = {existing.name for existing in self.layers} | {INPUT}
+        if layer.name in taken:
+            if not layer.auto_named:
+                raise ValueError(f"{self.name}: a layer named {layer.name!r} is already in the model"
+                                 + (" (the name of the model's input)" if layer.name == INPUT else ""))
+            base, k = layer.name, 1
+            while f"{base}_{k}" in taken:
+                k += 1
+            layer.name = f"{base}_{k}"
+        if inputs is None:
+            inputs = (self.layers[-1].name,) if self.layers else (INPUT,)
+        if not isinstance(inputs, (list, tuple)) or not all(isinstance(n, str) for n in inputs):
+            raise ValueError(f"{self.name}: {layer.name}: inputs: expected a list of layer names, got {inputs!r}")
+        for n in inputs:
+            if n not in taken or n == layer.name:
+                raise ValueError(f"{self.name}: {layer.name}: inputs: expected names of earlier layers or "
+                                 f"'input', got {n!r}")
+        merge = isinstance(layer, Merge)
+        if merge and len(inputs) < 2 or not merge and len(inputs) != 1:
+            raise ValueError(f"{self.name}: {layer.name}: inputs: expected "
+                             f"{'two or more' if merge else 'one'}, got {len(inputs)}")
+        self.layers.append(layer)
+        self.inputs[layer.name] = tuple(inputs)
+
+    @property
+    def built(self) -> bool:
+        return all(layer.built for layer in self.layers)
+
+    def build(self, input_shape, dtype="float64", rng: np.random.Generator | None = None) -> "Model":
+        """Build every layer not built yet, in order, from its inputs' shapes (no batch axis); a
+        layer built before must fit them (else ValueError)."""
+        self.dtype = as_float_dtype(dtype, f"{self.name}: dtype")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        shapes = {INPUT: tuple(int(s) for s in input_shape)}
+        for layer in self.layers:
+            ins = [shapes[n] for n in self.inputs[layer.name]]
+            shape = ins if isinstance(layer, Merge) else ins[0]
+            if not layer.built:
+                layer.build(shape, self.dtype, rng)
+            elif (tuple(map(tuple, shape)) if isinstance(layer, Merge) else tuple(shape)) != layer.input_shape \
+                    or layer.dtype != self.dtype:
+                raise ValueError(f"{self.name}: layer {layer.name!r} was built for input {layer.input_shape} "
+                                 f"{layer.dtype}, but gets {shape} {self.dtype} here")
+            shapes[layer.name] = tuple(layer.output_shape)
+        return self
+
+    def compute_output_shape(self, input_shape):
+        shapes = {INPUT: tuple(input_shape)}
+        for layer in self.layers:
+            ins = [shapes[n] for n in self.inputs[layer.name]]
+            shapes[layer.name] = tuple(layer.compute_output_shape(ins if isinstance(layer, Merge) else ins[0]))
+        return shapes[self.layers[-1].name]
+
+    # -- forward / backward -----------------------------------------------------------------
+    def forward(self, x, training: bool = False) -> np.ndarray:
+        """v_n = f_n(inputs of n) for every node in order; returns the last. ``outputs`` keeps all."""
+        x = np.asarray(x)
+        if not self.built:
+            if x.ndim < 1:
+                raise ValueError(f"{self.name}: expected an input with a batch axis first, got a scalar")
+            built = [layer for layer in self.layers if layer.built]
+            self.build(x.shape[1:], built[0].dtype if built else (x.dtype if x.dtype.kind == "f" else np.float64))
+        elif self.dtype is None:
+            self.dtype = self.layers[0].dtype
+        if x.dtype.kind == "f" and x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        values = {INPUT: x}
+        for layer in self.layers:
+            ins = [values[n] for n in self.inputs[layer.name]]
+            values[layer.name] = layer.forward(ins if isinstance(layer, Merge) else ins[0], training)
+        del values[INPUT]
+        self.outputs = values
+        return values[self.layers[-1].name]
+
+    __call__ = forward
+
+    def backward(self, dy, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dx from dL/dy (reverse order, gradients summed at fan-out), filling every layer's
+        grads; ``input_grad=False`` returns None."""
+        grads: dict[str, np.ndarray] = {self.layers[-1].name: np.asarray(dy)}
+        for layer in reversed(self.layers):
+            g = grads.pop(layer.name)
+            dxs = layer.backward(g)
+            names = self.inputs[layer.name]
+            for n, dx in zip(names, dxs if isinstance(layer, Merge) else [dxs]):
+                if dx is None:  # integer ids have no gradient
+                    continue
+                accumulate(grads, n, dx)
+        dx = grads.get(INPUT)
+        return dx if input_grad else None
+
+    def parameters(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {f"{layer.name}/{name}": (param, layer.grads[name])
+                for layer in self.layers for name, param in layer.params.items()}
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and state array, keyed ``"<layer>/<name>"``."""
+        return {f"{layer.name}/{name}": value.copy()
+                for layer in self.layers for name, value in {**layer.params, **layer.state}.items()}
+
+    set_weights = Sequential.set_weights
+
+    # -- training: Sequential's functions (they need forward, backward, layers, parameters) ---
+    compile = Sequential.compile
+    _require_compiled = Sequential._require_compiled
+    train_step = Sequential.train_step
+    _train_step = Sequential._train_step
+    fit = Sequential.fit
+    predict = Sequential.predict
+    evaluate = Sequential.evaluate
