@@ -38,9 +38,10 @@ When the rules part (``OptimizerMapping.differ``):
 
 TensorFlow casts some Python-float hyperparameters through float32 even in float64 math
 (measured: SGD momentum, Adam betas, weight_decay, Adagrad's initial accumulator; not the
-learning rate, rho or epsilon): a float64 case whose values float32 cannot hold exactly is a
-stated Keras-side deviation, its size measured by rerunning scratchnet with the rounded values
-(``tf_rounded``; ``parity.run.rounding_deviation``).
+learning rate, rho or epsilon): in a float64 case whose values float32 cannot hold exactly, a
+Keras row that fails strictly is a deviation only when scratchnet, torch and Keras rerun with the
+rounded values (``tf_rounded``) agree strictly on it (rule ``tf-rounding`` of
+``parity.compare.RULES``, applied in ``parity.run._tf_rounding``).
 """
 from __future__ import annotations
 
@@ -371,7 +372,8 @@ class OptimizerMapping:
     def tf_rounded(self, params: dict, dtype: str) -> dict | None:
         """The hyperparameters as TensorFlow uses them in a float64 case (those in TF_ROUNDED
         through float32), or None when that changes none of them.
-        ``parity.run`` reruns scratchnet with them to measure the Keras-side deviation this causes."""
+        ``parity.run._tf_rounding`` reruns all three backends with them: the counterfactual of rule
+        ``tf-rounding``."""
         if dtype != "float64":
             return None
         rounded = {k: float(np.float32(params[k])) for k in TF_ROUNDED
