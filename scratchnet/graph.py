@@ -33,6 +33,21 @@ from scratchnet.model import Sequential
 INPUT = "input"
 
 
+def input_arity(layer: Layer) -> tuple[int, int | None]:
+    """(least, most) inputs ``layer`` reads, most None for any number: a merge two or more (exactly
+    its ``arity`` where it has one), a layer with an ``input_arity`` (MultiHeadAttention: 1 to 3)
+    that, every other layer one."""
+    if isinstance(layer, Merge):
+        return (2, None) if layer.arity is None else (layer.arity, layer.arity)
+    return getattr(layer, "input_arity", (1, 1))
+
+
+def takes_list(layer: Layer) -> bool:
+    """Whether ``layer`` is given the LIST of its inputs (and returns a list of their gradients):
+    merges and attention; every other layer takes its one input as it is."""
+    return input_arity(layer) != (1, 1)
+
+
 def accumulate(grads: dict[str, np.ndarray], name: str, dx: np.ndarray) -> None:
     """g_name += dx: the first reader's gradient is kept as it is, a later one's added into a fresh
     array (never into a layer's buffer, nor into an array another input shares)."""
@@ -42,7 +57,8 @@ def accumulate(grads: dict[str, np.ndarray], name: str, dx: np.ndarray) -> None:
 class Model:
     """``Model(nodes)``: each node a ``Layer`` (it reads the node before it; the first reads the
     input) or a ``(layer, inputs)`` pair, ``inputs`` a list of names of EARLIER layers or
-    ``"input"``. Merge layers (``layers.merge``) read two or more, every other layer exactly one.
+    ``"input"``. Merge layers (``layers.merge``) read two or more, ``MultiHeadAttention`` one to three
+    (query, value, key), every other layer exactly one.
     Every node's output but the last must be read by a later node (an unread output would be
     dead weight with a zero gradient, almost surely a mistake). Layer names must be distinct and
     not ``"input"``; a default name the model already has is numbered, as in ``Sequential``.
@@ -94,10 +110,11 @@ class Model:
             if n not in taken or n == layer.name:
                 raise ValueError(f"{self.name}: {layer.name}: inputs: expected names of earlier layers or "
                                  f"'input', got {n!r}")
-        merge = isinstance(layer, Merge)
-        if merge and len(inputs) < 2 or not merge and len(inputs) != 1:
-            raise ValueError(f"{self.name}: {layer.name}: inputs: expected "
-                             f"{'two or more' if merge else 'one'}, got {len(inputs)}")
+        low, high = input_arity(layer)
+        if not low <= len(inputs) <= (len(inputs) if high is None else high):
+            want = "one" if high == 1 else "two or more" if (low, high) == (2, None) else \
+                f"{low}" if low == high else f"{low} to {high}"
+            raise ValueError(f"{self.name}: {layer.name}: inputs: expected {want}, got {len(inputs)}")
         self.layers.append(layer)
         self.inputs[layer.name] = tuple(inputs)
 
@@ -113,10 +130,10 @@ class Model:
         shapes = {INPUT: tuple(int(s) for s in input_shape)}
         for layer in self.layers:
             ins = [shapes[n] for n in self.inputs[layer.name]]
-            shape = ins if isinstance(layer, Merge) else ins[0]
+            shape = ins if takes_list(layer) else ins[0]
             if not layer.built:
                 layer.build(shape, self.dtype, rng)
-            elif (tuple(map(tuple, shape)) if isinstance(layer, Merge) else tuple(shape)) != layer.input_shape \
+            elif (tuple(map(tuple, shape)) if takes_list(layer) else tuple(shape)) != layer.input_shape \
                     or layer.dtype != self.dtype:
                 raise ValueError(f"{self.name}: layer {layer.name!r} was built for input {layer.input_shape} "
                                  f"{layer.dtype}, but gets {shape} {self.dtype} here")
@@ -127,7 +144,7 @@ class Model:
         shapes = {INPUT: tuple(input_shape)}
         for layer in self.layers:
             ins = [shapes[n] for n in self.inputs[layer.name]]
-            shapes[layer.name] = tuple(layer.compute_output_shape(ins if isinstance(layer, Merge) else ins[0]))
+            shapes[layer.name] = tuple(layer.compute_output_shape(ins if takes_list(layer) else ins[0]))
         return shapes[self.layers[-1].name]
 
     # -- forward / backward -----------------------------------------------------------------
@@ -146,7 +163,7 @@ class Model:
         values = {INPUT: x}
         for layer in self.layers:
             ins = [values[n] for n in self.inputs[layer.name]]
-            values[layer.name] = layer.forward(ins if isinstance(layer, Merge) else ins[0], training)
+            values[layer.name] = layer.forward(ins if takes_list(layer) else ins[0], training)
         del values[INPUT]
         self.outputs = values
         return values[self.layers[-1].name]
@@ -161,7 +178,7 @@ class Model:
             g = grads.pop(layer.name)
             dxs = layer.backward(g)
             names = self.inputs[layer.name]
-            for n, dx in zip(names, dxs if isinstance(layer, Merge) else [dxs]):
+            for n, dx in zip(names, dxs if takes_list(layer) else [dxs]):
                 if dx is None:  # integer ids have no gradient
                     continue
                 accumulate(grads, n, dx)
