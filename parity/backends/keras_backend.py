@@ -14,6 +14,7 @@ import random
 
 import numpy as np
 
+from parity import hooks as backend_hooks
 from parity.backends.common import BackendResult, PreparedCase
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, layer_mapping
 
@@ -79,12 +80,16 @@ def _takes_list(node) -> bool:
     return layer_mapping(node.type).arity[1] != 1
 
 
-def apply(plan, layers, x, training: bool) -> dict:
+def apply(plan, layers, x, training: bool, stop_gradient: frozenset = frozenset()) -> dict:
     """Every layer's output by name: the Keras layers called in plan order, each on the tensors
-    its plan names (a list for a merge), as the functional API would wire them."""
+    its plan names (a list for a merge), as the functional API would wire them. ``stop_gradient``:
+    ``(layer name, input index)`` edges read through ``tf.stop_gradient`` (``parity.hooks``)."""
+    import tensorflow as tf
+
     values = {"input": x}
     for node, (key, layer) in zip(plan, layers):
-        args = [values[n] for n in node.inputs]
+        args = [tf.stop_gradient(values[n]) if (key, i) in stop_gradient else values[n]
+                for i, n in enumerate(node.inputs)]
         values[key] = layer(args if _takes_list(node) else args[0], training=training)
     del values["input"]
     return values
@@ -102,15 +107,32 @@ def load(layers, weights: dict[str, np.ndarray]) -> None:
             var.assign(value)
 
 
+class HookedOptimizer:
+    """Hook ``optimizer`` of ``parity.hooks``: a scratchnet-API optimizer stepping the Keras
+    variables (their values updated in numpy, assigned back), in ``apply_gradients``'s interface."""
+
+    def __init__(self, optimizer, names: dict):
+        self.optimizer, self.names = optimizer, names  # id(variable) -> canonical key
+
+    def apply_gradients(self, pairs) -> None:
+        pairs = list(pairs)
+        params = {self.names[id(v)]: _numpy(v) for _, v in pairs}
+        self.optimizer.apply(params, {self.names[id(v)]: _dense(g) for g, v in pairs})
+        for _, v in pairs:
+            v.assign(params[self.names[id(v)]])
+
+
 def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
-        densify: bool = False) -> BackendResult:
+        densify: bool = False, hooks=None) -> BackendResult:
     """The case in Keras. ``sync``: as in ``torch_backend.run`` (reference weights loaded before
     each step t >= 2; the optimizer keeps its own state). ``densify``: hand the optimizer every
     gradient as a dense tensor (``tf.convert_to_tensor`` of an Embedding's ``IndexedSlices``, which
-    sums repeated ids first): the counterfactual of ``parity.mappings.defects``."""
+    sums repeated ids first): the counterfactual of ``parity.mappings.defects``. ``hooks``:
+    code-level changes (``parity.hooks``)."""
     import tensorflow as tf
 
     spec = case.spec
+    factory, stopped = backend_hooks.optimizer_factory(hooks), backend_hooks.stopped(hooks)
     with keras_state(spec.dtype):
         layers = build(case)
         x = tf.constant(case.x)
@@ -118,7 +140,9 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
         w = {} if case.sample_weight is None else {"sample_weight": tf.constant(case.sample_weight)}
         loss_fn = LOSSES[spec.loss.type].keras(spec.loss.params, spec.dtype, **w)
         variables = [(key, v) for key, layer in layers for v in layer.trainable_weights]
-        optimizer = OPTIMIZERS[spec.optimizer.type].keras(spec.optimizer.params) if spec.steps else None
+        optimizer = (None if not spec.steps else
+                     HookedOptimizer(factory("keras"), {id(v): f"{key}/{v.name}" for key, v in variables})
+                     if factory is not None else OPTIMIZERS[spec.optimizer.type].keras(spec.optimizer.params))
         floating = case.x.dtype.kind == "f"
 
         result = None
@@ -128,7 +152,7 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
             with tf.GradientTape() as tape:
                 if floating:
                     tape.watch(x)
-                values = apply(case.plan, layers, x, spec.training)
+                values = apply(case.plan, layers, x, spec.training, stopped)
                 outs = {key: _numpy(v) for key, v in values.items()}
                 loss = loss_fn(y, values[case.plan.output.name])
             targets = [v for _, v in variables] + ([x] if floating else [])

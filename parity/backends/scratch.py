@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from parity import hooks as backend_hooks
 from parity.backends.common import BackendResult, PreparedCase
 from parity.mappings import LOSSES, OPTIMIZERS
 from parity.spec import scratch_layer
 
 
-def build_model(case: PreparedCase, convention: str = "keras"):
+def build_model(case: PreparedCase, convention: str = "keras", stop_gradient: frozenset = frozenset()):
+    """The case's scratchnet ``Model``; ``stop_gradient``: ``(layer name, input index)`` edges whose
+    gradient the layer's backward returns as zeros (hook ``stop_gradient`` of ``parity.hooks``)."""
     import scratchnet as sn
 
     nodes = []
@@ -17,6 +20,9 @@ def build_model(case: PreparedCase, convention: str = "keras"):
         layer = scratch_layer(node.spec, name=node.name)
         if hasattr(layer, "convention"):
             layer.convention = convention
+        dropped = [i for i in range(len(node.inputs)) if (node.name, i) in stop_gradient]
+        if dropped:
+            _drop_gradients(layer, dropped, many=len(node.inputs) > 1)
         nodes.append((layer, list(node.inputs)))
     model = sn.Model(nodes)
     model.build(case.spec.input_shape[1:], case.spec.dtype, np.random.default_rng([case.spec.seed, 0]))  # data draw from seed alone
@@ -25,6 +31,19 @@ def build_model(case: PreparedCase, convention: str = "keras"):
     for key, mask in case.masks.items():
         next(l for l in model.layers if l.name == key).set_mask(mask)
     return model
+
+
+def _drop_gradients(layer, dropped: list[int], many: bool) -> None:
+    """Make this one layer instance's backward return zeros for its inputs ``dropped``."""
+    backward = layer.backward
+
+    def stopped_backward(dy):
+        dxs = backward(dy)
+        if not many:
+            return None if dxs is None else np.zeros_like(dxs)
+        return [np.zeros_like(dx) if i in dropped and dx is not None else dx for i, dx in enumerate(dxs)]
+
+    layer.backward = stopped_backward
 
 
 def parameter_keys(spec) -> list[str]:
@@ -38,15 +57,18 @@ def parameter_keys(spec) -> list[str]:
 
 
 def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
-        sync: list[dict[str, np.ndarray]] | None = None, optimizer_params: dict | None = None) -> BackendResult:
+        sync: list[dict[str, np.ndarray]] | None = None, optimizer_params: dict | None = None,
+        hooks=None) -> BackendResult:
     """The case in scratchnet, in ``convention``. ``sync``: as in ``torch_backend.run`` (reference
     weights loaded before each step t >= 2). ``optimizer_params``: other hyperparameters than the
-    spec's (a counterfactual rerun)."""
+    spec's (a counterfactual rerun). ``hooks``: code-level changes (``parity.hooks``)."""
     spec = case.spec
-    model = build_model(case, convention)
+    model = build_model(case, convention, backend_hooks.stopped(hooks))
     loss = LOSSES[spec.loss.type].scratch(spec.loss.params)
     opt_spec = spec.optimizer
-    optimizer = OPTIMIZERS[opt_spec.type].scratch(optimizer_params or opt_spec.params, convention)
+    factory = backend_hooks.optimizer_factory(hooks)
+    optimizer = (factory(convention) if factory is not None
+                 else OPTIMIZERS[opt_spec.type].scratch(optimizer_params or opt_spec.params, convention))
     result = None
     for step in range(max(spec.steps, 1)):
         if sync is not None and step >= 1:

@@ -9,6 +9,7 @@ import contextlib
 
 import numpy as np
 
+from parity import hooks as backend_hooks
 from parity.backends.common import BackendResult, PreparedCase
 from parity.mappings import LOSSES, OPTIMIZERS, BuildContext, Layout, layer_mapping
 from parity.mappings.base import SAME
@@ -41,11 +42,12 @@ def _tensor(module, name):
         return module.get_buffer(name)
 
 
-def _plan_module(plan, modules):
+def _plan_module(plan, modules, stop_gradient: frozenset = frozenset()):
     """An ``nn.Module`` whose ``forward(x)`` walks the plan: each layer's module called on the
     tensors its plan names (several for a merge), in plan order; returns every layer's output by
     name (``outputs``) and the last as the model's (``forward``). Its parameters are the modules'
-    in plan order."""
+    in plan order. ``stop_gradient``: ``(layer name, input index)`` edges read through ``detach()``
+    (hook ``stop_gradient`` of ``parity.hooks``)."""
     import torch.nn as nn
 
     class PlanModule(nn.Module):
@@ -56,7 +58,8 @@ def _plan_module(plan, modules):
         def outputs(self, x):
             values = {"input": x}
             for node, module in zip(plan, self.layers):
-                values[node.name] = module(*(values[n] for n in node.inputs))
+                values[node.name] = module(*(values[n].detach() if (node.name, i) in stop_gradient else values[n]
+                                             for i, n in enumerate(node.inputs)))
             del values["input"]
             return values
 
@@ -66,7 +69,7 @@ def _plan_module(plan, modules):
     return PlanModule()
 
 
-def build(case: PreparedCase):
+def build(case: PreparedCase, stop_gradient: frozenset = frozenset()):
     """(net, entries) for the case, weights loaded from ``case.initial``: ``net`` the plan's
     ``nn.Module`` (``_plan_module``), ``entries`` per layer ``(name, ctx, rules, out layout)``."""
     import torch
@@ -88,7 +91,7 @@ def build(case: PreparedCase):
         entries.append((key, ctx, rules, out_layout))
         layouts[key] = out_layout
     load(modules, entries, case.initial)
-    return _plan_module(case.plan, modules).train(spec.training), entries
+    return _plan_module(case.plan, modules, stop_gradient).train(spec.training), entries
 
 
 def load(modules, entries, weights: dict[str, np.ndarray]) -> None:
@@ -119,13 +122,33 @@ def named_parameters(modules, entries) -> list:
     return out
 
 
-def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> BackendResult:
+class HookedStep:
+    """Hook ``optimizer`` of ``parity.hooks``: a scratchnet-API optimizer stepping the torch
+    parameters in place (``p.detach().numpy()`` shares their memory), in the TorchStep interface."""
+
+    def __init__(self, optimizer, named: list):
+        self.optimizer, self.named = optimizer, named
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        for _, p in self.named:
+            if p.grad is not None:
+                p.grad.zero_()
+
+    def step(self) -> None:
+        with_grad = [(k, p) for k, p in self.named if p.grad is not None]
+        self.optimizer.apply({k: p.detach().numpy() for k, p in with_grad},
+                             {k: p.grad.detach().numpy().copy() for k, p in with_grad})
+
+
+def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None, hooks=None) -> BackendResult:
     """The case in torch. ``sync``: the reference weights after each step (``sync[t-2]`` is loaded
     before step t >= 2), so that every step starts from the same weights as the reference's and its
-    rows measure that step alone; the optimizer keeps its own state. None: free-running."""
+    rows measure that step alone; the optimizer keeps its own state. None: free-running.
+    ``hooks``: code-level changes (``parity.hooks``)."""
     spec = case.spec
+    factory = backend_hooks.optimizer_factory(hooks)
     with torch_state(spec.dtype) as torch:
-        net, entries = build(case)
+        net, entries = build(case, backend_hooks.stopped(hooks))
         modules = list(net.layers)
         layout0 = input_layout(case.x)
         x = torch.from_numpy(np.ascontiguousarray(layout0.from_canonical(case.x)))
@@ -136,8 +159,9 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None) -> 
         y = torch.from_numpy(np.ascontiguousarray(y_np))
         w = {} if case.sample_weight is None else {"sample_weight": torch.from_numpy(case.sample_weight)}
         loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3], **w)
-        optimizer = OPTIMIZERS[spec.optimizer.type].torch_step(named_parameters(modules, entries),
-                                                          spec.optimizer.params) if spec.steps else None
+        named = named_parameters(modules, entries)
+        optimizer = (None if not spec.steps else HookedStep(factory("torch"), named) if factory is not None
+                     else OPTIMIZERS[spec.optimizer.type].torch_step(named, spec.optimizer.params))
 
         def canonical(tensors: str) -> dict[str, np.ndarray]:
             """Every rule's tensor (``"value"``) or its gradient (``"grad"``), canonical layout."""
