@@ -90,11 +90,19 @@ class Result:
         return f"Result({self.spec.name!r} [{self.spec.dtype}]: {self.verdict})"
 
 
-def check(spec: SpecLike, dtype: str | None = None) -> Result:
-    """Run one case through scratchnet, torch and Keras and judge every tensor."""
+def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None) -> Result:
+    """Run one case through scratchnet, torch and Keras and judge every tensor. ``variants``:
+    backend name -> ``parity.run.Variant``, what that backend runs instead (its own weights or
+    layer fields, a planted bug); the others run the spec as given."""
     from parity.run import run_case
 
-    return Result(run_case(as_spec(spec, dtype)))
+    parsed = as_spec(spec, dtype)
+    if dtype is not None and variants:
+        import dataclasses
+
+        variants = {k: dataclasses.replace(v, spec=v.spec.with_dtype(dtype)) if v.spec is not None else v
+                    for k, v in variants.items()}
+    return Result(run_case(parsed, variants))
 
 
 def check_many(specs: Iterable[SpecLike], dtype: str | None = None) -> list[Result]:

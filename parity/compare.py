@@ -152,7 +152,9 @@ RULES: tuple[Rule, ...] = (
          "free-running trajectories (quantity trajectory): each backend on its own weights",
          "independent rounding errors add up like a random walk"),
     Rule("declared-deviation", "excuse", "deviation",
-         "max|a - b| <= rtol_declared * scale, rtol_declared stated by the layer's mapping (<= 1e-6)",
+         "scratchnet rerun following the framework's constant (Deviation.follow) agrees strictly with it, and the "
+         "pair agrees strictly with scratchnet's own value in its place; a constant scratchnet cannot follow: "
+         "max|a - b| <= rtol_declared * scale, stated by the layer's mapping (<= 1e-6)",
          "rows of the deviating backend from the deviating layer on (float64 only)",
          "a framework computes with a float32 constant in float64 (TF's GELU, torch's Hardsigmoid backward)"),
     Rule("convention", "excuse", "convention",

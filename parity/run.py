@@ -16,6 +16,7 @@ convention, present when the frameworks' update rules differ for the case).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,7 +102,7 @@ def randomize_normalization(weights: dict[str, np.ndarray], seed: int) -> dict[s
 
 def deviations(case: PreparedCase) -> list[Deviation]:
     dtype = case.spec.dtype
-    return [dataclasses.replace(d, from_layer=node.index)
+    return [dataclasses.replace(d, from_layer=node.index, layer=node.name)
             for node in case.plan for d in layer_mapping(node.type).deviations(BuildContext.of(node, dtype))]
 
 
@@ -150,6 +151,7 @@ class CaseResult:
     parted_at: int | None = None  # the first step at which free-running trajectories parted
     defects: list = field(default_factory=list)  # (KnownDefect, why) triggered for the case
     counterfactuals: dict = field(default_factory=dict)  # cache of the reruns excuses ran
+    variants: dict = field(default_factory=dict)  # backend -> Variant it ran instead of the case
 
     @property
     def verdict(self) -> str:
@@ -201,31 +203,94 @@ def check_exclusions(spec: CaseSpec) -> None:
                             f"got {s!r}")
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What one backend runs instead of the prepared case: another spec (the same graph of layers,
+    with other fields: a user's own epsilons, a planted bug), other initial weights (canonical
+    layout, the same keys and shapes), and ``hooks`` passed to that backend's ``run(..., hooks=)``
+    (code-level mutations; the backends document each hook name). ``scratch``'s variant is also
+    the one ``scratch[torch]`` runs. Every run of that backend uses it: synced, free, and the reruns
+    the excuses make. Uses: ``parity.compare_models`` (Keras with its own weights and fields), the
+    selftest (a bug planted in one backend), diagnose (a switch flipped in one backend)."""
+
+    spec: CaseSpec | None = None
+    initial: Mapping[str, np.ndarray] | None = None
+    hooks: Mapping[str, object] | None = None
+
+
+def variant_case(case: PreparedCase, variant: Variant | None) -> PreparedCase:
+    """``case`` as ``variant`` changes it, checked to be the same graph (names, output shapes and
+    weight keys and shapes), so that every row still compares like with like."""
+    if variant is None or (variant.spec is None and variant.initial is None):
+        return case
+    out = case
+    if variant.spec is not None:
+        plan = plan_of(variant.spec)
+        if [(n.name, n.out_shape) for n in plan] != [(n.name, n.out_shape) for n in case.plan]:
+            raise ValueError("a variant's spec must build the same graph as the case's (layer names and output shapes)")
+        out = dataclasses.replace(out, spec=variant.spec, plan=plan)
+    if variant.initial is not None:
+        initial = {k: np.asarray(v) for k, v in variant.initial.items()}
+        want = {k: v.shape for k, v in case.initial.items()}
+        got = {k: v.shape for k, v in initial.items()}
+        if want != got:
+            diff = sorted(set(want.items()) ^ set(got.items()))[:3]
+            raise ValueError(f"a variant's initial weights must have the case's keys and shapes; differ at {diff}")
+        out = dataclasses.replace(out, initial={k: v.astype(case.initial[k].dtype) for k, v in initial.items()})
+    return out
+
+
+def backend_run(res_or_variants, backend: str, case: PreparedCase, **options) -> BackendResult:
+    """``backend``'s run of ``case`` (scratch, scratch[torch], torch or keras) under its variant."""
+    variants = res_or_variants.variants if isinstance(res_or_variants, CaseResult) else (res_or_variants or {})
+    variant = variants.get("scratch" if backend.startswith("scratch") else backend)
+    case = variant_case(case, variant)
+    if variant is not None and variant.hooks:
+        options["hooks"] = variant.hooks
+    if backend == "scratch[torch]":
+        return scratch.run(case, convention="torch", name="scratch[torch]", **options)
+    run = {"scratch": scratch.run, "torch": torch_backend.run, "keras": keras_backend.run}[backend]
+    return run(case, **options)
+
+
 def reference_of(backend: str, convention: str | None) -> str:
     """The reference run a backend's steps start from: scratchnet in the backend's own convention."""
     return "scratch[torch]" if convention and backend in ("torch", "scratch[torch]") else "scratch"
 
 
-def run_case(spec: CaseSpec) -> CaseResult:
+def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None) -> CaseResult:
     """One case through every backend. The references (scratchnet, and scratchnet in torch's
     convention where the update rules differ) run free; torch and Keras run twice: synced (every
-    step from their reference's weights: the step rows) and free (the trajectory rows)."""
+    step from their reference's weights: the step rows) and free (the trajectory rows).
+    ``variants``: per backend (``scratch``, ``torch``, ``keras``), what it runs instead of the case
+    (``Variant``)."""
+    variants = dict(variants or {})
+    unknown = set(variants) - {"scratch", "torch", "keras"}
+    if unknown:
+        raise ValueError(f"variants name unknown backends {sorted(unknown)}: expected scratch, torch or keras")
     check_supported(spec)
+    for v in variants.values():
+        if v.spec is not None:
+            check_supported(v.spec)
     case = prepare(spec)
+    for v in variants.values():
+        variant_case(case, v)  # refuses a variant of another graph before anything runs
     convention = convention_difference(case)
+    run = lambda backend, **kw: backend_run(variants, backend, case, **kw)  # noqa: E731
     with np.errstate(all="ignore"):  # a run that overflows is reported as diverged, not warned about
-        results = {"scratch": scratch.run(case)}
+        results = {"scratch": run("scratch")}
         if convention:
-            results["scratch[torch]"] = scratch.run(case, convention="torch", name="scratch[torch]")
-        results["torch"] = torch_backend.run(case, sync=results[reference_of("torch", convention)].steps)
-        results["keras"] = keras_backend.run(case, sync=results["scratch"].steps)
-        free = {"torch": torch_backend.run(case), "keras": keras_backend.run(case)} if spec.steps >= 2 else {}
-        fd = scratch.finite_difference_grads(case) if spec.dtype == "float64" else None
+            results["scratch[torch]"] = run("scratch[torch]")
+        results["torch"] = run("torch", sync=results[reference_of("torch", convention)].steps)
+        results["keras"] = run("keras", sync=results["scratch"].steps)
+        free = {"torch": run("torch"), "keras": run("keras")} if spec.steps >= 2 else {}
+        fd = (scratch.finite_difference_grads(variant_case(case, variants.get("scratch")))
+              if spec.dtype == "float64" else None)
     noise = Noise(results, spec, case.initial)
     loss_dev = LOSSES[spec.loss.type].deviation(case, results["scratch"].loss)
     out = CaseResult(spec, case, results, fd, convention=convention, convention_quantities=convention_quantities(case),
                      deviations=deviations(case) + ([loss_dev] if loss_dev else []), noise=noise,
-                     free=free, defects=defects.triggered(case) if spec.steps else [])
+                     free=free, defects=defects.triggered(case) if spec.steps else [], variants=variants)
     out.diverged_at = diverged_at(out)
     out.rows = build_rows(out)
     return out
@@ -268,7 +333,11 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0
     touched = "step" if quantity == "trajectory" else quantity  # a deviation of the steps moves the trajectory
     declared = [dev for dev in res.deviations if touched in dev.quantities and dev.backend in (a, b)
                 and not (quantity == "output" and layer_index < dev.from_layer)]
-    if declared:
+    if declared and all(dev.follow is not None for dev in declared):
+        def check(m):
+            return _followed(res, declared, quantity, tensor, step, {a: va, b: vb}, floor, allowance, m)
+        excuses = (*excuses, compare.Excuse("declared-deviation", check))
+    elif declared:
         dev = max(declared, key=lambda d: d.rtol)
 
         def check(m, dev=dev):
@@ -282,6 +351,59 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0
             "backend_a": a, "backend_b": b, "max_abs": m.max_abs, "max_rel": m.max_rel, "tolerance": j.tolerance,
             "passed": j.passed, "status": j.status, "mean_abs": m.mean_abs, "max_ulp": m.max_ulp,
             "worst_index": str(m.worst_index), "note": j.reason, "odd_one_out": "", "rule": j.rule}
+
+
+def _value(run: BackendResult, quantity: str, tensor: str, step: int) -> np.ndarray:
+    """The tensor a row of ``quantity`` compares, from one backend's run."""
+    if quantity == "output":
+        return run.outputs[tensor]
+    if quantity == "loss":
+        return np.asarray(run.loss)
+    if quantity == "grad":
+        return run.input_grad if tensor == "input" else run.grads[tensor]
+    return run.steps[step - 1][tensor]  # step, state, trajectory
+
+
+def follow_of(res: CaseResult, side: str) -> dict[str, dict]:
+    """Layer name -> the scratchnet keywords that follow ``side``'s declared constants
+    (``Deviation.follow``) in this case."""
+    follow: dict[str, dict] = {}
+    for d in res.deviations:
+        if d.backend == side and d.follow is not None and d.layer:
+            follow.setdefault(d.layer, {}).update(d.follow)
+    return follow
+
+
+def _followed(res: CaseResult, devs: list[Deviation], quantity, tensor, step, values: dict, floor, allowance,
+              m) -> tuple[bool, str]:
+    """Rule declared-deviation, demonstrated: each side of the pair against its reference run
+    (synced to the same weights, or free for trajectory rows), strictly; a deviating side's
+    reference rerun following its constants (``Deviation.follow`` on its deviating layers). When
+    every side holds, the constants explain the whole difference, however many meet in one row."""
+    dtype, free = res.spec.dtype, quantity == "trajectory"
+    why = []
+    for side, value in values.items():
+        ref = reference_of(side, res.convention)
+        if side == ref:
+            continue
+        follow = {layer: kw for layer, kw in follow_of(res, side).items()
+                  if any(d.layer == layer and d.backend == side for d in devs)}
+        sync = None if free else res.results[ref].steps
+        run = (_rerun(res, f"follow:{side}:{free}", lambda: backend_run(res, ref, res.case, sync=sync, follow=follow))
+               if follow else res.results[ref])
+        j = compare.judge(value, _value(run, quantity, tensor, step), dtype, quantity, step, floor=floor,
+                          allowance=allowance)
+        if not follow:
+            if not (j.passed and j.status == "pass"):
+                return False, f"{side} differs from its reference {ref} ({j.metrics.max_rel:.2g}) beyond the declared causes"
+            continue
+        said = "; ".join(dict.fromkeys(d.reason for d in devs if d.backend == side))
+        shown = ", ".join(f"{layer}: {', '.join(f'{k}={v!r}' for k, v in kw.items())}" for layer, kw in follow.items())
+        if not (j.passed and j.status == "pass"):
+            return False, (f"{said}; {ref} following {side}'s constants ({shown}) still differs from {side} "
+                           f"({j.metrics.max_rel:.2g}): the constants do not explain it")
+        why.append(f"{said}; {ref} following {side}'s constants ({shown}) agrees with {side} ({j.metrics.max_rel:.2g})")
+    return True, f"{'; '.join(why)} (measured {m.max_rel:.2g})"
 
 
 def build_rows(res: CaseResult) -> list[dict]:
@@ -456,27 +578,30 @@ def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m) -> t
 
 def _rounded_runs(res: CaseResult, rounded: dict, free: bool) -> dict[str, BackendResult]:
     """Every backend rerun with ``rounded`` hyperparameters: synced to the original references
-    (step rows) or free-running (trajectory rows)."""
+    (step rows) or free-running (trajectory rows); scratchnet, Keras's reference, also follows
+    Keras's declared layer constants (``follow_of``), so that both causes are removed at once."""
     spec = res.spec
     twin = dataclasses.replace(res.case, spec=dataclasses.replace(
         spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
     sync = (lambda name: None) if free else (lambda name: res.results[name].steps)
-    runs = {"scratch": scratch.run(twin, sync=sync("scratch"))}
-    if res.convention:
-        runs["scratch[torch]"] = scratch.run(twin, convention="torch", name="scratch[torch]", sync=sync("scratch[torch]"))
-    runs["torch"] = torch_backend.run(twin, sync=sync(reference_of("torch", res.convention)))
-    runs["keras"] = keras_backend.run(twin, sync=sync("scratch"))
-    return runs
+    variants = {name: dataclasses.replace(v, spec=dataclasses.replace(
+        v.spec, optimizer=dataclasses.replace(v.spec.optimizer, params=FrozenDict(rounded))))
+        if v.spec is not None else v for name, v in res.variants.items()}
+    names = ["scratch", *(["scratch[torch]"] if res.convention else []), "torch", "keras"]
+    ref = {"scratch": "scratch", "scratch[torch]": "scratch[torch]", "keras": "scratch",
+           "torch": reference_of("torch", res.convention)}
+    follow = {"scratch": follow_of(res, "keras")}  # Keras's reference follows its declared constants too
+    return {n: backend_run(variants, n, twin, sync=sync(ref[n]), **({"follow": follow[n]} if follow.get(n) else {}))
+            for n in names}
 
 
 def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m) -> tuple[bool, str]:
     """Rule defect: the framework rerun without the defect (same reference weights) agrees strictly."""
     free = quantity == "trajectory"
     runs = {**res.results, **res.free} if free else dict(res.results)
-    backend = {"keras": keras_backend, "torch": torch_backend}[defect.framework]
     ref = None if free else res.results[reference_of(defect.framework, res.convention)].steps
-    runs[defect.framework] = _rerun(res, f"defect:{defect.name}:{free}",
-                                    lambda: backend.run(res.case, sync=ref, **defect.rerun_options))
+    runs[defect.framework] = _rerun(res, f"defect:{defect.name}:{free}", lambda: backend_run(
+        res, defect.framework, res.case, sync=ref, **defect.rerun_options))
     rerun = compare.judge(runs[a].steps[t - 1][key], runs[b].steps[t - 1][key], res.spec.dtype, quantity, t)
     ok = rerun.passed and rerun.status == "pass"
     return ok, (f"known defect {defect.name} ({defect.versions}): {why}; {defect.counterfactual}: the pair "
@@ -519,7 +644,10 @@ def _chaos(res: CaseResult, a: str, t: int, key: str, m) -> tuple[bool, str]:
     far as this pair."""
     conv = "torch" if reference_of(a, res.convention) == "scratch[torch]" else "keras"
     ref = res.results["scratch[torch]" if conv == "torch" else "scratch"]
-    moved = _rerun(res, f"chaos:{conv}", lambda: propagation.perturbed_run(res.case, scratch.run, conv))
+    v = res.variants.get("scratch")
+    hooks = {"hooks": v.hooks} if v is not None and v.hooks else {}
+    moved = _rerun(res, f"chaos:{conv}", lambda: propagation.perturbed_run(
+        variant_case(res.case, v), lambda c, **kw: scratch.run(c, **kw, **hooks), conv))
     e = float(np.max(np.abs(np.asarray(ref.steps[t - 1][key], np.float64) - moved.steps[t - 1][key]), initial=0.0))
     bound = 2 * e + compare.tolerance(res.spec.dtype, "trajectory", t) * m.scale
     ok = m.max_abs <= bound

@@ -25,12 +25,14 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 @contextlib.contextmanager
 def keras_state(dtype: str):
     """Keras's floatx and dtype policy set to ``dtype`` for the case; those, Python's global random
-    state (Keras's initialisers seed from it) and TensorFlow's logger level restored afterwards."""
+    state (Keras's initialisers seed from it, and TensorFlow's first import draws from it) and
+    TensorFlow's logger level restored afterwards."""
+    state = random.getstate()
     import keras
     import tensorflow as tf
 
     logger = tf.get_logger()
-    old = (keras.config.floatx(), keras.config.dtype_policy(), random.getstate(), logger.level)
+    old = (keras.config.floatx(), keras.config.dtype_policy(), state, logger.level)
     logger.setLevel("ERROR")  # retracing notices from Keras's conv wrappers, not our concern
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)
@@ -129,11 +131,11 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None,
     gradient as a dense tensor (``tf.convert_to_tensor`` of an Embedding's ``IndexedSlices``, which
     sums repeated ids first): the counterfactual of ``parity.mappings.defects``. ``hooks``:
     code-level changes (``parity.hooks``)."""
-    import tensorflow as tf
-
     spec = case.spec
     factory, stopped = backend_hooks.optimizer_factory(hooks), backend_hooks.stopped(hooks)
-    with keras_state(spec.dtype):
+    with keras_state(spec.dtype):  # before TensorFlow's first import, which draws from Python's random
+        import tensorflow as tf
+
         layers = build(case)
         x = tf.constant(case.x)
         y = tf.constant(case.y)

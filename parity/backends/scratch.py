@@ -10,14 +10,17 @@ from parity.mappings import LOSSES, OPTIMIZERS
 from parity.spec import scratch_layer
 
 
-def build_model(case: PreparedCase, convention: str = "keras", stop_gradient: frozenset = frozenset()):
-    """The case's scratchnet ``Model``; ``stop_gradient``: ``(layer name, input index)`` edges whose
-    gradient the layer's backward returns as zeros (hook ``stop_gradient`` of ``parity.hooks``)."""
+def build_model(case: PreparedCase, convention: str = "keras", stop_gradient: frozenset = frozenset(),
+                follow: dict[str, dict] | None = None):
+    """The case's scratchnet ``Model``, weights loaded; ``stop_gradient``: ``(layer name, input
+    index)`` edges whose gradient the layer's backward returns as zeros (hook ``stop_gradient`` of
+    ``parity.hooks``); ``follow``: layer name -> extra constructor keywords (a framework's constant
+    followed: ``parity.mappings.base.Deviation.follow``)."""
     import scratchnet as sn
 
     nodes = []
     for node in case.plan:
-        layer = scratch_layer(node.spec, name=node.name)
+        layer = scratch_layer(node.spec, name=node.name, **(follow or {}).get(node.name, {}))
         if hasattr(layer, "convention"):
             layer.convention = convention
         dropped = [i for i in range(len(node.inputs)) if (node.name, i) in stop_gradient]
@@ -58,12 +61,13 @@ def parameter_keys(spec) -> list[str]:
 
 def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
         sync: list[dict[str, np.ndarray]] | None = None, optimizer_params: dict | None = None,
-        hooks=None) -> BackendResult:
+        hooks=None, follow: dict[str, dict] | None = None) -> BackendResult:
     """The case in scratchnet, in ``convention``. ``sync``: as in ``torch_backend.run`` (reference
     weights loaded before each step t >= 2). ``optimizer_params``: other hyperparameters than the
-    spec's (a counterfactual rerun). ``hooks``: code-level changes (``parity.hooks``)."""
+    spec's, ``follow``: layer name -> extra layer keywords (counterfactual reruns). ``hooks``:
+    code-level changes (``parity.hooks``)."""
     spec = case.spec
-    model = build_model(case, convention, backend_hooks.stopped(hooks))
+    model = build_model(case, convention, backend_hooks.stopped(hooks), follow)
     loss = LOSSES[spec.loss.type].scratch(spec.loss.params)
     opt_spec = spec.optimizer
     factory = backend_hooks.optimizer_factory(hooks)

@@ -9,6 +9,8 @@ negative slope, which the function, torch's ``nn.LeakyReLU`` and scratchnet all 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from parity.mappings.base import Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register
 
 DEFAULTS = {
@@ -119,8 +121,10 @@ def keras_text(name: str, params: dict) -> str:
 ALL = ("output", "loss", "grad", "step", "state")
 
 
-def deviations(name: str, params: dict, dtype: str) -> list[Deviation]:
-    """float64 precision deviations no setting removes (each measured, see CONVENTIONS.md)."""
+def deviations(name: str, params: dict, dtype: str, layer: bool = False) -> list[Deviation]:
+    """float64 precision deviations no setting removes (each measured, see CONVENTIONS.md).
+    ``layer``: the activation is the layer itself (its fields are its scratchnet keywords, so a
+    float32 field can be followed), not another layer's ``activation``."""
     out = []
     if dtype != "float64":
         return out
@@ -129,8 +133,10 @@ def deviations(name: str, params: dict, dtype: str) -> list[Deviation]:
         out.append(Deviation("keras", ALL, 1e-7, f"TF's float64 {which} GELU uses float32 constants "
                              "(measured 2.4e-9 exact, 7.2e-10 approximate, relative)"))
     if name == "leaky_relu" and not float32_representable(params["negative_slope"]):
+        slope = float(np.float32(params["negative_slope"]))
         out.append(Deviation("keras", ALL, 1e-6,
-                             f"TF stores the leaky_relu slope {params['negative_slope']} as float32"))
+                             f"TF stores the leaky_relu slope {params['negative_slope']} as float32 ({slope!r})",
+                             follow={"negative_slope": slope} if layer else None))
     if name == "hard_sigmoid":
         out.append(Deviation("torch", ("grad", "step", "state"), 1e-7,
                              "torch's float64 Hardsigmoid backward multiplies by the float32 constant 1.0f/6.0f "
@@ -174,7 +180,7 @@ def _mapping(name: str) -> LayerMapping:
                            f"keras.layers.Activation({keras_text(name, {})})"),
                     defaults=line.lstrip("- ")),
         torch=build_torch, keras=build_keras,
-        deviations=lambda ctx: deviations(name, ctx.spec.params, ctx.dtype),
+        deviations=lambda ctx: deviations(name, ctx.spec.params, ctx.dtype, layer=True),
         scratch_class="Activation", check_input=axis_check if name in ("softmax", "log_softmax") else (lambda *a: None),
     )
 

@@ -13,6 +13,8 @@ gradient back before comparing:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -201,9 +203,15 @@ class Deviation:
     """A difference by definition or precision between one framework and the math, stated.
 
     ``backend`` is the side that deviates (``keras`` or ``torch``); ``quantities`` which compared
-    quantities it touches (``output``, ``grad``, ``step``, ``state``); ``rtol`` the widened relative
-    tolerance allowed for them, justified by ``reason``, which the report prints next to the
-    measured size.
+    quantities it touches (``output``, ``grad``, ``step``, ``state``); ``reason`` the cause, which
+    the report prints next to the measured size.
+
+    ``follow``: scratchnet constructor keywords that make the deviating layer compute what the
+    framework computes (its float32 constant, e.g. ``{"negative_slope": float32(0.1)}``). With
+    them the claim is demonstrated (rule declared-deviation of ``parity.compare.RULES``): scratchnet
+    rerun following them agrees strictly with the deviating backend, and with that backend's
+    values replaced by scratchnet's own the pair agrees strictly. Without them the claim is held to
+    the stated bound ``rtol``.
     """
 
     backend: str
@@ -211,6 +219,8 @@ class Deviation:
     rtol: float
     reason: str
     from_layer: int = 0  # the deviating layer: outputs of the layers before it are not touched
+    follow: Mapping[str, Any] | None = None
+    layer: str = ""  # the deviating layer's name (filled in by parity.run.deviations)
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,11 @@ def fd_forward_passes(tensor_sizes: list[int]) -> int:
     return sum(evaluations(n) for n in tensor_sizes)
 
 
-def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random.Generator | None = None):
+def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random.Generator | None = None,
+                  **follow):
     """The scratchnet layer for ``layer_spec`` (unbuilt). Its constructor keywords are the spec's
-    fields; activation types become ``scratchnet.Activation(type, **params)``. Raises
+    fields, with ``follow`` (a framework's constants, ``parity.mappings.base.Deviation.follow``)
+    over them; activation types become ``scratchnet.Activation(type, **params)``. Raises
     NotImplementedError when scratchnet has no class for the type yet; the constructor's own
     ValueError propagates."""
     from parity.mappings import layer_mapping
@@ -63,9 +65,9 @@ def scratch_layer(layer_spec: LayerSpec, name: str | None = None, rng: np.random
     cls = getattr(scratchnet, class_name, None)
     if cls is None:
         raise NotImplementedError(f"scratchnet has no {class_name} (for {layer_spec.type!r}) yet")
-    params = dict(layer_spec.params)
+    params = {**layer_spec.params, **follow}
     if layer_spec.type == "activation":
-        return cls(params["activation"], name=name, rng=rng)
+        return cls(params.pop("activation"), name=name, rng=rng, **{k: v for k, v in params.items() if k in follow})
     if layer_spec.type in _ACTIVATION_LAYERS:
         return cls(layer_spec.type, name=name, rng=rng, **params)
     if layer_spec.type == "bidirectional":
