@@ -82,6 +82,14 @@ class Result:
         rows = self.rows
         return rows[rows.passed & (rows.status != "pass")]
 
+    def diagnose(self, pairs: bool = True):
+        """Which known convention switches, flipped on one backend (the odd one out, or a port's
+        Keras side), make this failing case pass: a ``parity.diagnose.Diagnosis`` whose ``str``
+        and ``sentences()`` say it as a porter can act on it."""
+        from parity.diagnose import diagnose
+
+        return diagnose(self, pairs=pairs)
+
     def write_report(self, out: str | os.PathLike) -> Path:
         """The report of this case in folder ``out`` (as ``parity run --out``)."""
         return write_report([self], out)

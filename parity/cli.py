@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     from parity.bench.command import add_arguments as bench_arguments
 
     bench_arguments(sub.add_parser("bench", help="time one training step in scratchnet, torch and keras (default: the bench catalog)"))
+    from parity.selftest import add_arguments as selftest_arguments
+
+    selftest_arguments(sub.add_parser("selftest", help="plant each known bug in each backend: is it caught and blamed right?"))
+    from parity.diagnose import add_arguments as diagnose_arguments
+
+    diagnose_arguments(sub.add_parser("diagnose", help="name the known convention switch that makes a failing comparison agree"))
     return parser
 
 
@@ -189,6 +195,18 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_diagnose(args) -> int:
+    from parity.diagnose import cmd_diagnose as diagnose
+
+    return diagnose(args)
+
+
+def cmd_selftest(args) -> int:
+    from parity.selftest import cmd_selftest as selftest
+
+    return selftest(args)
+
+
 def cmd_bench(args) -> int:
     from parity.bench import cmd_bench as bench
 
@@ -201,7 +219,8 @@ def main(argv=None) -> int:
     try:
         args = _parser().parse_args(argv)
         return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
-                "schema": cmd_schema}[args.command](args)
+                "schema": cmd_schema, "selftest": cmd_selftest,
+                "diagnose": cmd_diagnose}[args.command](args)
     except (SpecError, UsageError) as exc:
         print(f"error: {printable(exc)}", file=sys.stderr)
         return 2
