@@ -1,4 +1,4 @@
-"""``python -m parity run | list | explain``.
+"""``python -m parity run | merge | list | explain | schema | bench``.
 
 Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
 the size and the odd one out) or a case that raised (an ``ERROR`` line; the other cases still run
@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML file: one testcase per case and dtype")
     run.add_argument("--dtype", choices=["float32", "float64"], help="override the specs' dtype")
     run.add_argument("--out", default="parity-out", help="output folder (default: parity-out)")
+    run.add_argument("-j", "--jobs", default="1", metavar="N",
+                     help="run the cases in N worker processes (results identical to -j 1; default 1)")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run every N-th case of the selection, from the I-th on (1-based); the folder "
+                          "also gets shard.pickle, for parity merge")
+    merge = sub.add_parser("merge", help="join the outputs of parity run --shard 1/N .. N/N into one report")
+    merge.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by parity run --shard I/N")
+    merge.add_argument("--out", required=True, help="the merged report's folder")
+    merge.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     sub.add_parser("list", help="print the built-in catalog")
     explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
     explain.add_argument("type", help="a spec type or a framework class name (lstm, LSTM, nn.LSTM, keras.layers.LSTM)")
@@ -96,39 +105,71 @@ def _check_out(out) -> Path:
     return check_out(str(out))
 
 
+def _jobs(value: str) -> int:
+    """``-j N``: a whole number of worker processes, at least 1."""
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1 or str(jobs) != value.strip():
+        raise UsageError(f"-j {printable(value)}: expected a whole number of worker processes >= 1")
+    return jobs
+
+
+def _shard(args, specs):
+    """(specs of the shard, their places in the selection, (I, N)) for ``--shard I/N``; all specs otherwise."""
+    if not args.shard:
+        return specs, list(range(len(specs))), None
+    from parity.pool import parse_shard, shard
+
+    try:
+        i, n = parse_shard(args.shard)
+    except ValueError as exc:
+        raise UsageError(f"--shard: {exc}") from None
+    if i > len(specs):
+        raise UsageError(f"--shard {i}/{n}: selects no case (the selection has {len(specs)})")
+    return shard(specs, i, n), list(range(len(specs)))[i - 1::n], (i, n)
+
+
 def cmd_run(args) -> int:
+    jobs = _jobs(args.jobs)
     out = check_out(args.out)
     if args.junit_xml:
         _check_file_target(Path(args.junit_xml), "--junit-xml")
-    specs = _load(args)
+    selection = _load(args)
+    specs, positions, part = _shard(args, selection)
     from parity.run import check_supported
 
     for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
         check_supported(spec)
     with locked_out(out, args.out) as folder:  # --out's lock, held until its report is in place
-        return _run_and_report(args, specs, folder)
+        return _run_and_report(args, specs, folder, jobs, (selection, positions, part))
 
 
-def _run_and_report(args, specs, folder) -> int:
+def _run_and_report(args, specs, folder, jobs: int = 1, sharding=None) -> int:
     from tqdm import tqdm
 
-    from parity import api, terminal
+    from parity import pool, terminal
     from parity.report import write_artifacts
 
-    results, errors, records = [], [], []
+    results, errors, records, done = [], [], [], []
     say = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only JSON lines
     colour = terminal.use_colour(say)
-    bar = tqdm(specs, desc="cases", unit="case", file=sys.stderr, disable=None)
-    for spec in bar:
-        bar.set_postfix_str(f"{spec.name} {spec.dtype}")
-        try:
-            res = api.check(spec).case
-        except Exception as exc:  # one crashing case must not lose the others (Ctrl-C still stops)
-            error = _one_line(exc)
+    bar = tqdm(total=len(specs), desc="cases", unit="case", file=sys.stderr, disable=None)
+    bar.set_postfix_str(f"{specs[0].name} {specs[0].dtype}" if specs else "")
+    for k, outcome in enumerate(pool.outcomes(specs, jobs)):
+        spec = outcome.spec
+        done.append(outcome)
+        bar.update(1)
+        if k + 1 < len(specs):
+            bar.set_postfix_str(f"{specs[k + 1].name} {specs[k + 1].dtype}")
+        if outcome.error is not None:
+            error = outcome.error
             errors.append((spec, error))
             records.append(terminal.json_record(spec.name, spec.dtype, [], error=error))
             tqdm.write(terminal.error_line(spec.name, spec.dtype, error, colour), file=say)
         else:
+            res = outcome.result
             results.append(res)
             records.append(terminal.json_record(spec.name, spec.dtype, res.rows))
             if not (args.quiet and records[-1]["passed"]):
@@ -146,16 +187,44 @@ def _run_and_report(args, specs, folder) -> int:
     if not results:  # nothing to report: leave --out as it was
         print(f"{summary}; no report written", file=say)
         return 1
+    bar.close()
     not_run = [(s.name, s.dtype, e) for s, e in errors]
-    folder.publish(lambda staging: write_artifacts(results, staging, not_run))
+
+    def write(staging):
+        write_artifacts(results, staging, not_run)
+        if sharding is not None and sharding[2] is not None:
+            from parity import merge
+
+            selection, positions, (i, n) = sharding
+            merge.write_shard(merge.shard_record(selection, i, n, positions, done), staging)
+
+    folder.publish(write)
     print(f"{summary}; report in {printable(args.out)}/report.html and report.md", file=say)
     return code
 
 
-def _one_line(exc: BaseException) -> str:
-    """``<ExceptionType>: <first line of the message>``."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+def cmd_merge(args) -> int:
+    """``parity merge DIR ... --out DIR`` (``parity.merge``): exit 0/1 as the merged run's cases."""
+    from parity import merge, terminal
+    from parity.report import write_artifacts
+
+    out = check_out(args.out)
+    results, not_run = merge.join(args.dirs)
+    records = [terminal.json_record(r.spec.name, r.spec.dtype, r.rows) for r in results]
+    records += [terminal.json_record(name, dtype, [], error=error) for name, dtype, error in not_run]
+    if not args.quiet:
+        for r in results:
+            print(terminal.case_line(r.spec.name, r.spec.dtype, r.rows))
+        for name, dtype, error in not_run:
+            print(terminal.error_line(name, dtype, error))
+    summary = terminal.summary(records)
+    if not results:
+        print(f"{summary}; no report written")
+        return 1
+    with locked_out(out, args.out) as folder:
+        folder.publish(lambda staging: write_artifacts(results, staging, not_run))
+    print(f"{summary}; merged {len(args.dirs)} shards; report in {printable(args.out)}/report.html and report.md")
+    return verdicts.exit_code(r["verdict"] for r in records)
 
 
 def _check_file_target(path: Path, option: str) -> None:
@@ -218,7 +287,7 @@ def main(argv=None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        return {"run": cmd_run, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
+        return {"run": cmd_run, "merge": cmd_merge, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
                 "schema": cmd_schema, "selftest": cmd_selftest,
                 "diagnose": cmd_diagnose}[args.command](args)
     except (SpecError, UsageError) as exc:
