@@ -1,4 +1,4 @@
-"""``python -m parity run | merge | list | explain | schema | bench``.
+"""``python -m parity run | merge | list | explain | schema | bench | selftest | diagnose``.
 
 Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
 the size and the odd one out) or a case that raised (an ``ERROR`` line; the other cases still run
