@@ -179,24 +179,43 @@ def selu_backward(dy, x, y):
     return np.where(x > 0, dy * t(SELU_SCALE), dy * (t(SELU_SCALE * SELU_ALPHA) * np.exp(np.minimum(x, t(0)))))
 
 
-def gelu(x, approximate=False):
-    """Exact: y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)).
-    approximate: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+def _gelu_constants(float32_constants: bool) -> tuple[float, float]:
+    """(k, c) = (1/sqrt 2, 0.044715); with ``float32_constants`` as TensorFlow's float64 GELU has
+    them: ``math_ops.cast(0.7071067811865476, float64)`` and ``cast(0.044715, float64)`` go through
+    a float32 constant first (sqrt(2/pi) multiplies as a Python float, exact)."""
+    k, c = math.sqrt(0.5), _GELU_TANH_C
+    if float32_constants:
+        k, c = float(np.float32(k)), float(np.float32(c))
+    return k, c
+
+
+def gelu(x, approximate=False, float32_constants=False):
+    """Exact: y = x/2 (1 + erf(x / sqrt 2)) = x Phi(x) (TF: x/2 erfc(-k x), k = 1/sqrt 2).
+    approximate: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + c x^3), c = 0.044715.
+    ``float32_constants``: k and c rounded to float32 (TensorFlow's float64 GELU)."""
     t = x.dtype.type
+    k, c = _gelu_constants(float32_constants)
     if approximate:
-        u = t(_SQRT_2_OVER_PI) * (x + t(_GELU_TANH_C) * x ** 3)
+        u = t(_SQRT_2_OVER_PI) * (x + t(c) * x ** 3)
         return t(0.5) * x * (1 + np.tanh(u))
+    if float32_constants:
+        return t(0.5) * x * (1 + erf(x * t(k)))
     return t(0.5) * x * (1 + erf(x / t(math.sqrt(2.0))))
 
 
-def gelu_backward(dy, x, y, approximate=False):
-    """Exact: dx = dy (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi).
-    approximate: dx = dy (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2))."""
+def gelu_backward(dy, x, y, approximate=False, float32_constants=False):
+    """Exact: dx = dy (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi); with k for 1/sqrt 2:
+    dy (1/2 (1 + erf(k x)) + k x exp(-(k x)^2) / sqrt pi).
+    approximate: dx = dy (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 c x^2))."""
     t = x.dtype.type
+    k, c = _gelu_constants(float32_constants)
     if approximate:
-        th = np.tanh(t(_SQRT_2_OVER_PI) * (x + t(_GELU_TANH_C) * x ** 3))
-        du = t(_SQRT_2_OVER_PI) * (1 + t(3 * _GELU_TANH_C) * x * x)
+        th = np.tanh(t(_SQRT_2_OVER_PI) * (x + t(c) * x ** 3))
+        du = t(_SQRT_2_OVER_PI) * (1 + t(3 * c) * x * x)
         return dy * (t(0.5) * (1 + th) + t(0.5) * x * (1 - th * th) * du)
+    if float32_constants:
+        z = x * t(k)
+        return dy * (t(0.5) * (1 + erf(z)) + z * np.exp(-z * z) / t(math.sqrt(math.pi)))
     cdf = t(0.5) * (1 + erf(x / t(math.sqrt(2.0))))
     pdf = np.exp(t(-0.5) * x * x) / t(math.sqrt(2 * math.pi))
     return dy * (cdf + x * pdf)
@@ -223,14 +242,19 @@ def silu_backward(dy, x, y):
     return dy * (s + x * s * (1 - s))
 
 
-def hard_sigmoid(x):
-    """y = relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1)."""
+def hard_sigmoid(x, float32_constants=False):
+    """y = relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1) (``float32_constants`` touches the backward only)."""
     return np.clip(x + 3, 0, 6) / x.dtype.type(6)
 
 
-def hard_sigmoid_backward(dy, x, y):
-    """dx = dy / 6 for -3 < x < 3, else 0."""
-    return np.where((x > -3) & (x < 3), dy / dy.dtype.type(6), dy.dtype.type(0))
+def hard_sigmoid_backward(dy, x, y, float32_constants=False):
+    """dx = dy / 6 for -3 < x < 3, else 0. ``float32_constants``: dy times the float32 constant
+    1.0f/6.0f instead (torch's float64 Hardsigmoid backward)."""
+    t = dy.dtype.type
+    inside = (x > -3) & (x < 3)
+    if float32_constants:
+        return np.where(inside, dy * t(np.float32(1.0) / np.float32(6.0)), t(0))
+    return np.where(inside, dy / t(6), t(0))
 
 
 def relu6(x):
@@ -347,10 +371,10 @@ _FUNCTIONS: dict[str, tuple[Callable, Callable, dict]] = {
     "leaky_relu": (leaky_relu, leaky_relu_backward, {"negative_slope": 0.2}),
     "elu": (elu, elu_backward, {"alpha": 1.0}),
     "selu": (selu, selu_backward, {}),
-    "gelu": (gelu, gelu_backward, {"approximate": False}),
+    "gelu": (gelu, gelu_backward, {"approximate": False, "float32_constants": False}),
     "softplus": (softplus, softplus_backward, {}),
     "silu": (silu, silu_backward, {}),
-    "hard_sigmoid": (hard_sigmoid, hard_sigmoid_backward, {}),
+    "hard_sigmoid": (hard_sigmoid, hard_sigmoid_backward, {"float32_constants": False}),
     "relu6": (relu6, relu6_backward, {}),
     "hard_silu": (hard_silu, hard_silu_backward, {}),
     "softsign": (softsign, softsign_backward, {}),

@@ -130,8 +130,10 @@ def deviations(name: str, params: dict, dtype: str, layer: bool = False) -> list
         return out
     if name == "gelu":
         which = "tanh-approximate" if params.get("approximate") else "exact"
-        out.append(Deviation("keras", ALL, 1e-7, f"TF's float64 {which} GELU uses float32 constants "
-                             "(measured 2.4e-9 exact, 7.2e-10 approximate, relative)"))
+        const = "0.044715" if params.get("approximate") else "1/sqrt(2) (in x/2 erfc(-x/sqrt(2)))"
+        out.append(Deviation("keras", ALL, 1e-7, f"TF's float64 {which} GELU casts its constant {const} "
+                             "through float32 (measured 2.1e-9 exact, 6.8e-10 approximate, relative)",
+                             follow={"float32_constants": True} if layer else None))
     if name == "leaky_relu" and not float32_representable(params["negative_slope"]):
         slope = float(np.float32(params["negative_slope"]))
         out.append(Deviation("keras", ALL, 1e-6,
@@ -140,7 +142,7 @@ def deviations(name: str, params: dict, dtype: str, layer: bool = False) -> list
     if name == "hard_sigmoid":
         out.append(Deviation("torch", ("grad", "step", "state"), 1e-7,
                              "torch's float64 Hardsigmoid backward multiplies by the float32 constant 1.0f/6.0f "
-                             "(measured 3.0e-8 relative)"))
+                             "(measured 3.0e-8 relative)", follow={"float32_constants": True} if layer else None))
     return out
 
 
@@ -202,16 +204,21 @@ def _activation_layer() -> LayerMapping:
                     scratch="scratchnet.Activation(activation)", torch="the module of that activation",
                     keras="keras.layers.Activation(activation)"),
         torch=build_torch, keras=build_keras,
-        deviations=lambda ctx: deviations(ctx.spec.params["activation"], _fn_params(ctx.spec.params), ctx.dtype),
+        deviations=lambda ctx: deviations(ctx.spec.params["activation"], _fn_params(ctx.spec.params), ctx.dtype,
+                                          layer=True),
         scratch_class="Activation",
     )
 
 
+FOLLOW_ONLY = ("float32_constants",)  # scratchnet keywords that follow a framework's constant: never a spec field
+
+
 def _fn_params(p: dict) -> dict:
+    """The function's parameters (its defaults) of a layer's ``activation`` field."""
     from scratchnet import activations
 
     name = p["activation"]
-    return activations.get(name).params
+    return {k: v for k, v in activations.get(name).params.items() if k not in FOLLOW_ONLY}
 
 
 register(*(_mapping(n) for n in NAMES), _activation_layer())

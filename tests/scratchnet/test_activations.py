@@ -8,7 +8,9 @@ import scratchnet as sn
 from scratchnet import activations as A
 from scratchnet.gradcheck import check_layer
 
-PARAMS = {"leaky_relu": [{"negative_slope": 0.3}], "elu": [{"alpha": 0.7}], "gelu": [{"approximate": True}],
+PARAMS = {"leaky_relu": [{"negative_slope": 0.3}], "elu": [{"alpha": 0.7}],
+          "gelu": [{"approximate": True}, {"float32_constants": True}, {"approximate": True, "float32_constants": True}],
+          "hard_sigmoid": [{"float32_constants": True}],
           "softmax": [{"axis": 1}], "log_softmax": [{"axis": 1}], "celu": [{"alpha": 0.6}, {"alpha": 2.5}]}
 CASES = [(n, {}) for n in A.NAMES] + [(n, p) for n, ps in PARAMS.items() for p in ps]
 
@@ -121,7 +123,7 @@ def test_parameters_of_the_wrong_kind_are_one_line_errors_at_get(name, params, m
 
 
 def test_numpy_bools_ints_and_floats_are_accepted_as_plain_values():
-    assert A.get("gelu", approximate=np.True_).params == {"approximate": True}
+    assert A.get("gelu", approximate=np.True_).params == {"approximate": True, "float32_constants": False}
     assert type(A.get("gelu", approximate=np.False_).params["approximate"]) is bool
     assert A.get("softmax", axis=np.int64(1)).params == {"axis": 1}
     assert A.get("elu", alpha=np.float32(0.5)).params == {"alpha": 0.5}
