@@ -29,17 +29,32 @@ from typing import Callable
 
 import numpy as np
 
-# optimizer type -> measured effect on a row whose id occurs twice (Keras 3.15)
+# optimizer type -> measured effect on a row whose id occurs twice (Keras 3.15): the row's move with
+# the IndexedSlices gradient / with the same gradient densified, same-sign and mixed-sign slices
+# (tests/parity/test_keras_sparse_duplicates.py re-measures them)
 AFFECTED_OPTIMIZERS: dict[str, str] = {
-    "adam": "x1.414", "adamw": "x1.414", "nadam": "x1.414", "rmsprop": "x1.414 (x1.5 centered)",
-    "adadelta": "x1.414", "adagrad": "x1.397", "adamax": "differs with gradients of mixed sign",
+    "adam": "x1.414", "adamw": "x1.414", "rmsprop": "x1.414 (x1.5 centered)", "adagrad": "x1.397",
+    "nadam": "x1.414 (same sign), x0.632 / x1.213 / x0.447 (mixed signs)",
+    "adadelta": "x1.414 (same sign), x0.632 / x1.213 / x0.447 (mixed signs)",
+    "adamax": "x1.0 with same signs, x0.5 / x1.0 / x0.333 with mixed signs",
 }
+UNAFFECTED_OPTIMIZERS: dict[str, str] = {"sgd": "x1.0 (sums before it applies)", "lion": "x1.0 same and mixed signs"}
 # optimizer field -> measured effect, on any optimizer (Keras 3.15)
 AFFECTED_OPTIONS: dict[str, str] = {
-    "clipnorm": "each slice clipped to the norm: -0.0707 instead of -0.0500 at 0.5 (SGD)",
-    "global_clipnorm": "the norm taken over the slices: -0.0707 instead of -0.0500 at 0.5 (SGD)",
-    "clipvalue": "each slice clipped before the sum",
+    "clipnorm": "each slice clipped to the norm: x1.414 at 0.5 (same sign), x0.764 (mixed) on SGD",
+    "global_clipnorm": "the norm taken over the slices: x1.414 at 0.5 (same sign), x0.764 (mixed) on SGD",
+    "clipvalue": "each slice clipped before the sum: x2.0 at 0.5 (same sign) on SGD",
 }
+
+
+def sparse_duplicate_note(name: str) -> str:
+    """The atlas's one line on an optimizer or option: affected by KERAS_SPARSE_DUPLICATES or not."""
+    table = {**AFFECTED_OPTIMIZERS, **AFFECTED_OPTIONS}
+    if name in table:
+        return f"Keras sparse duplicate ids (measured, Keras 3.15): affected, {table[name]}"
+    return f"Keras sparse duplicate ids (measured, Keras 3.15): unaffected, {UNAFFECTED_OPTIMIZERS[name]}"
+
+
 KERAS_VERSIONS = ((3, 0), (3, 15))  # measured on 3.15; Keras 3 has applied sparse slices so since 3.0
 
 

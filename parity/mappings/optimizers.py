@@ -383,23 +383,10 @@ class OptimizerMapping:
         return {**params, **rounded} if rounded else None
 
 
-# Keras 3.15 on an Embedding row whose id occurs twice in the batch (IndexedSlices applied slice by
-# slice before duplicates are summed), lr 0.1, sparse vs the same gradient densified: the row's move
-# sparse / dense, same-sign slices and mixed-sign slices (tests/parity/test_keras_sparse_duplicates.py)
-SPARSE_DUPLICATES = {
-    "nadam": "affected: x1.414 (same sign), x0.632 / x1.213 / x0.447 (mixed signs)",
-    "adamax": "affected with mixed signs: x0.5 / x1.0 / x0.333 (same sign: x1.0)",
-    "adadelta": "affected: x1.414 (same sign), x0.632 / x1.213 / x0.447 (mixed)",
-    "lion": "unaffected (x1.0 same and mixed signs)",
-    "clipnorm": "affected even on SGD: x1.414 at 0.5 (same sign), x0.764 (mixed)",
-    "global_clipnorm": "affected even on SGD: x1.414 at 0.5 (same sign), x0.764 (mixed)",
-    "clipvalue": "affected even on SGD: each slice clipped before the sum, x2.0 at 0.5 (same sign)",
-}
-
-
 def _sparse_note(name: str) -> str:
-    return f"Keras sparse duplicate ids (measured, Keras 3.15): {SPARSE_DUPLICATES[name]}"
+    from parity.mappings.defects import sparse_duplicate_note  # the measured table's one home
 
+    return sparse_duplicate_note(name)
 
 
 MAPPINGS: dict[str, OptimizerMapping] = {m.type: m for m in [
