@@ -183,6 +183,28 @@ class _ConvBase(Layer):
         return dx
 
 
+def init_filter_fields(layer, filters, groups, activation, use_bias, kernel_initializer, bias_initializer,
+                       activation_params) -> None:
+    """The fields every filtering convolution (Conv1D, Conv2D) checks alike: ``filters`` and
+    ``groups`` positive ints, groups dividing filters, the activation, ``use_bias``, the initializers."""
+    layer.filters = positive_int(filters, f"{layer.name}: filters")
+    layer.groups = positive_int(groups, f"{layer.name}: groups")
+    if layer.filters % layer.groups:
+        raise ValueError(f"{layer.name}: groups: expected a divisor of filters={layer.filters}, "
+                         f"got groups={layer.groups}")
+    layer.activation = activations.get(activation, **activation_params)
+    layer.use_bias = checks.boolean(use_bias, f"{layer.name}: use_bias")
+    layer.kernel_initializer = initializers.get(kernel_initializer)
+    layer.bias_initializer = initializers.get(bias_initializer)
+
+
+def check_groups_divide(layer, channels: int, input_shape) -> None:
+    """groups must divide the input's channels C too."""
+    if channels % layer.groups:
+        raise ValueError(f"{layer.name}: groups: expected a divisor of the input channels C={channels}, "
+                         f"got groups={layer.groups} (input_shape {tuple(input_shape)})")
+
+
 class Conv2D(_ConvBase):
     """y = act(conv(x, kernel) + bias), channels-last, with groups, strides, dilation, padding.
 
@@ -216,22 +238,13 @@ class Conv2D(_ConvBase):
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None, rng=None, **activation_params):
         super().__init__(name, rng)
-        self.filters = positive_int(filters, f"{self.name}: filters")
         self._init_windows(kernel_size, strides, padding, dilation_rate)
-        self.groups = positive_int(groups, f"{self.name}: groups")
-        if self.filters % self.groups:
-            raise ValueError(f"{self.name}: groups: expected a divisor of filters={self.filters}, "
-                             f"got groups={self.groups}")
-        self.activation = activations.get(activation, **activation_params)
-        self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        init_filter_fields(self, filters, groups, activation, use_bias, kernel_initializer, bias_initializer,
+                           activation_params)
 
     def compute_output_shape(self, input_shape):
         h, w, c = _windows.image_hw(self.name, input_shape)
-        if c % self.groups:
-            raise ValueError(f"{self.name}: groups: expected a divisor of the input channels C={c}, "
-                             f"got groups={self.groups} (input_shape {tuple(input_shape)})")
+        check_groups_divide(self, c, input_shape)
         return (*self._out_hw(h, w), self.filters)
 
     def _build(self, input_shape, rng):

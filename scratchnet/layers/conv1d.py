@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchnet import activations, checks, initializers
 from scratchnet.layers import _windows
 from scratchnet.layers.base import Layer, positive_int
-from scratchnet.layers.conv import conv2d_backward, conv2d_forward
+from scratchnet.layers.conv import check_groups_divide, conv2d_backward, conv2d_forward, init_filter_fields
 
 __all__ = ["Conv1D"]
 
@@ -100,28 +99,19 @@ class Conv1D(Layer):
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", name=None, rng=None, **activation_params):
         super().__init__(name, rng)
-        self.filters = positive_int(filters, f"{self.name}: filters")
         self.kernel_size = positive_int(kernel_size, f"{self.name}: kernel_size")
         self.strides = positive_int(strides, f"{self.name}: strides")
         self.padding = padding_1d(padding, f"{self.name}: padding")
         self.dilation_rate = positive_int(dilation_rate, f"{self.name}: dilation_rate")
-        self.groups = positive_int(groups, f"{self.name}: groups")
-        if self.filters % self.groups:
-            raise ValueError(f"{self.name}: groups: expected a divisor of filters={self.filters}, "
-                             f"got groups={self.groups}")
-        self.activation = activations.get(activation, **activation_params)
-        self.use_bias = checks.boolean(use_bias, f"{self.name}: use_bias")
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        init_filter_fields(self, filters, groups, activation, use_bias, kernel_initializer, bias_initializer,
+                           activation_params)
 
     def _pads(self, t_len):
         return resolve_padding_1d(self.padding, t_len, self.kernel_size, self.strides, self.dilation_rate)
 
     def compute_output_shape(self, input_shape):
         t_len, c = sequence_shape(self.name, input_shape)
-        if c % self.groups:
-            raise ValueError(f"{self.name}: groups: expected a divisor of the input channels C={c}, "
-                             f"got groups={self.groups} (input_shape {tuple(input_shape)})")
+        check_groups_divide(self, c, input_shape)
         return _t_out(self.name, "kernel_size", t_len, self.kernel_size, self.strides, self._pads(t_len),
                       self.dilation_rate), self.filters
 
