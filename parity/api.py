@@ -110,7 +110,7 @@ def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None
 
         variants = {k: dataclasses.replace(v, spec=v.spec.with_dtype(dtype)) if v.spec is not None else v
                     for k, v in variants.items()}
-    return Result(run_case(parsed, variants))
+    return Result(run_case(parsed, variants=variants))
 
 
 def check_many(specs: Iterable[SpecLike], dtype: str | None = None) -> list[Result]:
