@@ -74,10 +74,86 @@ def torch_module(name: str, params: dict, layout, rank: int, dtype: str):
     if name in ("softmax", "log_softmax"):
         dim = layout.torch_axis(params["axis"], rank)
         return nn.Softmax(dim=dim) if name == "softmax" else nn.LogSoftmax(dim=dim)
-    simple = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "selu": nn.SELU,
-              "silu": nn.SiLU, "hard_sigmoid": nn.Hardsigmoid, "relu6": nn.ReLU6, "hard_silu": nn.Hardswish,
-              "softsign": nn.Softsign, "log_sigmoid": nn.LogSigmoid, "hard_tanh": nn.Hardtanh, "mish": nn.Mish}
-    return simple[name]()
+    return _torch_plain()[name]()
+
+
+def _torch_plain() -> dict:
+    """The activations whose torch module takes no argument: name -> class."""
+    import torch.nn as nn
+
+    return {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "selu": nn.SELU,
+            "silu": nn.SiLU, "hard_sigmoid": nn.Hardsigmoid, "relu6": nn.ReLU6, "hard_silu": nn.Hardswish,
+            "softsign": nn.Softsign, "log_sigmoid": nn.LogSigmoid, "hard_tanh": nn.Hardtanh, "mish": nn.Mish}
+
+
+def canonical_axis(torch_dim: int, layout, rank: int) -> int:
+    """The canonical axis (Keras's count, batch 0; the last axis as -1) of torch dim ``torch_dim``
+    of a tensor of ``rank`` in ``layout``: the inverse of ``Layout.torch_axis``."""
+    for axis in range(rank):
+        if layout.torch_axis(axis, rank) == torch_dim % rank:
+            return -1 if axis == rank - 1 else axis
+    raise ValueError(f"torch dim {torch_dim} of a rank-{rank} tensor")
+
+
+def torch_activation(module, layout, rank: int) -> tuple[str, dict] | None:
+    """(name, params) of a torch activation module, the inverse of ``torch_module``; None for a
+    module that is not one. Refused: a Softplus with beta != 1, a Hardtanh other than (-1, 1)."""
+    import torch.nn as nn
+
+    from parity.mappings.base import Refused
+
+    if isinstance(module, nn.LeakyReLU):
+        return "leaky_relu", {"negative_slope": float(module.negative_slope)}
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        return ("celu" if isinstance(module, nn.CELU) else "elu"), {"alpha": float(module.alpha)}
+    if isinstance(module, nn.GELU):
+        return "gelu", {"approximate": module.approximate == "tanh"}
+    if isinstance(module, nn.Softplus):
+        if module.beta != 1:
+            raise Refused(f"nn.Softplus(beta={module.beta}): only beta=1 has a Keras twin")
+        return "softplus", {}  # threshold: torch's linear tail, below float resolution (DEFAULTS)
+    if isinstance(module, (nn.Softmax, nn.LogSoftmax)):
+        if module.dim is None:
+            raise Refused(f"nn.{type(module).__name__}(dim=None): give the dim")
+        name = "softmax" if isinstance(module, nn.Softmax) else "log_softmax"
+        return name, {"axis": canonical_axis(module.dim, layout, rank)}
+    if type(module) is nn.Hardtanh and (module.min_val, module.max_val) != (-1.0, 1.0):
+        raise Refused(f"nn.Hardtanh({module.min_val}, {module.max_val}): only (-1, 1) is hard_tanh")
+    for name, cls in _torch_plain().items():
+        if type(module) is cls:
+            return name, {}
+    return None
+
+
+def torch_function_activation(target) -> str | None:
+    """The activation a torch function computes (``torch.relu``, ``F.relu``, ``torch.tanh``...)."""
+    import torch
+    import torch.nn.functional as F
+
+    table = {torch.relu: "relu", F.relu: "relu", torch.tanh: "tanh", F.tanh: "tanh", torch.sigmoid: "sigmoid",
+             F.sigmoid: "sigmoid", F.silu: "silu", F.gelu: "gelu", F.elu: "elu", F.selu: "selu", torch.selu: "selu",
+             F.softsign: "softsign", F.mish: "mish", F.relu6: "relu6", F.hardswish: "hard_silu",
+             F.hardsigmoid: "hard_sigmoid", F.logsigmoid: "log_sigmoid"}
+    return table.get(target)
+
+
+def keras_activation(fn) -> tuple[str, dict] | None:
+    """(name, params) of a Keras activation (a ``keras.activations`` function, or the
+    ``functools.partial`` of one that ``keras_function`` makes); None for anything else."""
+    import functools
+
+    import keras
+
+    base, keywords = (fn.func, dict(fn.keywords)) if isinstance(fn, functools.partial) else (fn, {})
+    for name in ("linear", *NAMES):
+        if getattr(keras.activations, name, None) is base:
+            return name, {**_defaults(name), **keywords}
+    return None
+
+
+def _defaults(name: str) -> dict:
+    """The spec's parameters of activation ``name`` at their defaults."""
+    return _fn_params({"activation": name})
 
 
 def torch_text(name: str, params: dict) -> str:
@@ -96,20 +172,16 @@ def torch_text(name: str, params: dict) -> str:
 
 
 def keras_function(name: str, params: dict):
-    """A Keras activation: a name string where defaults suffice, else a bound callable."""
+    """A Keras activation: a name string where defaults suffice, else the ``functools.partial``
+    of the ``keras.activations`` function with its parameter (``keras_activation`` reverses it)."""
+    import functools
+
     import keras
 
-    if name == "leaky_relu":
-        return lambda x: keras.activations.leaky_relu(x, negative_slope=params["negative_slope"])
-    if name == "elu":
-        return lambda x: keras.activations.elu(x, alpha=params["alpha"])
-    if name == "celu":
-        return lambda x: keras.activations.celu(x, alpha=params["alpha"])
-    if name == "gelu":
-        return lambda x: keras.activations.gelu(x, approximate=params["approximate"])
-    if name in ("softmax", "log_softmax"):
-        fn = getattr(keras.activations, name)
-        return lambda x: fn(x, axis=params["axis"])
+    fields = {"leaky_relu": "negative_slope", "elu": "alpha", "celu": "alpha", "gelu": "approximate",
+              "softmax": "axis", "log_softmax": "axis"}
+    if name in fields:  # a partial, so that keras_activation reads the parameter back
+        return functools.partial(getattr(keras.activations, name), **{fields[name]: params[fields[name]]})
     return name
 
 
@@ -184,7 +256,76 @@ def _mapping(name: str) -> LayerMapping:
         torch=build_torch, keras=build_keras,
         deviations=lambda ctx: deviations(name, ctx.spec.params, ctx.dtype, layer=True),
         scratch_class="Activation", check_input=axis_check if name in ("softmax", "log_softmax") else (lambda *a: None),
+        from_torch=lambda module, ictx: _claim(name, torch_activation(module, ictx.in_layout, len(ictx.in_shape) + 1)),
+        from_torch_call=lambda target, args, kwargs, ictx: _call(name, target, args, kwargs, ictx),
+        from_keras=lambda layer, ictx: _keras_claim(name, layer, ictx),
     )
+
+
+def _claim(name: str, found):
+    """The TorchImport of activation ``name`` when ``found`` (name, params) is it (no weights)."""
+    from parity.mappings.base import TorchImport
+
+    return TorchImport({"type": name, **found[1]}, {}) if found and found[0] == name else None
+
+
+def _call(name: str, target, args, kwargs, ictx) -> dict | None:
+    """``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``; softmax's ``dim`` read as the axis."""
+    import torch
+    import torch.nn.functional as F
+
+    from parity.mappings.base import TENSOR
+
+    if name in ("softmax", "log_softmax") and target in ((F.softmax, torch.softmax) if name == "softmax"
+                                                         else (F.log_softmax, torch.log_softmax)):
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        if args[:1] != (TENSOR,) or not isinstance(dim, int):
+            return None
+        return {"type": name, "axis": canonical_axis(dim, ictx.in_layout, len(ictx.in_shape) + 1)}
+    if torch_function_activation(target) == name and args == (TENSOR,) and not set(kwargs) - {"inplace"}:
+        return {"type": name, **_defaults(name)}
+    return None
+
+
+def _keras_claim(name: str, layer, ictx) -> dict | None:
+    """``Activation(fn)`` naming ``name`` (any activation but linear), ``Softmax(axis)``, ``ReLU()``,
+    ``LeakyReLU(negative_slope)``, ``ELU(alpha)``."""
+    import keras
+
+    rank = len(ictx.in_shape) + 1
+    if isinstance(layer, keras.layers.Activation):
+        found = keras_activation(layer.activation)
+    elif isinstance(layer, keras.layers.Softmax):
+        axis = layer.axis if isinstance(layer.axis, int) else None
+        found = ("softmax", {"axis": -1 if axis % rank == rank - 1 else axis % rank}) if axis is not None else None
+    elif isinstance(layer, keras.layers.ReLU) and layer.max_value is None and not layer.negative_slope and not layer.threshold:
+        found = ("relu", {})
+    elif isinstance(layer, keras.layers.LeakyReLU):
+        found = ("leaky_relu", {"negative_slope": float(layer.negative_slope)})
+    elif isinstance(layer, keras.layers.ELU):
+        found = ("elu", {"alpha": float(layer.alpha)})
+    else:
+        return None
+    if not found or found[0] != name:
+        return None
+    params = dict(found[1])
+    if "axis" in params:
+        params["axis"] = -1 if params["axis"] % rank == rank - 1 else params["axis"] % rank
+    return {"type": name, **params}
+
+
+def fused(fields: dict, found: tuple[str, dict] | None, what: str) -> dict:
+    """``fields`` with the ``activation`` of a fused activation ``found`` (name, params): only the
+    defaults of a parametrised activation can be fused (the spec's ``activation`` field is a name)."""
+    from parity.mappings.base import Refused
+
+    if found is None:
+        raise Refused(f"{what}: an activation with no mapping")
+    name, params = found
+    if params != _defaults(name):
+        raise Refused(f"{what}: a fused {name} with {params} (only its defaults {_defaults(name)} fuse; "
+                      f"make it a separate layer)")
+    return {**fields, "activation": name}
 
 
 def _activation_layer() -> LayerMapping:
@@ -207,10 +348,28 @@ def _activation_layer() -> LayerMapping:
         deviations=lambda ctx: deviations(ctx.spec.params["activation"], _fn_params(ctx.spec.params), ctx.dtype,
                                           layer=True),
         scratch_class="Activation",
+        # read back: only linear (nn.Identity, Activation("linear")); every other activation as its own type
+        from_torch=lambda module, ictx: _linear(torch_activation(module, ictx.in_layout, len(ictx.in_shape) + 1), True),
+        from_keras=lambda layer, ictx: _linear(_keras_linear(layer), False),
     )
 
 
 FOLLOW_ONLY = ("float32_constants",)  # scratchnet keywords that follow a framework's constant: never a spec field
+
+
+def _linear(found, torch: bool):
+    from parity.mappings.base import TorchImport
+
+    if not found or found[0] != "linear":
+        return None
+    fields = {"type": "activation", "activation": "linear"}
+    return TorchImport(fields, {}) if torch else fields
+
+
+def _keras_linear(layer):
+    import keras
+
+    return keras_activation(layer.activation) if isinstance(layer, keras.layers.Activation) else None
 
 
 def _fn_params(p: dict) -> dict:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -196,6 +196,54 @@ class LayerMapping:
     shift_preserving: bool = False  # a per-channel constant added to the input comes out added to the output
     parameter_shapes: Callable[[dict, tuple], list[tuple[str, tuple]]] = lambda params, in_shape: []  # the large ones
     check_input: Callable[[Any, tuple, Any], tuple[str, str, Any] | None] = lambda layer, in_shape, case: None
+    # the way back (parity.importers): a framework object -> this type's spec fields, or None when it is not one
+    from_torch: Callable[[Any, "ImportContext"], "TorchImport | None"] = lambda module, ctx: None
+    from_torch_call: Callable[[Any, tuple, dict, "ImportContext"], dict | None] = lambda target, args, kwargs, ctx: None
+    from_keras: Callable[[Any, "ImportContext"], dict | None] = lambda layer, ctx: None
+    keras_weights: Callable[[Any], dict] | None = None  # param name -> array where Keras's names are not canonical
+
+
+TENSOR = "<tensor>"  # a tensor argument of a torch.fx call, in ``from_torch_call``'s args
+
+
+@dataclass(frozen=True)
+class ImportContext:
+    """What a ``from_torch`` / ``from_keras`` hook knows of the layer's inputs: canonical shapes
+    (batch axis excluded) and, for torch, the layouts the harness's torch model would give them
+    (NCHW images are ``channels_first``, a flattened NCHW image ``flat``)."""
+
+    in_shapes: tuple[tuple[int, ...], ...]
+    in_layouts: tuple[Layout, ...]
+    dtype: str = "float32"
+    hints: dict = field(default_factory=dict)  # what the graph around the call says (a bare nn.LSTM's return_sequences)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.in_shapes[0]
+
+    @property
+    def in_layout(self) -> Layout:
+        return self.in_layouts[0]
+
+
+@dataclass(frozen=True)
+class TorchImport:
+    """A torch module read back as one spec layer: its ``fields`` (``type`` included) and its
+    ``tensors`` (torch tensors by the torch names the mapping's ``rules`` use)."""
+
+    fields: dict
+    tensors: dict
+
+
+def torch_tensors(module, prefix: str = "") -> dict:
+    """A module's parameters and buffers by name, each name prefixed (``"linear."``)."""
+    out = {prefix + n: t for n, t in module.named_parameters()}
+    out.update({prefix + n: t for n, t in module.named_buffers()})
+    return out
+
+
+class Refused(ValueError):
+    """A framework object this mapping recognises but cannot express (one line: what and why)."""
 
 
 @dataclass(frozen=True)

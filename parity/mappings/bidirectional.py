@@ -174,6 +174,58 @@ def _parameter_shapes(params: dict, in_shape: tuple) -> list[tuple[str, tuple]]:
             for name, shape in layer_mapping(inner.type).parameter_shapes(inner.params, in_shape)]
 
 
+# -- the way back (parity.importers) --------------------------------------------------------------
+def _from_torch(module, ictx):
+    """The harness's ``BidirectionalSequence(rnn=nn.LSTM|GRU|RNN(bidirectional=True))``."""
+    import torch.nn as nn
+
+    from parity.mappings.base import Refused, TorchImport, torch_tensors
+
+    if type(module) is not _torch_modules()["BidirectionalSequence"]:
+        return None
+    rnn = module.rnn
+    kind = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "simple_rnn"}.get(type(rnn))
+    if kind is None or not rnn.batch_first or rnn.num_layers != 1:
+        raise Refused("a bidirectional module around something other than one batch_first nn.LSTM/GRU/RNN layer")
+    inner = {"type": kind, "units": rnn.hidden_size, "return_sequences": bool(module.return_sequences)}
+    if kind == "simple_rnn":
+        inner["activation"] = rnn.nonlinearity
+    if kind == "gru":
+        inner["reset_after"] = True
+    return TorchImport({"type": "bidirectional", "layer": inner, "merge_mode": module.merge_mode},
+                       torch_tensors(rnn, "rnn."))
+
+
+def _from_keras(layer, ictx):
+    """``keras.layers.Bidirectional(LSTM|GRU|SimpleRNN, merge_mode)`` (the backward layer Keras's own
+    mirror of the forward one)."""
+    import keras
+
+    from parity.mappings import REGISTRY
+    from parity.mappings.base import Refused
+
+    if not isinstance(layer, keras.layers.Bidirectional):
+        return None
+    forward = layer.forward_layer
+    inner = None
+    for kind in ("lstm", "gru", "simple_rnn"):
+        inner = inner or REGISTRY[kind].from_keras(forward, ictx)
+    if inner is None or layer.merge_mode not in ("concat", "sum", "mul", "ave"):
+        raise Refused(f"Bidirectional({type(forward).__name__}, merge_mode={layer.merge_mode!r}): parity wraps "
+                      "LSTM, GRU or SimpleRNN with concat, sum, mul or ave")
+    return {"type": "bidirectional", "layer": inner, "merge_mode": layer.merge_mode}
+
+
+def _keras_weights(layer) -> dict:
+    """``forward/<name>`` and ``backward/<name>`` (Keras names both directions' variables alike)."""
+    import numpy as np
+
+    return {f"{prefix}/{v.name.split('/')[-1]}": np.array(v.numpy(), copy=True)
+            for prefix, sub in (("forward", layer.forward_layer), ("backward", layer.backward_layer))
+            for v in sub.weights}
+
+
 register(LayerMapping(type="bidirectional", family="bidirectional", atlas=ATLAS, torch=_torch, keras=_keras,
                       rules=_rules, torch_only_if=_torch_only_if, scratch_class="Bidirectional", trainable=True,
-                      parameter_shapes=_parameter_shapes))
+                      parameter_shapes=_parameter_shapes, from_torch=_from_torch, from_keras=_from_keras,
+                      keras_weights=_keras_weights))

@@ -34,7 +34,8 @@ import functools
 from collections import OrderedDict
 
 from parity.mappings import activations as act
-from parity.mappings.base import snippet, Atlas, BuildContext, Layout, LayerMapping, WeightRule, expect_shape, register
+from parity.mappings.base import (snippet, Atlas, BuildContext, Layout, LayerMapping, Refused, TorchImport, WeightRule,
+                                  expect_shape, register, torch_tensors)
 from scratchnet.layers._windows import resolve_padding
 
 CHANNELS_FIRST = Layout("channels_first")
@@ -112,6 +113,103 @@ def _keras_conv(ctx: BuildContext, depthwise: bool):
         ph, pw = p["padding"]
         return keras.Sequential([keras.layers.ZeroPadding2D(((ph, ph), (pw, pw))), layer])
     return layer
+
+
+# ---- the way back (parity.importers) ----------------------------------------------------------
+def spec_padding(pads, hw, kernel, strides, dilation=(1, 1), what: str = "padding"):
+    """The spec's ``padding`` for ((top, bottom), (left, right)) cells of zero padding: "valid"
+    (none), "same" (exactly TensorFlow's rule for this input), else the symmetric (p_h, p_w);
+    Refused for an asymmetric padding that is not TensorFlow's "same"."""
+    pads = tuple(tuple(int(v) for v in p) for p in pads)
+    if pads == ((0, 0), (0, 0)):
+        return "valid"
+    if pads == tuple(tuple(p) for p in resolve_padding("same", tuple(hw), tuple(kernel), tuple(strides), tuple(dilation))):
+        return "same"
+    (top, bottom), (left, right) = pads
+    if top == bottom and left == right:
+        return (top, left)
+    raise Refused(f"{what}: asymmetric padding {pads} (top/bottom, left/right) is not TensorFlow's 'same' for this input")
+
+
+def _torch_pads(conv, pad, ctx):
+    """((top, bottom), (left, right)) of an ``nn.Conv2d`` (its ``padding``) after an optional
+    ``nn.ZeroPad2d`` (``pad``, F.pad order (left, right, top, bottom))."""
+    import torch.nn as nn
+
+    if conv.padding_mode != "zeros":
+        raise Refused(f"nn.Conv2d(padding_mode={conv.padding_mode!r}): only zero padding has a Keras twin")
+    if conv.padding == "valid":
+        inner = ((0, 0), (0, 0))
+    elif conv.padding == "same":  # torch's stride-1 rule: the odd cell right/bottom, as TensorFlow's
+        inner = resolve_padding("same", tuple(ctx.in_shape[:2]), conv.kernel_size, (1, 1), conv.dilation)
+    else:
+        inner = ((conv.padding[0],) * 2, (conv.padding[1],) * 2)
+    outer = ((0, 0), (0, 0))
+    if isinstance(pad, nn.ZeroPad2d):
+        left, right, top, bottom = pad.padding
+        outer = ((top, bottom), (left, right))
+    elif not isinstance(pad, nn.Identity):
+        return None
+    return tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(inner, outer))
+
+
+def _conv_from_torch(module, ictx, depthwise: bool):
+    """``nn.Conv2d`` (groups == in_channels > 1 reads as depthwise_conv2d), or the harness's
+    ``Sequential(layout=, pad=, conv=, act=)``."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Conv2d) and type(module) is nn.Conv2d:
+        conv, pad, activation = module, nn.Identity(), "linear"
+    elif isinstance(module, nn.Sequential) and list(module._modules) == ["layout", "pad", "conv", "act"]:
+        conv, pad = module.conv, module.pad
+        found = act.torch_activation(module.act, CHANNELS_FIRST, 4)
+        activation = act.fused({}, found, "conv2d")["activation"]
+    else:
+        return None
+    if len(ictx.in_shape) != 3 or ictx.in_layout.kind != "channels_first":
+        raise Refused(f"nn.Conv2d on a {ictx.in_layout.kind} tensor of shape {ictx.in_shape} (expected an NCHW image)")
+    c = conv.in_channels
+    is_depthwise = conv.groups == c and c > 1
+    if is_depthwise != depthwise:
+        return None
+    pads = _torch_pads(conv, pad, ictx)
+    if pads is None:
+        return None
+    fields = {"kernel_size": tuple(conv.kernel_size), "strides": tuple(conv.stride),
+              "padding": spec_padding(pads, ictx.in_shape[:2], conv.kernel_size, conv.stride, conv.dilation, "nn.Conv2d"),
+              "dilation_rate": tuple(conv.dilation), "activation": activation, "use_bias": conv.bias is not None}
+    if depthwise:
+        fields = {"type": "depthwise_conv2d", "depth_multiplier": conv.out_channels // c, **fields}
+    else:
+        fields = {"type": "conv2d", "filters": conv.out_channels, "groups": conv.groups, **fields}
+    return TorchImport(fields, torch_tensors(conv, "conv."))
+
+
+def _conv_from_keras(layer, ictx, depthwise: bool):
+    """``Conv2D`` / ``DepthwiseConv2D`` (channels_last), or the harness's ``keras.Sequential([
+    ZeroPadding2D(((p_h, p_h), (p_w, p_w))), Conv2D(padding="valid")])`` of an explicit padding."""
+    import keras
+
+    cls = keras.layers.DepthwiseConv2D if depthwise else keras.layers.Conv2D
+    pads = ((0, 0), (0, 0))
+    if isinstance(layer, keras.Sequential) and len(layer.layers) == 2 and \
+            isinstance(layer.layers[0], keras.layers.ZeroPadding2D) and isinstance(layer.layers[1], cls):
+        pads, layer = tuple(tuple(p) for p in layer.layers[0].padding), layer.layers[1]
+        if layer.padding != "valid":
+            return None
+    if type(layer) is not cls:
+        return None
+    if layer.data_format != "channels_last":
+        raise Refused(f"{cls.__name__}(data_format={layer.data_format!r}): parity's layout is channels_last")
+    kernel, strides, dilation = tuple(layer.kernel_size), tuple(layer.strides), tuple(layer.dilation_rate)
+    padding = layer.padding if pads == ((0, 0), (0, 0)) else spec_padding(pads, ictx.in_shape[:2], kernel, strides,
+                                                                           dilation, cls.__name__)
+    fields = {"kernel_size": kernel, "strides": strides, "padding": padding, "dilation_rate": dilation,
+              "use_bias": layer.use_bias}
+    fields = act.fused(fields, act.keras_activation(layer.activation), cls.__name__)
+    if depthwise:
+        return {"type": "depthwise_conv2d", "depth_multiplier": layer.depth_multiplier, **fields}
+    return {"type": "conv2d", "filters": layer.filters, "groups": layer.groups, **fields}
 
 
 # ---- weight rules --------------------------------------------------------------------------------
@@ -206,7 +304,8 @@ register(
         torch=lambda ctx: _torch_conv(ctx, depthwise=False), scratch_class="Conv2D", trainable=True,
         parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], s[-1] // p["groups"], p["filters"]))],
         keras=lambda ctx: _keras_conv(ctx, depthwise=False),
-        rules=_conv2d_rules, deviations=_deviations),
+        rules=_conv2d_rules, deviations=_deviations,
+        from_torch=lambda m, ictx: _conv_from_torch(m, ictx, False), from_keras=lambda l, ictx: _conv_from_keras(l, ictx, False)),
     LayerMapping(
         type="depthwise_conv2d", family="conv",
         atlas=Atlas(
@@ -233,5 +332,6 @@ register(
         torch=lambda ctx: _torch_conv(ctx, depthwise=True), scratch_class="DepthwiseConv2D", trainable=True,
         parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], s[-1], p["depth_multiplier"]))],
         keras=lambda ctx: _keras_conv(ctx, depthwise=True),
-        rules=_depthwise_rules, deviations=_deviations),
+        rules=_depthwise_rules, deviations=_deviations,
+        from_torch=lambda m, ictx: _conv_from_torch(m, ictx, True), from_keras=lambda l, ictx: _conv_from_keras(l, ictx, True)),
 )

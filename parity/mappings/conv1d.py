@@ -26,7 +26,8 @@ import functools
 from collections import OrderedDict
 
 from parity.mappings import activations as act
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, register
+from parity.mappings.base import (SAME, TENSOR, Atlas, BuildContext, LayerMapping, Refused, TorchImport, WeightRule,
+                                  expect_shape, register, torch_tensors)
 from scratchnet.layers.conv1d import resolve_padding_1d
 from scratchnet.layers._windows import same_padding
 
@@ -137,6 +138,141 @@ def _conv1d_rules(ctx: BuildContext) -> list[WeightRule]:
     return rules
 
 
+# -- the way back (parity.importers): the harness's modules and Keras's layers -----------------------
+def spec_padding_1d(lo: int, hi: int, size: int, kernel: int, stride: int, dilation: int = 1, causal: bool = True):
+    """The spec's 1-D ``padding`` for (lo, hi) zeros along T: "valid" (none), "same" (TensorFlow's
+    rule), "causal" ((k - 1) d before, none after), else the symmetric int; Refused otherwise."""
+    if (lo, hi) == (0, 0):
+        return "valid"
+    if (lo, hi) == tuple(same_padding(size, kernel, stride, dilation)):
+        return "same"
+    if causal and (lo, hi) == ((kernel - 1) * dilation, 0):
+        return "causal"
+    if lo == hi:
+        return int(lo)
+    raise Refused(f"asymmetric 1-d padding ({lo}, {hi}) is neither TensorFlow's 'same' nor 'causal' for this input")
+
+
+def _swap(m) -> bool:
+    return type(m) is _torch_modules()["SwapTC"]
+
+
+def _pads_1d(pad, inner: int) -> tuple[int, int] | None:
+    import torch.nn as nn
+
+    if isinstance(pad, nn.Identity):
+        return inner, inner
+    if type(pad) is _torch_modules()["Pad1d"]:
+        return pad.lo + inner, pad.hi + inner
+    return None
+
+
+def _conv1d_from_torch(module, ictx):
+    """The harness's ``Sequential(to_nct, pad, conv=nn.Conv1d, to_ntc, act)`` on (N, T, C)."""
+    import torch.nn as nn
+
+    if not (isinstance(module, nn.Sequential) and list(module._modules) == ["to_nct", "pad", "conv", "to_ntc", "act"]):
+        return None
+    conv = module.conv
+    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        raise Refused("nn.Conv1d: only numeric zero padding")
+    pads = _pads_1d(module.pad, conv.padding[0])
+    if pads is None:
+        return None
+    if len(ictx.in_shape) != 2:
+        raise Refused(f"conv1d on a tensor of shape {ictx.in_shape} (expected a sequence (T, C))")
+    (k,), (s,), (d,) = conv.kernel_size, conv.stride, conv.dilation
+    fields = {"type": "conv1d", "filters": conv.out_channels, "kernel_size": k, "strides": s,
+              "padding": spec_padding_1d(*pads, ictx.in_shape[0], k, s, d), "dilation_rate": d, "groups": conv.groups,
+              "use_bias": conv.bias is not None}
+    fields = act.fused(fields, act.torch_activation(module.act, SAME, 3), "conv1d")
+    return TorchImport(fields, torch_tensors(conv, "conv."))
+
+
+def _conv1d_from_keras(layer, ictx):
+    import keras
+
+    padding = None
+    if isinstance(layer, keras.Sequential) and len(layer.layers) == 2 and \
+            isinstance(layer.layers[0], keras.layers.ZeroPadding1D) and type(layer.layers[1]) is keras.layers.Conv1D:
+        lo, hi = layer.layers[0].padding
+        layer = layer.layers[1]
+        padding = spec_padding_1d(lo, hi, ictx.in_shape[0], layer.kernel_size[0], layer.strides[0], layer.dilation_rate[0])
+    if type(layer) is not keras.layers.Conv1D:
+        return None
+    if layer.data_format != "channels_last":
+        raise Refused("Conv1D(data_format='channels_first'): parity's layout is (N, T, C)")
+    fields = {"type": "conv1d", "filters": layer.filters, "kernel_size": layer.kernel_size[0], "strides": layer.strides[0],
+              "padding": padding if padding is not None else layer.padding, "dilation_rate": layer.dilation_rate[0],
+              "groups": layer.groups, "use_bias": layer.use_bias}
+    return act.fused(fields, act.keras_activation(layer.activation), "Conv1D")
+
+
+def _pool1d_from_torch(module, ictx, kind: str):
+    """The harness's ``Sequential(SwapTC, pool, SwapTC)``."""
+    import torch.nn as nn
+
+    if not (isinstance(module, nn.Sequential) and len(module) == 3 and _swap(module[0]) and _swap(module[2])):
+        return None
+    pool, m = module[1], _torch_modules()
+    if kind == "max" and isinstance(pool, nn.Sequential) and type(pool[0]) is m["Pad1d"]:
+        (lo, hi), (k,), (st,) = (pool[0].lo, pool[0].hi), _one(pool[1].kernel_size), _one(pool[1].stride)
+    elif kind == "avg" and type(pool) is m["RealCellAvgPool1d"]:
+        (lo, hi), k, st = (pool.lo, pool.hi), pool.k, pool.s
+    elif type(pool) is (nn.MaxPool1d if kind == "max" else nn.AvgPool1d):
+        (p,), (k,), (st,) = _one(pool.padding), _one(pool.kernel_size), _one(pool.stride)
+        lo = hi = p
+    else:
+        return None
+    padding = spec_padding_1d(lo, hi, ictx.in_shape[0], k, st, causal=False)
+    return TorchImport({"type": f"{'max' if kind == 'max' else 'average'}_pool1d", "pool_size": k, "strides": st,
+                        "padding": padding}, {})
+
+
+def _one(v) -> tuple[int]:
+    return (int(v),) if isinstance(v, int) else (int(v[0]),)
+
+
+def _pool1d_from_keras(layer, ictx, kind: str):
+    import keras
+
+    if type(layer) is not (keras.layers.MaxPooling1D if kind == "max" else keras.layers.AveragePooling1D):
+        return None
+    return {"type": f"{'max' if kind == 'max' else 'average'}_pool1d", "pool_size": layer.pool_size[0],
+            "strides": layer.strides[0], "padding": layer.padding}
+
+
+def _global1d_from_torch(module, ictx, kind: str):
+    if type(module) is not _torch_modules()["GlobalPool1d"] or module.kind != kind:
+        return None
+    return TorchImport({"type": f"global_{'average' if kind == 'avg' else 'max'}_pool1d"}, {})
+
+
+def _global1d_call(target, args, kwargs, ictx, kind: str):
+    """``x.mean(dim=1)`` / ``x.amax(dim=1)`` on an (N, T, C) sequence."""
+    import torch
+
+    if args[:1] != (TENSOR,) or len(ictx.in_shape) != 2 or ictx.in_layout.kind != "same":
+        return None
+    if target is not (torch.mean if kind == "avg" else torch.amax):
+        return None
+    dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+    if dim in (1, -2, (1,), [1]) and not kwargs.get("keepdim", False):
+        return {"type": f"global_{'average' if kind == 'avg' else 'max'}_pool1d"}
+    return None
+
+
+def _global1d_from_keras(layer, ictx, kind: str):
+    import keras
+
+    cls = keras.layers.GlobalAveragePooling1D if kind == "avg" else keras.layers.GlobalMaxPooling1D
+    if type(layer) is not cls:
+        return None
+    if layer.keepdims:
+        raise Refused(f"{cls.__name__}(keepdims=True): parity's is keepdims=False")
+    return {"type": f"global_{'average' if kind == 'avg' else 'max'}_pool1d"}
+
+
 # -- 1-D pooling --------------------------------------------------------------------------------------
 def pool1d_pads(ctx: BuildContext) -> tuple[int, int]:
     p = ctx.spec.params
@@ -230,14 +366,18 @@ register(
                  rules=_conv1d_rules,
                  deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params),
                                                        ctx.dtype),
-                 scratch_class="Conv1D", trainable=True,
+                 scratch_class="Conv1D", trainable=True, from_torch=_conv1d_from_torch, from_keras=_conv1d_from_keras,
                  parameter_shapes=lambda p, s: [("kernel", (p["kernel_size"], s[-1] // p["groups"], p["filters"]))]),
     LayerMapping(type="max_pool1d", family="conv1d", atlas=_pool_atlas("max"),
                  torch=lambda ctx: _torch_pool1d(ctx, "max"), keras=lambda ctx: _keras_pool1d(ctx, "max"),
-                 scratch_class="MaxPool1D", value_preserving=True, shift_preserving=True),
+                 scratch_class="MaxPool1D", value_preserving=True, shift_preserving=True,
+                 from_torch=lambda m, ictx: _pool1d_from_torch(m, ictx, "max"),
+                 from_keras=lambda l, ictx: _pool1d_from_keras(l, ictx, "max")),
     LayerMapping(type="average_pool1d", family="conv1d", atlas=_pool_atlas("avg"),
                  torch=lambda ctx: _torch_pool1d(ctx, "avg"), keras=lambda ctx: _keras_pool1d(ctx, "avg"),
-                 scratch_class="AveragePool1D", value_preserving=True, shift_preserving=True),
+                 scratch_class="AveragePool1D", value_preserving=True, shift_preserving=True,
+                 from_torch=lambda m, ictx: _pool1d_from_torch(m, ictx, "avg"),
+                 from_keras=lambda l, ictx: _pool1d_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_average_pool1d", family="conv1d",
         atlas=Atlas(title="global_average_pool1d", math="forward: y[n,c] = (1/T) sum_t x[n,t,c]\nbackward: dx[n,t,c] = dy[n,c] / T",
@@ -245,7 +385,10 @@ register(
                     keras="keras.layers.GlobalAveragePooling1D()  (keepdims=False)",
                     layout="no weights", defaults="torch has no class of this name"),
         torch=lambda ctx: _torch_global1d(ctx, "avg"), keras=lambda ctx: _keras_global1d(ctx, "avg"),
-        scratch_class="GlobalAveragePool1D", value_preserving=True, shift_preserving=True),
+        scratch_class="GlobalAveragePool1D", value_preserving=True, shift_preserving=True,
+        from_torch=lambda m, ictx: _global1d_from_torch(m, ictx, "avg"),
+        from_torch_call=lambda t, a, k, ictx: _global1d_call(t, a, k, ictx, "avg"),
+        from_keras=lambda l, ictx: _global1d_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_max_pool1d", family="conv1d",
         atlas=Atlas(title="global_max_pool1d",
@@ -256,5 +399,8 @@ register(
                     defaults=("torch has no class of this name; x.amax splits a tie's gradient evenly, like TF's "
                               "reduce_max; x.max(dim=1).values would give it all to one index")),
         torch=lambda ctx: _torch_global1d(ctx, "max"), keras=lambda ctx: _keras_global1d(ctx, "max"),
-        scratch_class="GlobalMaxPool1D", value_preserving=True, shift_preserving=True),
+        scratch_class="GlobalMaxPool1D", value_preserving=True, shift_preserving=True,
+        from_torch=lambda m, ictx: _global1d_from_torch(m, ictx, "max"),
+        from_torch_call=lambda t, a, k, ictx: _global1d_call(t, a, k, ictx, "max"),
+        from_keras=lambda l, ictx: _global1d_from_keras(l, ictx, "max")),
 )

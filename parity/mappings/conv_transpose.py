@@ -30,7 +30,8 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 
-from parity.mappings.base import Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, register
+from parity.mappings.base import (Atlas, BuildContext, LayerMapping, Refused, TorchImport, WeightRule, expect_shape,
+                                  register, torch_tensors)
 from parity.mappings.conv import CHANNELS_FIRST, to_channels_first
 from scratchnet.layers.conv_transpose import transpose_crop, transpose_output_size
 
@@ -144,6 +145,73 @@ ATLAS = Atlas(
            "ext = max(top + H_out - full, 0)) cropped [top:top + H_out] as TF crops: exact (1e-16) for every case."),
 )
 
+# -- the way back (parity.importers) --------------------------------------------------------------
+def _spec_for(fields: dict, in_shape, want) -> dict:
+    """The (padding, output_padding) of Keras's whose geometry gives per axis (H_out, top) = ``want``,
+    searched over every spelling (valid/same, output_padding None or below the strides)."""
+    import itertools
+
+    from parity.spec import LayerSpec
+
+    (sh, sw) = fields["strides"]
+    for padding in ("valid", "same"):
+        for op in [None, *itertools.product(range(sh), range(sw))]:
+            params = {**fields, "padding": padding, "output_padding": op, "dilation_rate": (1, 1)}
+            ctx = BuildContext(LayerSpec("conv2d_transpose", params), tuple(in_shape), (), None, "float32")
+            try:
+                got = [(ho, top) for ho, top, _ in geometry(ctx)]
+            except ValueError:
+                continue
+            if got == list(want):
+                return {"type": "conv2d_transpose", **fields, "padding": padding,
+                        "output_padding": None if op is None else tuple(op)}
+    raise Refused(f"a transposed convolution giving (H_out, crop) {list(want)}: no Keras padding/output_padding "
+                  "gives it")
+
+
+def _from_torch(module, ictx):
+    """The harness's ``Sequential(layout, conv=nn.ConvTranspose2d, crop)``, or ``nn.ConvTranspose2d``
+    (padding p: the full output cut by p at the start, p - output_padding at the end)."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Sequential) and list(module._modules) == ["layout", "conv", "crop"]:
+        conv, crop = module.conv, module.crop
+        want = ((crop.ho, crop.top), (crop.wo, crop.left))
+    elif type(module) is nn.ConvTranspose2d:
+        conv = module
+        want = None
+    else:
+        return None
+    if conv.groups != 1 or tuple(conv.dilation) != (1, 1) or conv.padding_mode != "zeros":
+        raise Refused("nn.ConvTranspose2d with groups, dilation or non-zero padding: no Keras twin")
+    if len(ictx.in_shape) != 3 or ictx.in_layout.kind != "channels_first":
+        raise Refused(f"nn.ConvTranspose2d on a tensor of shape {ictx.in_shape} (expected an NCHW image)")
+    if want is None:
+        want = tuple(((n - 1) * s + k - 2 * p + op, p) for n, k, s, p, op in
+                     zip(ictx.in_shape[:2], conv.kernel_size, conv.stride, conv.padding, conv.output_padding))
+    fields = {"filters": conv.out_channels, "kernel_size": tuple(conv.kernel_size), "strides": tuple(conv.stride),
+              "use_bias": conv.bias is not None}
+    return TorchImport(_spec_for(fields, ictx.in_shape, want), torch_tensors(conv, "conv."))
+
+
+def _from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.Conv2DTranspose:
+        return None
+    if tuple(layer.dilation_rate) != (1, 1) or layer.data_format != "channels_last":
+        raise Refused("Conv2DTranspose with dilation or channels_first: not supported")
+    act_name = getattr(layer.activation, "__name__", "")
+    if act_name != "linear":
+        raise Refused(f"Conv2DTranspose(activation={act_name}): the spec's conv2d_transpose has no activation; "
+                      "make it a separate layer")
+    op = layer.output_padding
+    return {"type": "conv2d_transpose", "filters": layer.filters, "kernel_size": tuple(layer.kernel_size),
+            "strides": tuple(layer.strides), "padding": layer.padding, "output_padding": None if op is None else tuple(op),
+            "use_bias": layer.use_bias}
+
+
 register(LayerMapping(type="conv2d_transpose", family="conv_transpose", atlas=ATLAS, torch=_torch, keras=_keras,
                       rules=_rules, scratch_class="Conv2DTranspose", trainable=True,
-                      parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], p["filters"], s[-1]))]))
+                      parameter_shapes=lambda p, s: [("kernel", (*p["kernel_size"], p["filters"], s[-1]))],
+                      from_torch=_from_torch, from_keras=_from_keras))

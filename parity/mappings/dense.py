@@ -12,7 +12,8 @@ from collections import OrderedDict
 import numpy as np
 
 from parity.mappings import activations as act
-from parity.mappings.base import snippet, SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, identity_rule, register
+from parity.mappings.base import (snippet, SAME, Atlas, BuildContext, LayerMapping, TorchImport, WeightRule, expect_shape,
+                                  identity_rule, register, torch_tensors)
 
 
 def _torch(ctx: BuildContext):
@@ -52,6 +53,30 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
     return rules
 
 
+def _from_torch(module, ictx):
+    """``nn.Linear`` (activation linear), or the harness's ``Sequential(linear=, act=)``."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Linear):
+        linear, fields = module, {"activation": "linear"}
+    elif isinstance(module, nn.Sequential) and list(module._modules) == ["linear", "act"]:
+        linear = module.linear
+        fields = act.fused({}, act.torch_activation(module.act, SAME, len(ictx.in_shape) + 1), "dense")
+    else:
+        return None
+    return TorchImport({"type": "dense", "units": linear.out_features, "use_bias": linear.bias is not None, **fields},
+                       torch_tensors(linear, "linear."))
+
+
+def _from_keras(layer, ictx):
+    import keras
+
+    if not isinstance(layer, keras.layers.Dense):
+        return None
+    return act.fused({"type": "dense", "units": layer.units, "use_bias": layer.use_bias},
+                     act.keras_activation(layer.activation), "dense")
+
+
 register(LayerMapping(
     type="dense", family="dense",
     atlas=Atlas(
@@ -74,4 +99,5 @@ register(LayerMapping(
     check_input=lambda layer, s, case: ("", "dense expects (F,) or (T, F) input: flatten an image first (torch's "
                                         "NCHW layout would put W last)", s) if len(s) >= 3 else None,
     deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype),
+    from_torch=_from_torch, from_keras=_from_keras,
 ))

@@ -44,6 +44,33 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
     return [WeightRule("embeddings", "weight", to_torch, to_canonical)]
 
 
+def _from_torch(module, ictx):
+    """``nn.Embedding(V, D)`` without padding_idx, max_norm or sparse gradients."""
+    import torch.nn as nn
+
+    from parity.mappings.base import Refused, TorchImport, torch_tensors
+
+    if type(module) is not nn.Embedding:
+        return None
+    if module.padding_idx is not None or module.max_norm is not None or module.sparse:
+        raise Refused(f"nn.Embedding(padding_idx={module.padding_idx}, max_norm={module.max_norm}, sparse="
+                      f"{module.sparse}): Keras's Embedding has none of these")
+    return TorchImport({"type": "embedding", "input_dim": module.num_embeddings, "output_dim": module.embedding_dim},
+                       torch_tensors(module))
+
+
+def _from_keras(layer, ictx):
+    import keras
+
+    from parity.mappings.base import Refused
+
+    if type(layer) is not keras.layers.Embedding:
+        return None
+    if layer.mask_zero:
+        raise Refused("Embedding(mask_zero=True): masks are not compared")
+    return {"type": "embedding", "input_dim": layer.input_dim, "output_dim": layer.output_dim}
+
+
 register(LayerMapping(
     type="embedding", family="embedding",
     atlas=Atlas(
@@ -62,4 +89,5 @@ register(LayerMapping(
                "scratchnet. An embedding-first model has integer input and so no input gradient.")),
     torch=_torch, keras=_keras, rules=_rules, scratch_class="Embedding", trainable=True,
     parameter_shapes=lambda p, s: [("embeddings", (p["input_dim"], p["output_dim"]))],
+    from_torch=_from_torch, from_keras=_from_keras,
 ))

@@ -53,9 +53,10 @@ def _torch_classes():
     class Merge(nn.Module):
         """y = op(inputs), every input first brought from its layout to ``layout``."""
 
-        def __init__(self, op, in_layouts: tuple[Layout, ...], layout: Layout):
+        def __init__(self, op, in_layouts: tuple[Layout, ...], layout: Layout, kind: str = "", axis: int = -1):
             super().__init__()
             self.op, self.in_layouts, self.layout = op, in_layouts, layout
+            self.kind, self.axis = kind, axis  # the spec type (and concatenate's canonical axis), read back by importers
 
         def forward(self, *xs):
             xs = [x if lay == self.layout else from_canonical(to_canonical(x, lay), self.layout)
@@ -79,10 +80,10 @@ def _product(xs):
     return out
 
 
-def _elementwise(op):
+def _elementwise(op, kind: str):
     def build(ctx: BuildContext):
         layout = ctx.in_layouts[0]
-        return _torch_classes()(op, ctx.in_layouts, layout), layout
+        return _torch_classes()(op, ctx.in_layouts, layout, kind), layout
     return build
 
 
@@ -100,7 +101,7 @@ def _torch_ops():
 
 
 def _torch_elementwise(kind: str):
-    return lambda ctx: _elementwise(_torch_ops()[kind])(ctx)
+    return lambda ctx: _elementwise(_torch_ops()[kind], kind)(ctx)
 
 
 def _torch_concatenate(ctx: BuildContext):
@@ -109,7 +110,69 @@ def _torch_concatenate(ctx: BuildContext):
     first = ctx.in_layouts[0]
     layout = SAME if any(lay.kind == "flat" for lay in ctx.in_layouts) else first
     dim = layout.torch_axis(ctx.spec.params["axis"], len(ctx.out_shape) + 1)
-    return _torch_classes()(lambda xs: torch.cat(xs, dim), ctx.in_layouts, layout), layout
+    return _torch_classes()(lambda xs: torch.cat(xs, dim), ctx.in_layouts, layout, "concatenate",
+                            ctx.spec.params["axis"]), layout
+
+
+# -- the way back (parity.importers) --------------------------------------------------------------
+def _canonical(axis: int, rank: int) -> int:
+    return -1 if axis % rank == rank - 1 else axis % rank
+
+
+def _from_torch(kind: str):
+    """The harness's ``Merge`` module of this kind (torch has no merge modules of its own)."""
+    def hook(module, ictx):
+        from parity.mappings.base import TorchImport
+
+        if type(module) is not _torch_classes() or module.kind != kind:
+            return None
+        fields = {"type": kind}
+        if kind == "concatenate":
+            fields["axis"] = _canonical(module.axis, len(ictx.in_shape) + 1)
+        return TorchImport(fields, {})
+    return hook
+
+
+def _torch_functions():
+    import operator
+
+    import torch
+
+    return {"add": (operator.add, torch.add), "subtract": (operator.sub, torch.sub, torch.subtract),
+            "multiply": (operator.mul, torch.mul, torch.multiply), "maximum": (torch.maximum,),
+            "minimum": (torch.minimum,), "concatenate": (torch.cat, torch.concat, torch.concatenate)}
+
+
+def _from_torch_call(kind: str):
+    """``a + b``, ``torch.add(a, b)``, ``a - b``, ``a * b``, ``torch.maximum``, ``torch.minimum``
+    (two tensors); ``torch.cat([a, b, ...], dim)`` with dim read as the canonical axis."""
+    def hook(target, args, kwargs, ictx):
+        from parity.mappings.activations import canonical_axis
+        from parity.mappings.base import TENSOR
+
+        if target not in _torch_functions().get(kind, ()):
+            return None
+        if kind == "concatenate":
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+            if not args or not isinstance(args[0], (list, tuple)) or any(a != TENSOR for a in args[0]):
+                return None
+            return {"type": kind, "axis": canonical_axis(dim, ictx.in_layout, len(ictx.in_shape) + 1)}
+        if tuple(args) != (TENSOR, TENSOR) or kwargs:
+            return None
+        return {"type": kind}
+    return hook
+
+
+def _from_keras(class_name: str, kind: str):
+    def hook(layer, ictx):
+        import keras
+
+        if type(layer) is not getattr(keras.layers, class_name):
+            return None
+        if kind == "concatenate":
+            return {"type": kind, "axis": _canonical(layer.axis, len(ictx.in_shape) + 1)}
+        return {"type": kind}
+    return hook
 
 
 def _keras(class_name: str):
@@ -158,6 +221,7 @@ for _kind, (_cls, _fwd, _bwd, _torch_text, _conv) in _ELEMENTWISE.items():
         torch=_torch_elementwise(_kind), keras=_keras(_cls),
         arity=(2, 2) if _kind == "subtract" else (2, None),
         conventions=_ties(_conv) if _conv else (lambda ctx: []), scratch_class=_cls,
+        from_torch=_from_torch(_kind), from_torch_call=_from_torch_call(_kind), from_keras=_from_keras(_cls, _kind),
     ))
 
 register(LayerMapping(
@@ -174,5 +238,6 @@ register(LayerMapping(
         defaults="axis=-1 in both; the batch axis is refused",
         notes="inputs agree on every axis but axis"),
     torch=_torch_concatenate, keras=_keras("Concatenate"), arity=(2, None), scratch_class="Concatenate",
-    check_input=axis_check,
+    check_input=axis_check, from_torch=_from_torch("concatenate"), from_torch_call=_from_torch_call("concatenate"),
+    from_keras=_from_keras("Concatenate", "concatenate"),
 ))

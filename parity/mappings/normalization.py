@@ -41,8 +41,8 @@ import math
 
 import numpy as np
 
-from parity.mappings.base import (Atlas, BuildContext, Convention, LayerMapping, Layout, WeightRule, expect_shape,
-                                  register, snippet)
+from parity.mappings.base import (Atlas, BuildContext, Convention, LayerMapping, Layout, Refused, TorchImport, WeightRule,
+                                  expect_shape, register, snippet, torch_tensors)
 
 
 # -- torch wrappers ---------------------------------------------------------------------------
@@ -205,6 +205,87 @@ def _ln_rules(ctx: BuildContext) -> list[WeightRule]:
     return [_checked_identity(c, prefix + t, shape) for c, t in names]
 
 
+# -- the way back (parity.importers) --------------------------------------------------------------
+def _moved_inner(module):
+    """The module inside the harness's ``MovedChannels`` wrapper, or None."""
+    return module.inner if type(module).__qualname__ == "_move_channels.<locals>.MovedChannels" else None
+
+
+def _bn_from_torch(module, ictx):
+    """``nn.BatchNorm1d/2d`` (affine, tracking running statistics), or the harness's wrapper
+    moving a sequence's channels to dim 1: momentum read back as Keras's ``1 - torch momentum``."""
+    import torch.nn as nn
+
+    inner = _moved_inner(module)
+    bn = inner if inner is not None else module
+    if not isinstance(bn, nn.modules.batchnorm._BatchNorm):
+        return None
+    name = type(bn).__name__
+    if not (bn.affine and bn.track_running_stats) or bn.momentum is None:
+        raise Refused(f"nn.{name}(affine={bn.affine}, track_running_stats={bn.track_running_stats}, momentum="
+                      f"{bn.momentum}): Keras's BatchNormalization has gamma, beta and running averages")
+    ctx = BuildContext(None, ictx.in_shape, ictx.in_shape, ictx.in_layout, ictx.dtype)
+    if (inner is not None) != (_bn_plan(ctx)[1] == "moved"):
+        raise Refused(f"nn.{name} on a tensor of shape (N, {', '.join(map(str, ictx.in_shape))}) in layout "
+                      f"{ictx.in_layout.kind}: torch normalises dim 1, Keras the last (channel) axis")
+    if bn.num_features != ictx.in_shape[-1]:
+        raise Refused(f"nn.{name}({bn.num_features}) on {ictx.in_shape[-1]} channels")
+    fields = {"type": "batch_normalization", "momentum": 1.0 - float(bn.momentum), "epsilon": float(bn.eps)}
+    return TorchImport(fields, torch_tensors(module))
+
+
+def _bn_from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.BatchNormalization:
+        return None
+    rank = len(ictx.in_shape) + 1
+    axis = layer.axis if isinstance(layer.axis, int) else (layer.axis[0] if len(layer.axis) == 1 else None)
+    if axis is None or axis % rank != rank - 1 or not (layer.center and layer.scale):
+        raise Refused(f"BatchNormalization(axis={layer.axis}, center={layer.center}, scale={layer.scale}): parity's is "
+                      "axis=-1 with gamma and beta")
+    return {"type": "batch_normalization", "momentum": float(layer.momentum), "epsilon": float(layer.epsilon)}
+
+
+def ln_axis(axes: tuple[int, ...], rank: int):
+    """The spec's ``axis`` for normalised canonical ``axes`` (batch 0): -1, or the list [-k, ..., -1]."""
+    negative = tuple(sorted(a % rank - rank for a in axes))
+    return negative[0] if negative == (-1,) else negative
+
+
+def _ln_from_torch(module, ictx):
+    """``nn.LayerNorm(normalized_shape)`` over the trailing dims (with weight and bias), or the
+    harness's wrapper moving an NCHW image's channels last."""
+    import torch.nn as nn
+
+    inner = _moved_inner(module)
+    ln = inner if inner is not None else module
+    if type(ln) is not nn.LayerNorm:
+        return None
+    if not ln.elementwise_affine or ln.bias is None:
+        raise Refused("nn.LayerNorm without weight or bias: Keras's LayerNormalization has gamma and beta")
+    k = len(ln.normalized_shape)
+    if (inner is not None) != (ictx.in_layout.kind == "channels_first"):
+        raise Refused(f"nn.LayerNorm{tuple(ln.normalized_shape)} on an NCHW image normalises (.., H, W), not the channels")
+    if tuple(ln.normalized_shape) != tuple(ictx.in_shape[-k:]):
+        raise Refused(f"nn.LayerNorm{tuple(ln.normalized_shape)} on input (N, {', '.join(map(str, ictx.in_shape))})")
+    rank = len(ictx.in_shape) + 1
+    fields = {"type": "layer_normalization", "epsilon": float(ln.eps), "axis": ln_axis(tuple(range(rank - k, rank)), rank)}
+    return TorchImport(fields, torch_tensors(module))
+
+
+def _ln_from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.LayerNormalization:
+        return None
+    if not (layer.center and layer.scale):
+        raise Refused("LayerNormalization(center=False or scale=False): parity's has gamma and beta")
+    rank = len(ictx.in_shape) + 1
+    axes = (layer.axis,) if isinstance(layer.axis, int) else tuple(layer.axis)
+    return {"type": "layer_normalization", "epsilon": float(layer.epsilon), "axis": ln_axis(axes, rank)}
+
+
 def _bn_check_input(layer, in_shape, case):
     """torch refuses a training batch with one value per channel."""
     per_channel = case.input_shape[0] * math.prod(in_shape[:-1])
@@ -251,7 +332,7 @@ register(
                    "momentum and epsilon exact in float64 (measured: no float32 rounding, unlike optimizer "
                    "hyperparameters). torch refuses a training batch with one value per channel.")),
         torch=_bn_torch, keras=_bn_keras, rules=_bn_rules, scratch_class="BatchNormalization", trainable=True,
-        check_input=_bn_check_input,
+        check_input=_bn_check_input, from_torch=_bn_from_torch, from_keras=_bn_from_keras,
         conventions=lambda ctx: [Convention(("step", "state"), "torch updates the running variance with the unbiased "
                                             "batch variance, Keras with the biased one")] if ctx.training else [],
     ),
@@ -275,6 +356,6 @@ register(
                    "no torch twin and the mapping refuses it. Keras computes x * inv + (beta - mean * inv), inv = "
                    "gamma * rsqrt(var + eps): the same math in a different rounding order (ulp level).")),
         torch=_ln_torch, keras=_ln_keras, rules=_ln_rules, torch_only_if=_ln_unsupported,
-        scratch_class="LayerNormalization", trainable=True,
+        scratch_class="LayerNormalization", trainable=True, from_torch=_ln_from_torch, from_keras=_ln_from_keras,
     ),
 )

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import functools
 
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, register
-from parity.mappings.conv import CHANNELS_FIRST, to_channels_first, window_pads
+from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, Refused, TorchImport, register
+from parity.mappings.conv import CHANNELS_FIRST, spec_padding, to_channels_first, window_pads
 
 
 @functools.cache
@@ -148,6 +148,138 @@ def _keras_global_max(ctx: BuildContext):
     return keras.layers.GlobalMaxPooling2D()
 
 
+# ---- the way back (parity.importers) ----------------------------------------------------------
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _unwrap(module):
+    """The pooling module inside the harness's ``Sequential(layout, pool)`` (layout an Identity or
+    ``ToChannelsFirst``), or ``module`` itself."""
+    import torch.nn as nn
+
+    from parity.mappings.conv import _torch_modules as conv_modules
+
+    if isinstance(module, nn.Sequential) and len(module) == 2 and \
+            isinstance(module[0], (nn.Identity, conv_modules()["ToChannelsFirst"])):
+        return module[1]
+    return module
+
+
+def _pool_from_torch(module, ictx, kind: str):
+    """``nn.MaxPool2d`` / ``nn.AvgPool2d`` (symmetric padding; average with count_include_pad=False
+    where it pads), the harness's padded forms; refused: dilation, ceil_mode, counted padding."""
+    import torch.nn as nn
+
+    pool = _unwrap(module)
+    cls = nn.MaxPool2d if kind == "max" else nn.AvgPool2d
+    pads = None
+    if kind == "max" and isinstance(pool, nn.Sequential) and len(pool) == 2 and \
+            isinstance(pool[0], nn.ConstantPad2d) and pool[0].value == float("-inf") and isinstance(pool[1], nn.MaxPool2d):
+        left, right, top, bottom = pool[0].padding
+        pads, pool = ((top, bottom), (left, right)), pool[1]
+    elif kind == "avg" and type(pool) is _torch_modules()["PaddedAvgPool2d"]:
+        left, right, top, bottom = pool.pad
+        k, st = pool.kernel_size, pool.stride
+        pads = ((top, bottom), (left, right))
+        return _pool_import(kind, k, st, pads, ictx)
+    if type(pool) is not cls:
+        return None
+    name = type(pool).__name__
+    if getattr(pool, "ceil_mode", False):
+        raise Refused(f"nn.{name}(ceil_mode=True): Keras pools floor the output size")
+    if kind == "max" and (_pair(pool.dilation) != (1, 1) or pool.return_indices):
+        raise Refused(f"nn.{name}: dilation and return_indices have no Keras twin")
+    k, st = _pair(pool.kernel_size), _pair(pool.stride if pool.stride is not None else pool.kernel_size)
+    if pads is None:
+        ph, pw = _pair(pool.padding)
+        pads = ((ph, ph), (pw, pw))
+    if kind == "avg" and pads != ((0, 0), (0, 0)) and pool.count_include_pad:
+        raise Refused(f"nn.AvgPool2d(padding={pool.padding}, count_include_pad=True) counts the padded zeros; Keras's "
+                      "average leaves them out (count_include_pad=False is its twin)")
+    if kind == "avg" and pool.divisor_override is not None:
+        raise Refused("nn.AvgPool2d(divisor_override=...): no Keras twin")
+    return _pool_import(kind, k, st, pads, ictx)
+
+
+def _pool_import(kind, k, st, pads, ictx):
+    if len(ictx.in_shape) != 3 or ictx.in_layout.kind != "channels_first":
+        raise Refused(f"2-d pooling on a tensor of shape {ictx.in_shape} (expected an NCHW image)")
+    padding = spec_padding(pads, ictx.in_shape[:2], k, st, what=f"{kind} pooling")
+    return TorchImport({"type": "max_pool2d" if kind == "max" else "average_pool2d", "pool_size": tuple(k),
+                        "strides": tuple(st), "padding": padding}, {})
+
+
+def _global_from_torch(module, ictx, kind: str):
+    """The harness's global pools, or ``nn.AdaptiveAvgPool2d(1)`` / ``nn.AdaptiveMaxPool2d(1)`` (whose
+    (N, C, 1, 1) output is read as (N, C): the importer drops the flatten after it)."""
+    import torch.nn as nn
+
+    pool = _unwrap(module)
+    ours = _torch_modules()["GlobalAvgPool2d" if kind == "avg" else "GlobalMaxPool2d"]
+    adaptive = nn.AdaptiveAvgPool2d if kind == "avg" else nn.AdaptiveMaxPool2d
+    if type(pool) is adaptive and _pair(pool.output_size) == (1, 1) and not getattr(pool, "return_indices", False):
+        pass
+    elif type(pool) is not ours:
+        return None
+    if len(ictx.in_shape) != 3 or ictx.in_layout.kind != "channels_first":
+        raise Refused(f"global pooling on a tensor of shape {ictx.in_shape} (expected an NCHW image)")
+    return TorchImport({"type": "global_average_pool2d" if kind == "avg" else "global_max_pool2d"}, {})
+
+
+def _global_call(target, args, kwargs, ictx, kind: str):
+    """``x.mean(dim=(2, 3))`` / ``x.amax(dim=(2, 3))`` on an NCHW image (the harness's own global
+    pools), ``F.adaptive_avg_pool2d(x, 1)`` / ``F.adaptive_max_pool2d(x, 1)`` (read as (N, C))."""
+    import torch
+    import torch.nn.functional as F
+
+    from parity.mappings.base import TENSOR
+
+    if args[:1] != (TENSOR,) or ictx.in_layout.kind != "channels_first" or len(ictx.in_shape) != 3:
+        return None
+    reduce = (torch.mean,) if kind == "avg" else (torch.amax,)
+    adaptive = F.adaptive_avg_pool2d if kind == "avg" else F.adaptive_max_pool2d
+    out = {"type": "global_average_pool2d" if kind == "avg" else "global_max_pool2d"}
+    if target in reduce:
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        dims = tuple(d % 4 for d in dim) if isinstance(dim, (tuple, list)) else None
+        if dims is not None and sorted(dims) == [2, 3] and not kwargs.get("keepdim", False):
+            return out
+    if target is adaptive and _pair(kwargs.get("output_size", args[1] if len(args) > 1 else 0)) == (1, 1):
+        return out
+    return None
+
+
+def _pool_from_keras(layer, ictx, kind: str):
+    import keras
+
+    cls = keras.layers.MaxPooling2D if kind == "max" else keras.layers.AveragePooling2D
+    explicit = _keras_classes()["ExplicitPaddingPool2D"]
+    if type(layer) is explicit and layer.kind == kind:
+        (t, b), (l, r) = (tuple(w) for w in layer.widths[1:3])
+        padding = spec_padding(((t, b), (l, r)), ictx.in_shape[:2], layer.pool_size, layer.strides)
+        return {"type": f"{'max' if kind == 'max' else 'average'}_pool2d", "pool_size": tuple(layer.pool_size),
+                "strides": tuple(layer.strides), "padding": padding}
+    if type(layer) is not cls:
+        return None
+    if layer.data_format != "channels_last":
+        raise Refused(f"{cls.__name__}(data_format={layer.data_format!r}): parity's layout is channels_last")
+    return {"type": f"{'max' if kind == 'max' else 'average'}_pool2d", "pool_size": tuple(layer.pool_size),
+            "strides": tuple(layer.strides), "padding": layer.padding}
+
+
+def _global_from_keras(layer, ictx, kind: str):
+    import keras
+
+    cls = keras.layers.GlobalAveragePooling2D if kind == "avg" else keras.layers.GlobalMaxPooling2D
+    if type(layer) is not cls:
+        return None
+    if layer.keepdims or layer.data_format != "channels_last":
+        raise Refused(f"{cls.__name__}(keepdims={layer.keepdims}, data_format={layer.data_format!r}): parity's is "
+                      "keepdims=False, channels_last")
+    return {"type": "global_average_pool2d" if kind == "avg" else "global_max_pool2d"}
+
+
 _POOL_PADDING = ("same = TensorFlow's rule per axis: total = max((ceil(H/s) - 1) s + k - H, 0), top = total // 2, "
                  "bottom = total - top. torch: top == bottom and left == right -> padding=(top, left) in the "
                  "pooling module; otherwise explicit padding before a padding=0 pool. An explicit int/[h, w] "
@@ -174,7 +306,8 @@ register(
                       "torch pads symmetrically only, with -inf, at most k/2"),
             notes=_POOL_PADDING),
         torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max"),
-        scratch_class="MaxPool2D", value_preserving=True, shift_preserving=True),
+        scratch_class="MaxPool2D", value_preserving=True, shift_preserving=True,
+        from_torch=lambda m, ictx: _pool_from_torch(m, ictx, "max"), from_keras=lambda l, ictx: _pool_from_keras(l, ictx, "max")),
     LayerMapping(
         type="average_pool2d", family="pooling",
         atlas=Atlas(
@@ -193,7 +326,8 @@ register(
                       "leaves padded cells out of the count: the harness passes count_include_pad=False"),
             notes=_POOL_PADDING),
         torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg"),
-        scratch_class="AveragePool2D", value_preserving=True, shift_preserving=True),
+        scratch_class="AveragePool2D", value_preserving=True, shift_preserving=True,
+        from_torch=lambda m, ictx: _pool_from_torch(m, ictx, "avg"), from_keras=lambda l, ictx: _pool_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_average_pool2d", family="pooling",
         atlas=Atlas(
@@ -205,7 +339,9 @@ register(
             layout="no weights; the (N, C) output is canonical in both layouts",
             defaults="Keras keepdims=False; torch has no class of this name"),
         torch=_torch_global, keras=_keras_global,
-        scratch_class="GlobalAveragePool2D", value_preserving=True, shift_preserving=True),
+        scratch_class="GlobalAveragePool2D", value_preserving=True, shift_preserving=True,
+        from_torch=lambda m, ictx: _global_from_torch(m, ictx, "avg"),
+        from_torch_call=lambda t, a, k, ictx: _global_call(t, a, k, ictx, "avg"), from_keras=lambda l, ictx: _global_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_max_pool2d", family="pooling",
         atlas=Atlas(
@@ -219,5 +355,7 @@ register(
             defaults=("torch has no class of this name; amax splits a tie's gradient evenly, as TF's reduce_max does; "
                       "nn.AdaptiveMaxPool2d(1) would give all of it to one cell")),
         torch=_torch_global_max, keras=_keras_global_max,
-        scratch_class="GlobalMaxPool2D", value_preserving=True, shift_preserving=True),
+        scratch_class="GlobalMaxPool2D", value_preserving=True, shift_preserving=True,
+        from_torch=lambda m, ictx: _global_from_torch(m, ictx, "max"),
+        from_torch_call=lambda t, a, k, ictx: _global_call(t, a, k, ictx, "max"), from_keras=lambda l, ictx: _global_from_keras(l, ictx, "max")),
 )

@@ -176,6 +176,76 @@ def _gru_torch_only_if(ctx: BuildContext) -> str | None:
     return None
 
 
+# -- the way back (parity.importers) --------------------------------------------------------------
+TORCH_CLASSES = {"simple_rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+KERAS_CLASSES = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _from_torch(kind: str):
+    """The harness's ``Sequence(rnn=...)``, or a bare ``nn.RNN/LSTM/GRU(batch_first=True)`` whose
+    ``return_sequences`` the importer reads from how its outputs are used (``ictx.hints``: ``out``
+    itself, or ``out[:, -1]`` / ``h_n[-1]`` for the last step)."""
+    def hook(module, ictx):
+        import torch.nn as nn
+
+        from parity.mappings.base import Refused, TorchImport, torch_tensors
+
+        cls = getattr(nn, TORCH_CLASSES[kind])
+        if type(module).__qualname__ == "_sequence_module.<locals>.Sequence" and type(module.rnn) is cls:
+            rnn, return_sequences = module.rnn, bool(module.return_sequences)
+        elif type(module) is cls:
+            rnn, return_sequences = module, ictx.hints.get("return_sequences", True)
+        else:
+            return None
+        name = f"nn.{TORCH_CLASSES[kind]}"
+        if not rnn.batch_first or rnn.num_layers != 1 or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+            raise Refused(f"{name}(batch_first={rnn.batch_first}, num_layers={rnn.num_layers}, bidirectional="
+                          f"{rnn.bidirectional}): parity maps one batch_first layer, one direction")
+        if not rnn.bias:
+            raise Refused(f"{name}(bias=False): the spec's {kind} always has a bias")
+        if len(ictx.in_shape) != 2 or ictx.in_shape[-1] != rnn.input_size:
+            raise Refused(f"{name}({rnn.input_size}, ...) on input (N, {', '.join(map(str, ictx.in_shape))})")
+        fields = {"type": kind, "units": rnn.hidden_size, "return_sequences": return_sequences}
+        if kind == "simple_rnn":
+            fields["activation"] = rnn.nonlinearity
+        if kind == "gru":
+            fields["reset_after"] = True  # torch's GRU applies the reset gate after the recurrent matmul
+        return TorchImport(fields, torch_tensors(rnn, "rnn."))
+
+    return hook
+
+
+def _from_keras(kind: str):
+    def hook(layer, ictx):
+        import keras
+
+        from parity.mappings.base import Refused
+
+        cls = getattr(keras.layers, KERAS_CLASSES[kind])
+        if type(layer) is not cls:
+            return None
+        name = KERAS_CLASSES[kind]
+        if layer.return_state or layer.go_backwards or layer.stateful or not layer.use_bias:
+            raise Refused(f"{name}(return_state={layer.return_state}, go_backwards={layer.go_backwards}, stateful="
+                          f"{layer.stateful}, use_bias={layer.use_bias}): parity maps a forward layer with a bias "
+                          "returning its output only")
+        fields = {"type": kind, "units": layer.units, "return_sequences": bool(layer.return_sequences)}
+        activation = act.keras_activation(layer.activation)
+        if kind == "simple_rnn":
+            fields["activation"] = activation[0] if activation else None
+            if activation is None or activation[1]:
+                raise Refused(f"{name}: activation {layer.activation!r} has no spec name")
+        else:
+            gates = (activation, act.keras_activation(layer.recurrent_activation))
+            if gates != (("tanh", {}), ("sigmoid", {})):
+                raise Refused(f"{name}(activation, recurrent_activation) other than (tanh, sigmoid): no torch twin")
+        if kind == "gru":
+            fields["reset_after"] = bool(layer.reset_after)
+        return fields
+
+    return hook
+
+
 # -- atlas ------------------------------------------------------------------------------------------
 _OUTPUT = "output: h_1..h_T (N, T, U) with return_sequences, else h_T (N, U); h_0 = 0"
 _SUM_BIAS = ("torch has two biases, bias_ih_l0 and bias_hh_l0 ({k}U,), that only ever appear as a sum; Keras one. "
@@ -266,12 +336,15 @@ def _gate_shapes(k: int):
 
 register(
     LayerMapping(type="simple_rnn", family="recurrent", atlas=SIMPLE_RNN_ATLAS, torch=_torch_builder("simple_rnn"),
-                 keras=_keras_builder("simple_rnn"), rules=make_rules, torch_only_if=_simple_rnn_torch_only_if,
+                 keras=_keras_builder("simple_rnn"), rules=make_rules, from_torch=_from_torch("simple_rnn"),
+                 from_keras=_from_keras("simple_rnn"), torch_only_if=_simple_rnn_torch_only_if,
                  scratch_class="SimpleRNN", trainable=True, parameter_shapes=_gate_shapes(1)),
     LayerMapping(type="lstm", family="recurrent", atlas=LSTM_ATLAS, torch=_torch_builder("lstm"),
-                 keras=_keras_builder("lstm"), rules=make_rules,
+                 keras=_keras_builder("lstm"), rules=make_rules, from_torch=_from_torch("lstm"),
+                 from_keras=_from_keras("lstm"),
                  scratch_class="LSTM", trainable=True, parameter_shapes=_gate_shapes(4)),
     LayerMapping(type="gru", family="recurrent", atlas=GRU_ATLAS, torch=_torch_builder("gru"),
-                 keras=_keras_builder("gru"), rules=make_rules, torch_only_if=_gru_torch_only_if,
+                 keras=_keras_builder("gru"), rules=make_rules, from_torch=_from_torch("gru"),
+                 from_keras=_from_keras("gru"), torch_only_if=_gru_torch_only_if,
                  scratch_class="GRU", trainable=True, parameter_shapes=_gate_shapes(3)),
 )

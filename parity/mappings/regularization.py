@@ -110,6 +110,34 @@ def _keras(ctx: BuildContext):
     return keras_class()(ctx.spec.params["rate"])
 
 
+def _from_torch(module, ictx):
+    """``nn.Dropout(p)`` or the harness's ``MaskedDropout(rate)``."""
+    import torch.nn as nn
+
+    from parity.mappings.base import TorchImport
+
+    if type(module) is nn.Dropout:
+        return TorchImport({"type": "dropout", "rate": float(module.p)}, {})
+    if type(module) is torch_class():
+        return TorchImport({"type": "dropout", "rate": module.rate}, {})
+    return None
+
+
+def _from_keras(layer, ictx):
+    """``keras.layers.Dropout(rate)`` (without noise_shape) or the harness's ``MaskedDropout(rate)``."""
+    import keras
+
+    from parity.mappings.base import Refused
+
+    if type(layer) is keras.layers.Dropout:
+        if layer.noise_shape is not None:
+            raise Refused("Dropout(noise_shape=...): not supported")
+        return {"type": "dropout", "rate": float(layer.rate)}
+    if type(layer) is keras_class():
+        return {"type": "dropout", "rate": layer.rate}
+    return None
+
+
 register(LayerMapping(
     type="dropout", family="regularization",
     atlas=Atlas(
@@ -130,5 +158,5 @@ register(LayerMapping(
         notes=("Masks come from different generators in each framework, so parity injects one mask drawn by the "
                "harness (numpy Generator from the case seed) into all three. x * (1/(1-p)) matches torch's and "
                "Keras's own kernels bit for bit; x / (1-p) is 1 ulp off. Keras noise_shape is not supported.")),
-    torch=_torch, keras=_keras, scratch_class="Dropout",
+    torch=_torch, keras=_keras, scratch_class="Dropout", from_torch=_from_torch, from_keras=_from_keras,
 ))

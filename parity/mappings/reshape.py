@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from parity.mappings.base import SAME, Atlas, BuildContext, Layout, LayerMapping, flat_perm, register
+from parity.mappings.base import TENSOR, SAME, Atlas, BuildContext, Layout, LayerMapping, Refused, TorchImport, flat_perm, register
 
 
 @functools.cache
@@ -75,6 +75,55 @@ def _keras_reshape(ctx: BuildContext):
     return keras.layers.Reshape(tuple(ctx.spec.params["target_shape"]))
 
 
+# -- the way back (parity.importers) --------------------------------------------------------------
+def _flatten_from_torch(module, ictx):
+    import torch.nn as nn
+
+    if type(module) is not nn.Flatten:
+        return None
+    if (module.start_dim, module.end_dim) != (1, -1):
+        raise Refused(f"nn.Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}): only (1, -1) is Flatten")
+    return TorchImport({"type": "flatten"}, {})
+
+
+def _flatten_call(target, args, kwargs, ictx):
+    """``torch.flatten(x, 1)`` and ``x.flatten(1)`` (the method reads as the function)."""
+    import torch
+
+    if target is not torch.flatten or args[:1] != (TENSOR,):
+        return None
+    start = kwargs.get("start_dim", args[1] if len(args) > 1 else 0)
+    end = kwargs.get("end_dim", args[2] if len(args) > 2 else -1)
+    if (start, end) != (1, -1):
+        raise Refused(f"torch.flatten(x, {start}, {end}): only start_dim=1, end_dim=-1 is Flatten")
+    return {"type": "flatten"}
+
+
+def _flatten_from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.Flatten:
+        return None
+    if layer.data_format != "channels_last":
+        raise Refused("Flatten(data_format='channels_first') flattens like torch: parity's layout is channels_last")
+    return {"type": "flatten"}
+
+
+def _reshape_from_torch(module, ictx):
+    """The harness's ``CanonicalReshape`` only: a user's torch reshape acts on NCHW order, not the spec's."""
+    if type(module) is not _torch_modules()["CanonicalReshape"]:
+        return None
+    return TorchImport({"type": "reshape", "target_shape": tuple(module.out_shape)}, {})
+
+
+def _reshape_from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.Reshape:
+        return None
+    return {"type": "reshape", "target_shape": tuple(layer.target_shape)}
+
+
 register(
     LayerMapping(
         type="flatten", family="reshape",
@@ -92,7 +141,8 @@ register(
                       "channels-last"),
             notes="Forgetting the row permutation gives a dense that is wrong by a shuffle, not by rounding."),
         torch=_torch_flatten, keras=_keras_flatten, scratch_class="Flatten", value_preserving=True,
-        shift_preserving=True),
+        shift_preserving=True, from_torch=_flatten_from_torch, from_torch_call=_flatten_call,
+        from_keras=_flatten_from_keras),
     LayerMapping(
         type="reshape", family="reshape",
         atlas=Atlas(
@@ -109,5 +159,5 @@ register(
             notes=("torch's reshape/nn.Unflatten act on whatever layout the tensor has: on NCHW data the same "
                    "target gives a different element order, hence the move to channels-last first.")),
         torch=_torch_reshape, keras=_keras_reshape, scratch_class="Reshape", value_preserving=True,
-        shift_preserving=True),
+        shift_preserving=True, from_torch=_reshape_from_torch, from_keras=_reshape_from_keras),
 )

@@ -50,6 +50,71 @@ def _upsampling_deviations(ctx: BuildContext) -> list[Deviation]:
     return []
 
 
+# -- the way back (parity.importers) --------------------------------------------------------------
+def _inner(module, key: str, cls):
+    """``cls`` alone, or inside the harness's ``Sequential(layout=, <key>=)``; else None."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Sequential) and list(module._modules) == ["layout", key]:
+        module = module._modules[key]
+    return module if type(module) is cls else None
+
+
+def _image_input(ictx, what: str):
+    from parity.mappings.base import Refused
+
+    if len(ictx.in_shape) != 3 or ictx.in_layout.kind != "channels_first":
+        raise Refused(f"{what} on a tensor of shape {ictx.in_shape} (expected an NCHW image)")
+
+
+def _upsampling_from_torch(module, ictx):
+    """``nn.Upsample(scale_factor=integers, mode="nearest" | "bilinear", align_corners=False)``."""
+    import torch.nn as nn
+
+    from parity.mappings.base import Refused, TorchImport
+
+    up = _inner(module, "up", nn.Upsample)
+    if up is None:
+        return None
+    _image_input(ictx, "nn.Upsample")
+    scale = up.scale_factor if isinstance(up.scale_factor, tuple) else (up.scale_factor,) * 2
+    if up.size is not None or any(float(f) != int(f) for f in scale) or up.mode not in ("nearest", "bilinear") \
+            or (up.mode == "bilinear" and up.align_corners):
+        raise Refused(f"nn.Upsample(size={up.size}, scale_factor={up.scale_factor}, mode={up.mode!r}, align_corners="
+                      f"{up.align_corners}): Keras's UpSampling2D takes integer factors, nearest or bilinear "
+                      "(align_corners=False)")
+    return TorchImport({"type": "up_sampling2d", "size": tuple(int(f) for f in scale), "interpolation": up.mode}, {})
+
+
+def _upsampling_from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.UpSampling2D:
+        return None
+    return {"type": "up_sampling2d", "size": tuple(layer.size), "interpolation": layer.interpolation}
+
+
+def _zero_padding_from_torch(module, ictx):
+    import torch.nn as nn
+
+    from parity.mappings.base import TorchImport
+
+    pad = _inner(module, "pad", nn.ZeroPad2d)
+    if pad is None:
+        return None
+    _image_input(ictx, "nn.ZeroPad2d")
+    left, right, top, bottom = pad.padding
+    return TorchImport({"type": "zero_padding2d", "padding": ((top, bottom), (left, right))}, {})
+
+
+def _zero_padding_from_keras(layer, ictx):
+    import keras
+
+    if type(layer) is not keras.layers.ZeroPadding2D:
+        return None
+    return {"type": "zero_padding2d", "padding": tuple(tuple(p) for p in layer.padding)}
+
+
 def torch_zero_pad_order(padding) -> tuple[int, int, int, int]:
     """((top, bottom), (left, right)) -> torch's (left, right, top, bottom)."""
     (top, bottom), (left, right) = padding
@@ -90,7 +155,8 @@ register(
                    "float32 even in a float64 model: measured 2.6e-7 relative off torch (resize-bilinear-upsampling). The comparison allows Keras "
                    f"rtol {BILINEAR_FLOAT64_RTOL} from this layer on. Nearest is ops.repeat: exact.")),
         torch=_torch_upsampling, keras=_keras_upsampling, deviations=_upsampling_deviations,
-        scratch_class="UpSampling2D", value_preserving=True, shift_preserving=True),
+        scratch_class="UpSampling2D", value_preserving=True, shift_preserving=True,
+        from_torch=_upsampling_from_torch, from_keras=_upsampling_from_keras),
     LayerMapping(
         type="zero_padding2d", family="resize",
         atlas=Atlas(
@@ -105,5 +171,5 @@ register(
             defaults=("torch's order (left, right, top, bottom) names W before H; Keras's ((top, bottom), (left, right)) "
                       "H first. An int or (h, w) pair means symmetric padding in both.")),
         torch=_torch_zero_padding, keras=_keras_zero_padding,
-        scratch_class="ZeroPadding2D"),  # adds exact zeros: not probabilities-safe, not shift-preserving
+        scratch_class="ZeroPadding2D", from_torch=_zero_padding_from_torch, from_keras=_zero_padding_from_keras),  # adds exact zeros: not probabilities-safe, not shift-preserving
 )

@@ -1,0 +1,95 @@
+"""The normal form of a spec: two spellings of one model normalise to equal dicts.
+
+``normalise(spec)`` parses the spec (every default filled in), names every layer canonically
+(``<index>_<type>``, inputs renamed alike), and writes each field that has several spellings of
+one meaning in one of them:
+- an ``activation`` layer of a named activation is that activation's own layer type
+  (``{"type": "activation", "activation": "relu"}`` -> ``{"type": "relu"}``);
+- a window ``padding`` (conv2d, depthwise_conv2d, max/average_pool2d) is "valid" when it pads
+  nothing, "same" when it pads exactly as TensorFlow's rule does for this input, else the
+  symmetric [p_h, p_w] (``parity.mappings.conv.spec_padding``: torch's ``padding=1`` on a 3x3
+  stride-1 conv is "same");
+- an axis (softmax, log_softmax, concatenate) is -1 for the last axis, else positive; a
+  layer_normalization ``axis`` is -1 or the list [-k, ..., -1];
+- a reshape's ``target_shape`` has its -1 resolved;
+- a conv2d_transpose's (padding, output_padding) is the first spelling (valid before same, no
+  output_padding before the smallest) with the same output size and crop.
+``rename_weights(weights, spec)`` renames weight keys the same way.
+"""
+from __future__ import annotations
+
+from parity.spec import CaseSpec, parse_spec, plan_of
+
+
+def _parsed(spec) -> CaseSpec:
+    if isinstance(spec, CaseSpec):
+        return spec
+    import json
+
+    return parse_spec(json.loads(json.dumps(spec)), "<normalise>")
+
+
+def _fields(raw: dict, node) -> dict:
+    from parity.mappings.activations import NAMES, _defaults
+    from parity.mappings.conv import spec_padding
+    from parity.mappings.normalization import ln_axis
+    from scratchnet.layers._windows import resolve_padding
+
+    kind, rank = raw["type"], len(node.in_shape) + 1
+    if kind == "activation" and raw["activation"] in NAMES:
+        return {"type": raw["activation"], **_defaults(raw["activation"])}
+    if kind in ("conv2d", "depthwise_conv2d", "max_pool2d", "average_pool2d"):
+        k = raw["kernel_size"] if "kernel_size" in raw else raw["pool_size"]
+        d = raw.get("dilation_rate", [1, 1])
+        pad = raw["padding"] if isinstance(raw["padding"], str) else tuple(raw["padding"])
+        pads = resolve_padding(pad, tuple(node.in_shape[:2]), tuple(k), tuple(raw["strides"]), tuple(d))
+        padding = spec_padding(pads, node.in_shape[:2], k, raw["strides"], d)
+        return {**raw, "padding": padding if isinstance(padding, str) else list(padding)}
+    if kind in ("softmax", "log_softmax", "concatenate"):
+        return {**raw, "axis": -1 if raw["axis"] % rank == rank - 1 else raw["axis"] % rank}
+    if kind == "layer_normalization":
+        axes = (raw["axis"],) if isinstance(raw["axis"], int) else tuple(raw["axis"])
+        axis = ln_axis(axes, rank)
+        return {**raw, "axis": axis if isinstance(axis, int) else list(axis)}
+    if kind == "reshape":
+        return {**raw, "target_shape": list(node.out_shape)}
+    if kind == "conv2d_transpose":  # the first spelling (valid/same, output_padding) with Keras's geometry
+        from parity.mappings import BuildContext
+        from parity.mappings.conv_transpose import _spec_for, geometry
+
+        ctx = BuildContext(node.spec, node.in_shape, node.out_shape, None, "float32")
+        fields = {k: raw[k] for k in ("filters", "kernel_size", "strides", "use_bias")}
+        found = _spec_for(fields, node.in_shape, [(ho, top) for ho, top, _ in geometry(ctx)])
+        return {**raw, "padding": found["padding"],
+                "output_padding": None if found["output_padding"] is None else list(found["output_padding"])}
+    return raw
+
+
+def _normal(spec) -> tuple[dict, dict[str, str]]:
+    parsed = _parsed(spec)
+    plan = plan_of(parsed)
+    data = parsed.to_dict()
+    renames, layers = {"input": "input"}, []
+    for node, raw in zip(plan, data["layers"]):
+        raw = {k: v for k, v in raw.items() if k not in ("name", "inputs")}
+        raw = _fields(raw, node)
+        new = f"{node.index}_{raw['type']}"
+        renames[node.name] = new
+        layers.append({**raw, "name": new, "inputs": [renames[n] for n in node.inputs]})
+    data["layers"] = layers
+    return parse_spec(data, parsed.source).to_dict(), renames
+
+
+def normalise(spec) -> dict:
+    """The normal form of ``spec`` (a dict, a path's parsed CaseSpec): see the module docstring."""
+    return _normal(spec)[0]
+
+
+def rename_weights(weights: dict, spec) -> dict:
+    """``weights`` keyed by ``normalise(spec)``'s layer names."""
+    renames = _normal(spec)[1]
+    out = {}
+    for key, value in weights.items():
+        layer, _, param = key.partition("/")  # a layer name has no "/", a parameter may (forward/kernel)
+        out[f"{renames.get(layer, layer)}/{param}"] = value
+    return out

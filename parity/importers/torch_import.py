@@ -1,0 +1,378 @@
+"""``from_torch(module, input_shape)``: a user's ``nn.Module`` read back as a spec and its weights.
+
+How the module is walked
+------------------------
+The module is traced with ``torch.fx``; a submodule one of the layer mappings recognises (its
+``LayerMapping.from_torch`` hook: ``nn.Linear``, ``nn.Conv2d``, ``nn.LSTM``, the harness's own
+composite modules ...) is a leaf of the trace, as is every module of ``torch.nn``; a user's own
+module is traced through. Function calls in the graph (``a + b``, ``torch.cat``, ``torch.flatten``,
+``F.relu``; ``x.relu()`` reads as ``torch.relu``) go to the mappings' ``from_torch_call`` hooks. A
+module ``torch.fx`` cannot trace (data-dependent control flow) is read as the chain of its
+children, in registration order (an ``nn.Sequential``, or a module whose ``forward`` calls its
+children one after the other); the output check below catches a forward that does more.
+
+Recurrent layers: ``out, (h, c) = self.lstm(x)`` then ``out`` (return_sequences), ``out[:, -1]``
+or ``h[-1]`` / ``h[0]`` / ``h.squeeze(0)`` (the last step) are read as one spec layer.
+``x.view(x.size(0), -1)`` and ``x.reshape(x.shape[0], -1)`` read as flatten; a flatten of an
+already flat (N, F) tensor (after ``nn.AdaptiveAvgPool2d(1)``, read as a global pool) is dropped.
+
+Names: a module's path in the model, dots made underscores (``features.0`` -> ``features_0``,
+``layers.3.conv`` -> ``layers_3_conv``); a function call's ``torch.fx`` node name (``add``,
+``add_1``, ``flatten``). ``input`` and clashes get a suffix ``_2``.
+
+Layouts: ``input_shape`` is the spec's, batch first and CANONICAL (channels-last: images
+``(N, H, W, C)``, sequences ``(N, T, F)``); the module itself receives torch's layout (an image
+as NCHW). Weights come back canonical (the spec's layout), converted by the mappings' weight
+rules (``WeightRule.to_canonical``), keyed ``<layer name>/<param>``.
+
+Nothing is guessed silently: a module or call no mapping recognises is refused naming its path and
+class; and (``check=True``) the harness's torch build of the imported spec and weights is run
+against the module itself on a seeded input in inference mode, and must agree within the output
+tolerance of ``parity.compare``.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from parity.importers.common import (Imported, ImportRefused, assemble, build_context, check_reproduces, claim,
+                                     import_context, parse_layer, prune, refuse, seeded_input, spec_name, torch_layout)
+from parity.mappings import REGISTRY
+from parity.mappings.base import SAME, TENSOR, Layout
+
+_RNN_LAST = "rnn-last"  # a value: the last step of a recurrent layer's sequence
+
+
+def _dtype_of(module) -> str:
+    import torch
+
+    for p in list(module.parameters()) + list(module.buffers()):
+        if p.is_floating_point():
+            return {torch.float32: "float32", torch.float64: "float64"}.get(p.dtype, "float32")
+    return "float32"
+
+
+def from_torch(module, input_shape, *, name: str | None = None, loss: dict | None = None,
+               optimizer: dict | None = None, steps: int = 0, seed: int = 0, training: bool | None = None,
+               check: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """(spec dict, weights) of a torch ``module`` fed a batch of canonical shape ``input_shape``
+    (channels-last: an image batch is ``(N, H, W, C)`` although the module takes NCHW).
+
+    The spec has every layer's ``name`` and ``inputs``, ``dtype`` the module's (its first floating
+    parameter's), ``training`` the module's mode unless given, and ``loss`` / ``optimizer`` / ``steps``
+    as given (mean squared error, plain SGD and 0 steps by default). The weights are canonical,
+    keyed ``<layer name>/<param>`` like ``tensors.npz``'s ``initial/`` (running statistics included).
+    Raises ``ImportRefused`` (one line naming the module path and class) for anything it cannot map.
+    """
+    import torch
+
+    input_shape = tuple(int(d) for d in input_shape)
+    dtype = _dtype_of(module)
+    walker = _Walker(module, input_shape, dtype)
+    items, output = walker.walk()
+    items = prune(items, output)
+    if not items:
+        raise ImportRefused(f"{type(module).__name__}: the module computes nothing the importer can map (its output is "
+                            "its input)")
+    weights = {}
+    for item in items:
+        weights.update(_canonical_weights(item, dtype))
+    spec = assemble(items, input_shape, dtype, name or type(module).__name__, loss, optimizer, steps, seed,
+                    module.training if training is None else training)
+    if check:
+        _check(module, spec, weights)
+    return spec, weights
+
+
+def _canonical_weights(item: Imported, dtype: str) -> dict[str, np.ndarray]:
+    """The layer's tensors through its mapping's weight rules, canonical layout."""
+    ctx = build_context(item, dtype)
+    out = {}
+    for rule in REGISTRY[item.layer.type].rules(ctx):
+        missing = [n for n in rule.torch_names if n not in item.tensors]
+        if missing:
+            raise refuse(item.source.split(" (")[0], item.source.split(" (")[-1].rstrip(")"),
+                         f"no tensor {missing[0]!r} for the {item.layer.type} parameter {rule.canonical!r}")
+        arrays = tuple(item.tensors[n].detach().cpu().numpy().copy() for n in rule.torch_names)
+        try:
+            out[f"{item.name}/{rule.canonical}"] = rule.to_canonical(arrays if isinstance(rule.torch, tuple) else arrays[0], ctx)
+        except AssertionError as exc:
+            raise ImportRefused(f"{item.source}: its weights do not fit the layer's input: {exc}") from None
+    return out
+
+
+def _check(module, spec: dict, weights: dict) -> None:
+    import torch
+
+    from parity.backends import PreparedCase, torch_backend
+    from parity.spec import parse_spec, plan_of
+
+    parsed = parse_spec(spec, "<from_torch>")
+    x = seeded_input(spec)
+    case = PreparedCase(parsed, x, np.zeros(1), weights, plan_of(parsed))
+    mode = module.training
+    with torch_backend.torch_state(parsed.dtype):
+        net, entries = torch_backend.build(case)
+        layout0 = torch_backend.input_layout(x)
+        xt = torch.from_numpy(np.ascontiguousarray(layout0.from_canonical(x)))
+        try:
+            with torch.no_grad():
+                theirs = module.eval()(xt)
+                ours = net.eval()(xt)
+        finally:
+            module.train(mode)
+    out_layout = entries[-1][3]
+    check_reproduces(type(module).__name__, out_layout.to_canonical(ours.numpy()),
+                     out_layout.to_canonical(theirs.detach().numpy()), parsed.dtype)
+
+
+class _Walker:
+    """The fx walk: values (fx node -> layer name | "input" | a marker), layers in graph order."""
+
+    def __init__(self, root, input_shape, dtype):
+        self.root, self.dtype = root, dtype
+        self.shapes = {"input": input_shape[1:]}
+        self.layouts = {"input": Layout("channels_first") if len(input_shape) == 4 else SAME}
+        self.items: list[Imported] = []
+        self.taken: set[str] = set()
+        self.called: set[str] = set()
+
+    # -- the trace ----------------------------------------------------------------------------
+    def walk(self):
+        import torch.fx
+
+        graph = self._trace(self.root)
+        if graph is None:  # untraceable: the chain of its children
+            return self._chain(self.root, "", "input")
+        return self._graph(graph, self.root, "", "input")
+
+    def _trace(self, module):
+        import torch.fx
+
+        claimed = {id(m) for m in module.modules() if self._claims(m)}  # before tracing: fx records attribute reads
+
+        class Tracer(torch.fx.Tracer):
+            def is_leaf_module(self, m, qualname):
+                return id(m) in claimed or super().is_leaf_module(m, qualname)
+
+        if id(module) in claimed:
+            return None
+        try:
+            return Tracer().trace(module)
+        except Exception:  # fx cannot trace it (control flow on values, unsupported ops)
+            return None
+
+    def _claims(self, m) -> bool:
+        """Whether a mapping recognises module ``m`` (a leaf of the trace). Probed with a stand-in
+        context: a hook that raises (a shape it dislikes) recognised the module."""
+        from parity.mappings.base import ImportContext, Layout as L
+
+        probe = ImportContext(((1, 1, 1),), (L("channels_first"),), self.dtype)
+        for mapping in REGISTRY.values():
+            try:
+                if mapping.from_torch(m, probe) is not None:
+                    return True
+            except Exception:
+                return True
+        return False
+
+    # -- a chain of children --------------------------------------------------------------------
+    def _chain(self, module, prefix: str, value: str):
+        children = list(module.named_children())
+        if self._claims(module) or not children:
+            return self.items, self._module(module, prefix.rstrip(".") or type(module).__name__, [value], {})
+        for child_name, child in children:
+            path = f"{prefix}{child_name}"
+            graph = None if self._claims(child) or not list(child.children()) else self._trace(child)
+            if graph is not None:
+                _, value = self._graph(graph, child, path + ".", value)
+            elif list(child.children()) and not self._claims(child):
+                _, value = self._chain(child, path + ".", value)
+            else:
+                value = self._module(child, path, [value], {})
+        return self.items, value
+
+    # -- an fx graph ------------------------------------------------------------------------------
+    def _graph(self, graph_or_module, root, prefix: str, input_value: str):
+        graph = graph_or_module
+        values: dict = {}
+        placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != 1:
+            raise ImportRefused(f"{type(root).__name__}: forward takes {len(placeholders)} inputs; parity's model takes one")
+        output = None
+        for node in graph.nodes:
+            if node.op == "placeholder":
+                values[node] = input_value
+            elif node.op == "call_module":
+                sub = root.get_submodule(node.target)
+                path = prefix + node.target
+                hints = self._rnn_hints(node, sub)
+                args = self._tensor_args(node.args, values, path, type(sub).__name__)
+                if len(list(sub.children())) and not self._claims(sub):
+                    raise refuse(path, type(sub).__name__, "a container torch.fx could not trace through")
+                values[node] = self._module(sub, path, args, hints)
+            elif node.op in ("call_function", "call_method"):
+                values[node] = self._call(node, values, prefix)
+            elif node.op == "get_attr" and node.users:
+                raise refuse(prefix + str(node.target), "tensor", "a parameter used directly in forward (not through a "
+                             "module) has no spec layer")
+            elif node.op == "output":
+                output = values[node.args[0]] if not isinstance(node.args[0], (tuple, list)) else None
+                if not isinstance(output, str):
+                    raise ImportRefused(f"{type(root).__name__}: forward must return one tensor")
+        return self.items, output
+
+    def _tensor_args(self, args, values, where, cls) -> list[str]:
+        names = []
+        for a in args:
+            v = values.get(a) if hasattr(a, "op") else None
+            if not isinstance(v, str):
+                raise refuse(where, cls, "called with an argument that is not a tensor of the model")
+            names.append(v)
+        return names
+
+    # -- one module -------------------------------------------------------------------------------
+    def _module(self, module, path: str, inputs: list[str], hints: dict):
+        cls = type(module).__name__
+        if path in self.called:
+            raise refuse(path, cls, "called twice: shared weights have no spec")
+        self.called.add(path)
+        ictx = import_context([self.shapes[n] for n in inputs], [self.layouts[n] for n in inputs], self.dtype, hints)
+        found = claim("from_torch", module, ictx, path, cls)
+        if found is None:
+            raise refuse(path, cls, f"no parity mapping for torch class {cls} (parity explain lists the types)")
+        return self._add(path, cls, found.fields, inputs, found.tensors)
+
+    def _add(self, raw_name: str, cls: str, fields: dict, inputs: list[str], tensors: dict) -> str:
+        if fields["type"] == "flatten" and len(self.shapes[inputs[0]]) == 1 and self.layouts[inputs[0]].kind != "flat":
+            return inputs[0]  # flattening an (N, F) tensor changes nothing
+        item = Imported(spec_name(raw_name, self.taken), dict(fields), list(inputs), f"{raw_name} ({cls})",
+                        tensors=tensors)
+        item.in_layouts = tuple(self.layouts[n] for n in inputs)
+        parse_layer(item, len(self.items), self.shapes)
+        item.out_layout = torch_layout(item, self.dtype)
+        self.items.append(item)
+        self.shapes[item.name], self.layouts[item.name] = item.out_shape, item.out_layout
+        return item.name
+
+    # -- recurrent outputs ----------------------------------------------------------------------
+    def _rnn_hints(self, node, module) -> dict:
+        """return_sequences of a bare nn.RNN/LSTM/GRU from how its outputs are used: only the last
+        step (``out[:, -1]``, ``h[-1]``, ``h[0]``, ``h.squeeze(0)``) -> False; ``out`` itself -> True."""
+        import torch.nn as nn
+
+        if not isinstance(module, nn.RNNBase):
+            return {}
+        lstm = isinstance(module, nn.LSTM)
+        seq = last = 0
+        for u in node.users:
+            if not _item(u, 0, 1):
+                last = seq = -1
+                break
+            if u.args[1] == 0:
+                for v in u.users:
+                    last, seq = (last + 1, seq) if _last_step(v) else (last, seq + 1)
+                continue
+            states = [w for w in u.users if _item(w, 0)] if lstm else [u]
+            if lstm and any(w.users for w in u.users if not _item(w, 0)):
+                seq = last = -1  # the cell state c_n is used
+            for st in states:
+                for v in st.users:
+                    last, seq = (last + 1, seq) if _state_last(v) else (last, seq + 1)
+        if seq and last or seq < 0:
+            raise refuse(node.target, type(module).__name__, "both its sequence and its last step are used (a spec "
+                         "layer has one output), or its outputs are used in a way the importer does not read")
+        return {"return_sequences": not last}
+
+    def _getitem(self, node, src, values, prefix):
+        parent, index = node.args[0], node.args[1]
+        if isinstance(src, tuple) and src[0] == "shape" and index == 0:
+            return ("batch",)
+        if parent.op == "call_module" and isinstance(src, str) and self._is_rnn(parent):
+            lstm = type(self.root.get_submodule(parent.target)).__name__ == "LSTM"
+            if index == 0:
+                return src if self._layer(src).layer.params["return_sequences"] else ("rnn-pending", src)
+            return ("rnn-states" if lstm else "rnn-state", src)
+        if isinstance(src, tuple) and src[0] == "rnn-pending" and _last_step(node):
+            return src[1]
+        if isinstance(src, tuple) and src[0] == "rnn-states":
+            return ("rnn-state", src[1]) if index == 0 else ("rnn-cell", src[1])
+        if isinstance(src, tuple) and src[0] == "rnn-state" and index in (0, -1):
+            return src[1]
+        raise refuse(prefix + node.name, "getitem", f"indexing ({index!r}) has no spec layer")
+
+    def _is_rnn(self, node) -> bool:
+        import torch.nn as nn
+
+        return isinstance(self.root.get_submodule(node.target), nn.RNNBase)
+
+    def _layer(self, name: str) -> Imported:
+        return next(it for it in self.items if it.name == name)
+
+    # -- function calls ---------------------------------------------------------------------------
+    def _call(self, node, values, prefix: str):
+        import torch
+
+        target = node.target
+        if node.op == "call_method":
+            if target in ("size",) and tuple(node.args[1:]) == (0,):
+                return ("batch",)
+            if target == "contiguous":
+                return values[node.args[0]]
+            src = values.get(node.args[0])
+            if target == "squeeze" and isinstance(src, tuple) and src[0] == "rnn-state" and tuple(node.args[1:]) == (0,):
+                return src[1]
+            target = getattr(torch, target, target)
+        if target is getattr and node.args[1] == "shape":
+            return ("shape", values.get(node.args[0]))
+        src = values.get(node.args[0]) if node.args and hasattr(node.args[0], "op") else None
+        if target is operator.getitem:
+            return self._getitem(node, src, values, prefix)
+        if isinstance(target, str) and target in ("view", "reshape") or target is torch.reshape:
+            rest = [values.get(a, a) if hasattr(a, "op") else a for a in node.args[1:]]
+            if isinstance(src, str) and rest in ([("batch",), -1], [("batch",), -1]):
+                return self._add(prefix + node.name, "flatten", {"type": "flatten"}, [src], {})
+            raise refuse(prefix + node.name, f"{target}", "a reshape other than x.view(x.size(0), -1) acts on torch's "
+                         "NCHW order: no spec layer")
+        inputs: list[str] = []
+
+        def mark(a):
+            if hasattr(a, "op"):
+                v = values.get(a)
+                if not isinstance(v, str):
+                    raise refuse(prefix + node.name, _fn_name(target), "an argument the importer cannot read")
+                inputs.append(v)
+                return TENSOR
+            if isinstance(a, (list, tuple)):
+                return type(a)(mark(b) for b in a)
+            return a
+
+        args = tuple(mark(a) for a in node.args)
+        kwargs = {k: mark(v) for k, v in node.kwargs.items()}
+        if not inputs:
+            raise refuse(prefix + node.name, _fn_name(target), "a call on no tensor of the model")
+        ictx = import_context([self.shapes[n] for n in inputs], [self.layouts[n] for n in inputs], self.dtype)
+        found = claim("from_torch_call", None, ictx, prefix + node.name, _fn_name(target), call=(target, args, kwargs))
+        if found is None:
+            raise refuse(prefix + node.name, _fn_name(target), f"no parity mapping for {_fn_name(target)}{args}")
+        return self._add(prefix + node.name, _fn_name(target), found, inputs, {})
+
+
+def _item(node, *indices) -> bool:
+    return node.op == "call_function" and node.target is operator.getitem and node.args[1] in indices
+
+
+def _last_step(node) -> bool:
+    """``out[:, -1]``."""
+    return node.op == "call_function" and node.target is operator.getitem and \
+        node.args[1] == (slice(None, None, None), -1)
+
+
+def _state_last(node) -> bool:
+    """``h[-1]``, ``h[0]`` or ``h.squeeze(0)`` of a one-layer state (1, N, U)."""
+    return _item(node, 0, -1) or (node.op == "call_method" and node.target == "squeeze" and tuple(node.args[1:]) == (0,))
+
+
+def _fn_name(target) -> str:
+    return getattr(target, "__name__", str(target))
