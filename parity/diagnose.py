@@ -104,10 +104,20 @@ def candidates(base: Planted, backend: str) -> list[tuple[Flip, object]]:
     for sw in mutations.SWITCHES:
         if not sw.diagnose:
             continue
+        made = []  # one flip per distinct result: a square kernel's two directions are one transpose
         for i, d in enumerate(sw.directions):
             for target in d.targets(base.spec, plan):
-                out.append((Flip(sw.name, i, target, backend, d.what.format(target=target)), d))
+                planted = d.plant(base, target)
+                if any(t == target and _same(planted, p) for t, p in made):
+                    continue
+                made.append((target, planted))
+                out.append((Flip(sw.name, i, target, backend, d.describe(base, target)), d))
     return out
+
+
+def _same(a: Planted, b: Planted) -> bool:
+    return (a.spec == b.spec and set(a.hooks) == set(b.hooks) == set()
+            and all(np.array_equal(a.initial[k], b.initial[k]) for k in a.initial))
 
 
 def _plant(base: Planted, chosen) -> Planted | None:

@@ -54,7 +54,11 @@ class Transform:
 
     targets: Callable[[CaseSpec, object], list[str]]  # (spec, plan) -> targets it applies to
     plant: Callable[[Planted, str], Planted]
-    what: str  # "its Dense kernel {target} is transposed": completes "agrees ... when <what>"
+    what: str | Callable[[Planted, str], str]  # "its Dense kernel {target} is transposed": completes
+    # "agrees ... when <what>"; a callable (planted, target) -> str where the values belong in it
+
+    def describe(self, planted: Planted, target: str) -> str:
+        return self.what(planted, target) if callable(self.what) else self.what.format(target=target)
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,26 @@ def _other_opt_eps(eps: float) -> float:
 def _norm_eps(planted, target):
     eps = plan_of(planted.spec).layer(target).spec.params["epsilon"]
     return _with_layer_params(planted, target, epsilon=_other_norm_eps(eps))
+
+
+def _whose(eps: float, keras: float, torch: float) -> str:
+    return " (Keras's default)" if math.isclose(eps, keras) else " (torch's default)" if math.isclose(eps, torch) else ""
+
+
+def _describe_norm_eps(kind: str):
+    def what(planted, target):
+        eps = plan_of(planted.spec).layer(target).spec.params["epsilon"]
+        new = _other_norm_eps(eps)
+        return (f"its {kind} {target} epsilon is {new:g}{_whose(new, KERAS_NORM_EPS, TORCH_NORM_EPS)} instead of "
+                f"{eps:g}{_whose(eps, KERAS_NORM_EPS, TORCH_NORM_EPS)}")
+    return what
+
+
+def _describe_opt_eps(planted, target):
+    eps = planted.spec.optimizer.params["epsilon"]
+    new = _other_opt_eps(eps)
+    return (f"its optimizer epsilon is {new:g}{_whose(new, KERAS_OPT_EPS, TORCH_OPT_EPS)} instead of "
+            f"{eps:g}{_whose(eps, KERAS_OPT_EPS, TORCH_OPT_EPS)}")
 
 
 def _opt_has(name: str, positive: bool = True):
@@ -400,6 +424,12 @@ SWITCHES: tuple[Switch, ...] = (
                      "its GRU {target} has the update and reset gate blocks (z, r) swapped in the kernel, recurrent "
                      "kernel and bias (torch's r,z,n is Keras's z,r,h)"),
            cases=("gru-reset-after",), convention="Layouts: GRU gates r,z,n vs z,r,h"),
+    Switch("gru_bias_rows_swapped", "weights", "gru with reset_after",
+           Transform(lambda spec, plan: [n.name for n in _layers_of(plan, "gru") if n.spec.params["reset_after"]],
+                     _one(lambda p, t: {f"{t}/bias": np.asarray(p.initial[f"{t}/bias"])[::-1].copy()}),
+                     "its GRU {target} has the two bias rows swapped (bias = stack([bias_ih, bias_hh]): row 0 the "
+                     "input bias, row 1 the recurrent bias inside the reset gate's product)"),
+           cases=("gru-reset-after",), convention="Layouts: GRU bias (2, 3U) = stack([b_ih, b_hh])"),
     Switch("bias_missing", "weights", "dense, conv2d, conv1d, depthwise_conv2d with use_bias",
            Transform(_bias_targets, _one(_no_bias), "its layer {target} lost its bias (zeros)"),
            cases=("mlp-tanh-mse",), diagnose=False),
@@ -410,17 +440,15 @@ SWITCHES: tuple[Switch, ...] = (
                      "new batch, Keras's the weight kept on the old value)"),
            cases=("norm-bn-dense-train",), convention="BatchNorm momentum: keras = 1 - torch"),
     Switch("bn_epsilon", "fields", "batch_normalization",
-           Transform(_layer_targets("batch_normalization"), _norm_eps,
-                     "its BatchNormalization {target} epsilon is the other framework's default (torch 1e-5, Keras 1e-3)"),
+           Transform(_layer_targets("batch_normalization"), _norm_eps, _describe_norm_eps("BatchNormalization")),
            cases=("norm-bn-dense-train",), convention="BatchNorm eps 1e-5 vs 1e-3"),
     Switch("ln_epsilon", "fields", "layer_normalization",
-           Transform(_layer_targets("layer_normalization"), _norm_eps,
-                     "its LayerNormalization {target} epsilon is the other framework's default (torch 1e-5, Keras 1e-3)"),
+           Transform(_layer_targets("layer_normalization"), _norm_eps, _describe_norm_eps("LayerNormalization")),
            cases=("norm-ln-last",), convention="LayerNorm eps 1e-5 vs 1e-3"),
     Switch("optimizer_epsilon", "fields", "optimizers with epsilon",
            Transform(_opt_has("epsilon", positive=False),
                      lambda p, t: _with_section(p, "optimizer", epsilon=_other_opt_eps(p.spec.optimizer.params["epsilon"])),
-                     "its optimizer epsilon is the other framework's default (torch 1e-8, Keras 1e-7)"),
+                     _describe_opt_eps),
            cases=("opt-adam",), convention="Adam eps 1e-8 vs 1e-7"),
     Switch("epsilon_placement", "hook", "adam, rmsprop, adagrad, adamax with epsilon > 0",
            Transform(_placement_targets, _other_rule,
@@ -483,6 +511,3 @@ def switch(name: str) -> Switch:
     return BY_NAME[name]
 
 
-def sentence(backend: str, others: str, transform: Transform, target: str) -> str:
-    """The porter's sentence: "your Keras model agrees with torch when its ..."."""
-    return f"your {backend} model agrees with {others} when " + transform.what.format(target=target)

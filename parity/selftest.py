@@ -138,7 +138,9 @@ def rates(outcomes: list[Outcome]) -> dict:
             "caught": sum(o.caught for o in math), "blamed_right": sum(o.blamed_right for o in math),
             "not_math_changing": sum(not o.changes_math and not o.error for o in outcomes),
             "false_alarms": sum(o.false_alarm for o in outcomes), "errors": sum(bool(o.error) for o in outcomes),
-            "survivors": [f"{o.switch}/{o.backend}/{o.case}" for o in math if not o.caught]}
+            "survivors": [f"{o.switch}/{o.backend}/{o.case}" for o in math if not o.caught],
+            "blamed_wrong": [f"{o.switch}/{o.backend}/{o.case} (blamed: {o.blamed or 'nobody'})"
+                             for o in math if o.caught and not o.blamed_right]}
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -165,6 +167,8 @@ def summary(r: dict) -> str:
             f"({r['false_alarms']} of them caught: false alarms); {r['errors']} errors")
     if r["survivors"]:
         text += "; SURVIVORS: " + ", ".join(r["survivors"])
+    if r["blamed_wrong"]:
+        text += "; caught but not blamed on the mutated backend: " + ", ".join(r["blamed_wrong"])
     return text
 
 

@@ -3,12 +3,13 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from parity import api
 from parity.cli import main
 from parity.mappings.base import flat_perm
 from parity.run import Variant, prepare, run_case
-from parity.spec import load_spec
+from parity.spec import load_spec, parse_spec
 
 CATALOG = Path(__file__).resolve().parents[2] / "parity" / "catalog"
 
@@ -66,3 +67,31 @@ def test_a_results_folder_without_failures(tmp_path, capsys):
     (tmp_path / "results.csv").write_text("case,dtype,passed\nloss-mse,float64,True\n")
     assert main(["diagnose", str(tmp_path)]) == 0
     assert "nothing to diagnose" in capsys.readouterr().out
+
+
+def _spec(layers, name="port"):
+    return parse_spec({"name": name, "seed": 3, "input_shape": [6, 5], "layers": layers,
+                       "loss": {"type": "mean_squared_error"},
+                       "optimizer": {"type": "sgd", "learning_rate": 0.125, "momentum": 0.875}, "steps": 2})
+
+
+def test_a_square_dense_kernel_not_transposed_is_named_once():
+    spec = _spec([{"type": "dense", "units": 5, "activation": "tanh"}, {"type": "dense", "units": 3}])
+    initial = {k: v.copy() for k, v in prepare(spec).initial.items()}
+    initial["0_dense/kernel"] = initial["0_dense/kernel"].T.copy()  # torch's weight copied as it is
+    d = api.Result(run_case(spec, {"keras": Variant(initial=initial)})).diagnose(pairs=False)
+    assert [[(f.switch, f.target) for f in fl] for fl in d.explained] == [[("dense_kernel_transposed", "0_dense")]]
+
+
+@pytest.mark.parametrize("layer", [{"type": "batch_normalization", "momentum": 0.875},
+                                   {"type": "layer_normalization"}])
+def test_a_normalisation_epsilon_left_at_keras_default_is_named(layer):
+    def spec(eps):
+        return _spec([{"type": "dense", "units": 4, "activation": "tanh"}, {**layer, "epsilon": eps},
+                      {"type": "relu"}, {"type": "dense", "units": 3}])
+    r = api.Result(run_case(spec(1e-5), {"keras": Variant(spec=spec(1e-3))}))
+    assert not r.passed and r.odd_one_out == "keras"
+    d = r.diagnose(pairs=False)
+    assert [[(f.switch, f.target) for f in fl] for fl in d.explained] == [
+        [("bn_epsilon" if layer["type"] == "batch_normalization" else "ln_epsilon", f"1_{layer['type']}")]]
+    assert d.sentences()[0].endswith("epsilon is 1e-05 (torch's default) instead of 0.001 (Keras's default)")

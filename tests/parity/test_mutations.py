@@ -27,8 +27,12 @@ def test_every_switch_has_a_representative_case_and_a_sentence():
     assert len(M.BY_NAME) == len(M.SWITCHES)
     for sw in M.SWITCHES:
         assert sw.cases and sw.kind in ("weights", "fields", "hook")
+        p = _planted(sw.cases[0])
         for d in sw.directions:
-            assert d.what.startswith(("its ", "the ")), sw.name
+            for t in d.targets(p.spec, plan_of(p.spec))[:1]:
+                text = d.describe(p, t)
+                assert text.startswith(("its ", "the ")), sw.name
+                assert t in ("optimizer", "loss") or t in text, (sw.name, text)  # the sentence names its layer
 
 
 @pytest.mark.parametrize("name,case", ALL)
