@@ -1,4 +1,4 @@
-"""``python -m parity run | merge | list | explain | schema | bench | selftest | diagnose``.
+"""``python -m parity run | merge | list | explain | schema | bench | selftest | diagnose | import``.
 
 Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
 the size and the odd one out) or a case that raised (an ``ERROR`` line; the other cases still run
@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     from parity.diagnose import add_arguments as diagnose_arguments
 
     diagnose_arguments(sub.add_parser("diagnose", help="name the known convention switch that makes a failing comparison agree"))
+    from parity.importers.command import add_arguments as import_arguments
+
+    import_arguments(sub.add_parser("import", help="write the spec (and --weights) of an existing torch or Keras model"))
     return parser
 
 
@@ -276,6 +279,12 @@ def cmd_selftest(args) -> int:
     return selftest(args)
 
 
+def cmd_import(args) -> int:
+    from parity.importers.command import cmd_import as run_import
+
+    return run_import(args)
+
+
 def cmd_bench(args) -> int:
     from parity.bench import cmd_bench as bench
 
@@ -289,7 +298,7 @@ def main(argv=None) -> int:
         args = _parser().parse_args(argv)
         return {"run": cmd_run, "merge": cmd_merge, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
                 "schema": cmd_schema, "selftest": cmd_selftest,
-                "diagnose": cmd_diagnose}[args.command](args)
+                "diagnose": cmd_diagnose, "import": cmd_import}[args.command](args)
     except (SpecError, UsageError) as exc:
         print(f"error: {printable(exc)}", file=sys.stderr)
         return 2

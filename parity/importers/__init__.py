@@ -13,9 +13,15 @@ its NCHW transpose). Names: torch module paths with dots made underscores (``fea
 ``normalise(spec)`` is the form two specs of one model are compared in (``compare_models``, the
 round-trip tests). See ``torch_import`` and ``keras_import`` for how each walks a model.
 """
-from parity.importers.common import ImportRefused
-from parity.importers.keras_import import from_keras
-from parity.importers.normal import normalise, rename_weights
-from parity.importers.torch_import import from_torch
+_HOMES = {"from_torch": "torch_import", "from_keras": "keras_import", "ImportRefused": "common",
+          "normalise": "normal", "rename_weights": "normal"}
+__all__ = list(_HOMES)
 
-__all__ = ["from_torch", "from_keras", "ImportRefused", "normalise", "rename_weights"]
+
+def __getattr__(name: str):
+    """Each name from its module on first use (``parity import --help`` loads no framework)."""
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(f"parity.importers.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'parity.importers' has no attribute {name!r}")
