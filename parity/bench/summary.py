@@ -2,7 +2,10 @@
 
 One row per case, dtype and backend (``COLUMNS``): the median seconds per step, the quartiles
 (q1, q3: the spread is the interquartile range), ``ratio_to_torch`` = this backend's median /
-torch's median (a ratio of medians; < 1 is faster than torch), the peak extra bytes of one step
+torch's median (a ratio of medians; < 1 is faster than torch), ``ratio_q1`` and ``ratio_q3`` = the
+quartiles of the per-round ratios (round r's sample of this backend / round r's sample of torch:
+the samples of one round were taken one after the other, so each ratio is paired in time and the
+quartiles are the ratio's spread), the peak extra bytes of one step
 (``parity.bench.memory``), the thread count and the backend's math library.
 """
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-COLUMNS = ["case", "dtype", "backend", "median_s", "q1_s", "q3_s", "ratio_to_torch", "peak_extra_bytes", "threads", "blas"]
+COLUMNS = ["case", "dtype", "backend", "median_s", "q1_s", "q3_s", "ratio_to_torch", "ratio_q1", "ratio_q3",
+           "peak_extra_bytes", "threads", "blas"]
 BACKENDS = ("scratch", "torch", "keras")
 
 
@@ -26,8 +30,11 @@ def summarize(case: str, dtype: str, times: Mapping[str, Sequence[float]], peaks
     for backend in sorted(times, key=lambda b: BACKENDS.index(b) if b in BACKENDS else len(BACKENDS)):
         q1, q3 = (float(v) for v in np.percentile(times[backend], [25, 75]))
         ratio = medians[backend] / reference if reference else math.nan
+        paired = len(times[backend]) == len(times.get("torch", ())) and reference
+        per_round = np.asarray(times[backend]) / np.asarray(times["torch"]) if paired else None
+        r1, r3 = (float(v) for v in np.percentile(per_round, [25, 75])) if paired else (math.nan, math.nan)
         rows.append({"case": case, "dtype": dtype, "backend": backend, "median_s": medians[backend], "q1_s": q1,
-                     "q3_s": q3, "ratio_to_torch": ratio, "peak_extra_bytes": peaks.get(backend),
+                     "q3_s": q3, "ratio_to_torch": ratio, "ratio_q1": r1, "ratio_q3": r3, "peak_extra_bytes": peaks.get(backend),
                      "threads": threads, "blas": blas.get(backend, "")})
     return rows
 
@@ -83,7 +90,8 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
     for (case, dtype), by in cases.items():
         cell = lambda b: (f"{_seconds(by[b]['median_s'])} ({_seconds(by[b]['q1_s'])} – {_seconds(by[b]['q3_s'])})"
                           if b in by else "-")
-        ratio = lambda b: _ratio(by[b]["ratio_to_torch"]) if b in by else "-"
+        ratio = lambda b: (f"{_ratio(by[b]['ratio_to_torch'])} ({by[b]['ratio_q1']:.2f} – {by[b]['ratio_q3']:.2f})"
+                           if b in by and math.isfinite(by[b]["ratio_q1"]) else _ratio(by[b]["ratio_to_torch"]) if b in by else "-")
         time_body.append([case, dtype, cell("scratch"), cell("torch"), cell("keras"), ratio("scratch"), ratio("keras")])
         peak = {b: by[b]["peak_extra_bytes"] if b in by else None for b in BACKENDS}
         mem_ratio = (_ratio(peak["scratch"] / peak["torch"]) if peak["scratch"] is not None and peak["torch"] else "-")
@@ -111,9 +119,11 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
         f"- Samples: {warmup} untimed warm-up rounds, then {repeat} timed rounds; each round gives one sample of each "
         "framework in turn (scratch, torch, keras): the mean of as many consecutive steps as fill 2 ms (one step when "
         "a step is longer), the count sized on consecutive steps as `timeit` sizes its loops, so that the first, "
-        "cold step after another framework's is a small share of a sample (`time.perf_counter`, garbage collector off)",
+        "cold step after another framework's is a small share of a sample. Clock: the process's CPU time "
+        "(`time.process_time`, all threads; with one thread per framework, the step's own work, unaffected by other "
+        "processes on a shared machine), garbage collector off",
         "",
-        "## Time per step: median (interquartile range) and ratio to torch",
+        "## CPU time per step: median (interquartile range) and ratio to torch (quartiles of the per-round ratios)",
         "",
         *_table(["case", "dtype", "scratchnet", "torch", "keras", "scratch / torch", "keras / torch"], time_body, "llrrrrr"),
         "",

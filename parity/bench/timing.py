@@ -15,6 +15,11 @@ the machine (other processes, clock changes) over all frameworks alike instead o
 whichever ran during the drift. The garbage collector is off while timing (as in ``timeit``) and
 runs before.
 
+The clock is the process's CPU time (``time.process_time``: user + system time of all its threads),
+not wall time: on a shared machine another process's work delays a step's wall time but not its
+CPU time. With every framework pinned to one thread (``parity.bench.threads``) the process's CPU
+time is the step's work; a framework that still wakes helper threads is charged for them.
+
 Each framework trains on as it is timed (the weights change every step), which is what a step
 costs in a training loop; ``interleaved`` returns the loss each step returned first and last so
 the caller can check that all three started alike and stayed finite.
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 MIN_SAMPLE_S = 2e-3
-_clock = time.perf_counter
+_clock = time.process_time  # CPU seconds of this process (all threads), see above
 
 
 @dataclass

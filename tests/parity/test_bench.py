@@ -38,10 +38,11 @@ def test_bench_writes_both_files_with_the_columns(tmp_path):
     torch_median = df.loc[df.backend == "torch", "median_s"].item()
     assert np.allclose(df.ratio_to_torch, df.median_s / torch_median)
     assert (df.q1_s <= df.median_s).all() and (df.median_s <= df.q3_s).all()
+    assert (df.ratio_q1 <= df.ratio_q3).all() and (df.loc[df.backend == "torch", ["ratio_q1", "ratio_q3"]] == 1.0).all(axis=None)
     assert df.peak_extra_bytes.notna().all() and (df.peak_extra_bytes >= 0).all()
     assert df.blas.str.len().gt(0).all()
     md = (out / "benchmarks.md").read_text()
-    for text in ("bench-tiny", "Threads: **1**", "openblas", "tracemalloc", "torch.profiler", "get_memory_info",
+    for text in ("bench-tiny", "Threads: **1**", "openblas", "process_time", "tracemalloc", "torch.profiler", "get_memory_info",
                  "--repeat 2"):
         assert text in md, text
     assert "## Notes" not in md  # no note: Keras traced once, the first losses agreed, no loss became nan
@@ -58,11 +59,14 @@ def test_summarize_ratios_are_ratios_of_medians():
     assert by["scratch"]["ratio_to_torch"] == pytest.approx(1 / 3)
     assert by["keras"]["ratio_to_torch"] == pytest.approx(2.0)
     assert (by["torch"]["q1_s"], by["torch"]["q3_s"]) == (2.0, 4.0)  # numpy's linear quartiles of 1, 2, 3, 4, 100
+    # per-round keras / torch: 2.25, 0.5, 0.03, 2, 6 -> quartiles 0.5, 2.25; scratch has fewer rounds: unpaired
+    assert (by["keras"]["ratio_q1"], by["keras"]["ratio_q3"]) == pytest.approx((0.5, 2.25))
+    assert math.isnan(by["scratch"]["ratio_q1"]) and (by["torch"]["ratio_q1"], by["torch"]["ratio_q3"]) == (1.0, 1.0)
     assert by["scratch"]["peak_extra_bytes"] == 10 and by["keras"]["peak_extra_bytes"] is None
     assert by["torch"]["blas"] == "mkl" and by["scratch"]["blas"] == ""
     text = markdown(rows, command="python -m parity bench", machine={}, threads=1, repeat=5, warmup=1,
                     blas={"torch": "mkl"}, threadpools=[])
-    assert "| c | float64 | 1 s (750 ms – 1.25 s) | 3 s (2 s – 4 s) | 6 s (3 s – 6 s) | 0.33x | 2.00x |" in text
+    assert "| c | float64 | 1 s (750 ms – 1.25 s) | 3 s (2 s – 4 s) | 6 s (3 s – 6 s) | 0.33x | 2.00x (0.50 – 2.25) |" in text
     assert "| c | float64 | 10 B | 20 B | - | 0.50x |" in text
 
 
@@ -77,9 +81,11 @@ def test_interleaved_runs_round_robin_after_the_warmup():
 
     calls = []
 
-    def slow(name):  # 3 ms: longer than a sample's minimum, so one call per sample
+    def slow(name):  # 3 ms of CPU time: longer than a sample's minimum, so one call per sample
         calls.append(name)
-        time.sleep(0.003)
+        t0 = time.process_time()
+        while time.process_time() - t0 < 0.003:
+            pass
         return 1.0
 
     steps = {name: (lambda n=name: slow(n)) for name in ("scratch", "torch", "keras")}
