@@ -172,18 +172,38 @@ class Model:
 
     def backward(self, dy, input_grad: bool = True) -> np.ndarray | None:
         """dL/dx from dL/dy (reverse order, gradients summed at fan-out), filling every layer's
-        grads; ``input_grad=False`` returns None."""
+        grads; ``input_grad=False`` returns None and computes only the gradients some parameter
+        needs (``needs_grad``): a layer none of whose inputs needs one skips its own dL/dx, and a
+        layer with nothing to fill below or in it is not visited."""
+        needs = self.needs_grad(input_grad)
         grads: dict[str, np.ndarray] = {self.layers[-1].name: np.asarray(dy)}
         for layer in reversed(self.layers):
-            g = grads.pop(layer.name)
-            dxs = layer.backward(g)
+            g = grads.pop(layer.name, None)
+            if not needs[layer.name]:
+                continue
             names = self.inputs[layer.name]
+            want = any(needs[n] for n in names)
+            dxs = layer.backward(g, want)
+            if not want:
+                continue
             for n, dx in zip(names, dxs if takes_list(layer) else [dxs]):
-                if dx is None:  # integer ids have no gradient
+                if dx is None or not needs[n]:  # integer ids have no gradient
                     continue
                 accumulate(grads, n, dx)
         dx = grads.get(INPUT)
         return dx if input_grad else None
+
+    def needs_grad(self, input_grad: bool = True) -> dict[str, bool]:
+        """Which tensors' gradients the backward must form, by name (``"input"`` and each layer's
+        output): dL/dv_n is needed iff layer n has parameters or one of its inputs' gradients is
+        needed (the chain rule reaches a parameter through it); dL/dx iff ``input_grad``.
+
+            needs(input) = input_grad;  needs(n) = bool(params of n) or any(needs(i), i read by n)
+        """
+        needs = {INPUT: bool(input_grad)}
+        for layer in self.layers:
+            needs[layer.name] = bool(layer.params) or any(needs[n] for n in self.inputs[layer.name])
+        return needs
 
     def parameters(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {f"{layer.name}/{name}": (param, layer.grads[name])

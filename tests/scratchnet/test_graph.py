@@ -77,6 +77,36 @@ def test_a_chain_gives_what_sequential_gives():
                                                                   "dense_1/bias"]
 
 
+def test_without_the_input_gradient_only_what_a_parameter_needs_is_formed():
+    """input_grad=False: every parameter gradient bit-identical to the full backward's, the layers
+    reading only the input (or only parameter-free paths from it) skip their dL/dx, and a
+    parameter-free layer on the input is not visited at all."""
+    def build():
+        rng = np.random.default_rng(4)
+        return sn.Model([
+            (sn.Activation("tanh", name="pre"), ["input"]),  # no parameters, reads the input
+            (sn.Dense(4, name="a", rng=rng), ["pre"]),
+            (sn.Dense(4, activation="tanh", name="b", rng=rng), ["input"]),
+            (sn.Add(name="sum"), ["a", "b"]),
+            (sn.Dense(3, name="top", rng=rng), ["sum"]),
+        ]).build((5,))
+
+    x, dy = np.random.default_rng(5).standard_normal((N, 5)), np.random.default_rng(6).standard_normal((N, 3))
+    full, lean = build(), build()
+    full.forward(x, training=True)
+    full.backward(dy)
+    lean.forward(x, training=True)
+    visited = []
+    pre = lean.layers[0]
+    pre.backward = lambda *a, **k: visited.append("pre")
+    assert lean.backward(dy, input_grad=False) is None
+    assert visited == []
+    assert lean.needs_grad(False) == {"input": False, "pre": False, "a": True, "b": True, "sum": True, "top": True}
+    assert [layer._input_grad for layer in lean.layers[1:]] == [False, False, True, True]
+    for (name, (_, g_full)), (_, (_, g_lean)) in zip(full.parameters().items(), lean.parameters().items()):
+        np.testing.assert_array_equal(g_lean, g_full, err_msg=name)
+
+
 def test_outputs_of_every_node_by_name():
     rng = np.random.default_rng(4)
     model = sn.Model([(sn.Dense(3, name="a", rng=rng), ["input"]), (sn.Dense(3, name="b", rng=rng), ["input"]),

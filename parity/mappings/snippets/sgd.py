@@ -14,7 +14,7 @@ def keras_sgd(lrs):
     for lr in lrs:
         opt.learning_rate = lr
         opt.apply_gradients([(keras.ops.ones((1,), dtype="float64"), var)])
-    return float(keras.ops.convert_to_numpy(var)[0])
+    return float(var.numpy()[0])
 
 
 def torch_sgd(lrs):
