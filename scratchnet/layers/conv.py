@@ -23,6 +23,7 @@ import numpy as np
 
 from scratchnet import activations, checks, initializers
 from scratchnet.layers import _windows
+from scratchnet.layers._bias import add_bias
 from scratchnet.layers.base import Layer, pair, positive_int
 
 __all__ = ["Conv2D", "DepthwiseConv2D"]
@@ -65,7 +66,7 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
         np.matmul(cols.transpose(0, 2, 1), wmat, out=yg)  # (g, M, F/g)
         np.copyto(y.reshape(m, g, fg), yg.transpose(1, 0, 2))  # (N*H_out*W_out, g, F/g)
     if bias is not None:
-        np.add(y, bias, out=y)
+        add_bias(y, bias)  # y += b over wide rows (layers._bias)
     work = {"buffer": buffer}
     return y, (cols, wmat, x.shape, xt.shape, kernel.shape, strides, pads, dilation, groups, work)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchnet import activations, checks, initializers
+from scratchnet.layers._bias import add_bias
 from scratchnet.layers.base import Layer, positive_int
 
 
@@ -22,7 +23,7 @@ def dense_forward(x, kernel, bias=None, out=None):
         y = np.dot(x.reshape(-1, x.shape[-1]), kernel, out2)  # (M, U): leading axes flattened
         y = y.reshape(*x.shape[:-1], kernel.shape[1])  # (..., U)
     if bias is not None:
-        np.add(y, bias, y)  # out positional (see the scratchnet docstring)
+        add_bias(y, bias)  # y += b over wide rows (layers._bias)
     return y, (x, kernel)
 
 
