@@ -2,8 +2,8 @@
 
 One row per case, dtype and backend (``COLUMNS``): the median seconds per step, the quartiles
 (q1, q3: the spread is the interquartile range), ``ratio_to_torch`` = this backend's median /
-torch's median (a ratio of medians; < 1 is faster than torch), ``ratio_q1`` and ``ratio_q3`` = the
-quartiles of the per-round ratios (round r's sample of this backend / round r's sample of torch:
+torch's median (a ratio of medians; < 1 is faster than torch), ``ratio_median``, ``ratio_q1`` and
+``ratio_q3`` = the median and quartiles of the per-round ratios (round r's sample of this backend / round r's sample of torch:
 the samples of one round were taken one after the other, so each ratio is paired in time and the
 quartiles are the ratio's spread), the peak extra bytes of one step
 (``parity.bench.memory``), the thread count and the backend's math library.
@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-COLUMNS = ["case", "dtype", "backend", "median_s", "q1_s", "q3_s", "ratio_to_torch", "ratio_q1", "ratio_q3",
+COLUMNS = ["case", "dtype", "backend", "median_s", "q1_s", "q3_s", "ratio_to_torch", "ratio_median", "ratio_q1", "ratio_q3",
            "peak_extra_bytes", "threads", "blas"]
 BACKENDS = ("scratch", "torch", "keras")
 
@@ -32,9 +32,9 @@ def summarize(case: str, dtype: str, times: Mapping[str, Sequence[float]], peaks
         ratio = medians[backend] / reference if reference else math.nan
         paired = len(times[backend]) == len(times.get("torch", ())) and reference
         per_round = np.asarray(times[backend]) / np.asarray(times["torch"]) if paired else None
-        r1, r3 = (float(v) for v in np.percentile(per_round, [25, 75])) if paired else (math.nan, math.nan)
+        r1, rm, r3 = (float(v) for v in np.percentile(per_round, [25, 50, 75])) if paired else (math.nan,) * 3
         rows.append({"case": case, "dtype": dtype, "backend": backend, "median_s": medians[backend], "q1_s": q1,
-                     "q3_s": q3, "ratio_to_torch": ratio, "ratio_q1": r1, "ratio_q3": r3, "peak_extra_bytes": peaks.get(backend),
+                     "q3_s": q3, "ratio_to_torch": ratio, "ratio_median": rm, "ratio_q1": r1, "ratio_q3": r3, "peak_extra_bytes": peaks.get(backend),
                      "threads": threads, "blas": blas.get(backend, "")})
     return rows
 
@@ -90,7 +90,7 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
     for (case, dtype), by in cases.items():
         cell = lambda b: (f"{_seconds(by[b]['median_s'])} ({_seconds(by[b]['q1_s'])} – {_seconds(by[b]['q3_s'])})"
                           if b in by else "-")
-        ratio = lambda b: (f"{_ratio(by[b]['ratio_to_torch'])} ({by[b]['ratio_q1']:.2f} – {by[b]['ratio_q3']:.2f})"
+        ratio = lambda b: (f"{_ratio(by[b]['ratio_median'])} ({by[b]['ratio_q1']:.2f} – {by[b]['ratio_q3']:.2f})"
                            if b in by and math.isfinite(by[b]["ratio_q1"]) else _ratio(by[b]["ratio_to_torch"]) if b in by else "-")
         time_body.append([case, dtype, cell("scratch"), cell("torch"), cell("keras"), ratio("scratch"), ratio("keras")])
         peak = {b: by[b]["peak_extra_bytes"] if b in by else None for b in BACKENDS}
@@ -123,11 +123,13 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
         "(`time.process_time`, all threads; with one thread per framework, the step's own work, unaffected by other "
         "processes on a shared machine), garbage collector off",
         "",
-        "## CPU time per step: median (interquartile range) and ratio to torch (quartiles of the per-round ratios)",
+        "## CPU time per step: median (interquartile range) and ratio to torch (median and quartiles of the per-round ratios)",
         "",
         *_table(["case", "dtype", "scratchnet", "torch", "keras", "scratch / torch", "keras / torch"], time_body, "llrrrrr"),
         "",
-        "Ratios are ratios of medians; below 1 is faster than torch. The step is the framework's usual one "
+        "A ratio is the median of the per-round ratios (this framework's sample over torch's sample of the same round, "
+        "taken one after the other), its spread their interquartile range; below 1 is faster than torch "
+        "(`benchmarks.csv` also has the ratio of the medians, `ratio_to_torch`). The step is the framework's usual one "
         "(scratchnet's `Sequential.train_step`); none of the three computes dL/dx of the input. "
         "Each framework keeps training while it is timed; the three first-step losses are compared (a disagreement, a retraced Keras step or a loss that stops being finite would be listed under Notes).",
         "",

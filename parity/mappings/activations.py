@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.mappings.base import Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register
+from parity.mappings.base import Atlas, BuildContext, Deviation, LayerMapping, float32_representable, register, snippet
 
 DEFAULTS = {
     'leaky_relu': "leaky_relu slope: torch ``nn.LeakyReLU`` 0.01, Keras ``LeakyReLU`` layer 0.3, ``keras.activations.leaky_relu`` 0.2 (the spec's default, since a spec names the function). TensorFlow keeps the slope as float32: a float64 case with a slope that float32 cannot hold exactly (0.2) deviates by ~1e-9 relative on the Keras side.",
@@ -186,8 +186,17 @@ def keras_function(name: str, params: dict):
 
 
 def keras_text(name: str, params: dict) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    return f"keras.activations.{name}({'x' + (', ' + args if args else '')})"
+    """The Keras layer as code that runs: the activation's name, or a lambda binding its
+    parameters (``params`` maps each to the text of its value)."""
+    if not params:
+        return f"keras.layers.Activation({name!r})"
+    args = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"keras.layers.Activation(lambda x: keras.activations.{name}(x, {args}))"
+
+
+# the parameter names as the atlas writes them (the values a spec passes)
+_ATLAS_PARAMS = {"elu": {"alpha": "alpha"}, "celu": {"alpha": "alpha"}, "gelu": {"approximate": "approximate"},
+                 "log_softmax": {"axis": "axis"}}
 
 
 ALL = ("output", "loss", "grad", "step", "state")
@@ -251,8 +260,8 @@ def _mapping(name: str) -> LayerMapping:
                            "(the math of keras.layers.LeakyReLU(negative_slope=a), which refuses a < 0)"
                            if name == "leaky_relu" else
                            "keras.layers.Softmax(axis=axis)" if name == "softmax" else
-                           f"keras.layers.Activation({keras_text(name, {})})"),
-                    defaults=line.lstrip("- ")),
+                           keras_text(name, _ATLAS_PARAMS.get(name, {}))),
+                    defaults=line.lstrip("- "), snippet=snippet("activations")),
         torch=build_torch, keras=build_keras,
         deviations=lambda ctx: deviations(name, ctx.spec.params, ctx.dtype, layer=True),
         scratch_class="Activation", check_input=axis_check if name in ("softmax", "log_softmax") else (lambda *a: None),
@@ -343,7 +352,7 @@ def _activation_layer() -> LayerMapping:
         type="activation", family="activations",
         atlas=Atlas(title="activation (any activation by name)", math="y = f(x) elementwise; see each activation",
                     scratch="scratchnet.Activation(activation)", torch="the module of that activation",
-                    keras="keras.layers.Activation(activation)"),
+                    keras="keras.layers.Activation(activation)", snippet=snippet("activations")),
         torch=build_torch, keras=build_keras,
         deviations=lambda ctx: deviations(ctx.spec.params["activation"], _fn_params(ctx.spec.params), ctx.dtype,
                                           layer=True),

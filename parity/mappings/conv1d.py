@@ -27,7 +27,7 @@ from collections import OrderedDict
 
 from parity.mappings import activations as act
 from parity.mappings.base import (SAME, TENSOR, Atlas, BuildContext, LayerMapping, Refused, TorchImport, WeightRule,
-                                  expect_shape, register, torch_tensors)
+                                  expect_shape, register, torch_tensors, snippet)
 from scratchnet.layers.conv1d import resolve_padding_1d
 from scratchnet.layers._windows import same_padding
 
@@ -355,7 +355,7 @@ def _pool_atlas(kind: str) -> Atlas:
         keras = "keras.layers.AveragePooling1D(pool_size, strides=strides, padding='valid'|'same')"
         defaults = ("torch AvgPool1d count_include_pad=True by default (padded zeros counted); Keras/TF 'same' leaves "
                     "padded cells out: the harness passes count_include_pad=False, or divides by the real-cell count")
-    return Atlas(title=name, math=math, scratch=f"scratchnet.{'MaxPool1D' if kind == 'max' else 'AveragePool1D'}"
+    return Atlas(title=name, snippet=snippet("pooling1d"), math=math, scratch=f"scratchnet.{'MaxPool1D' if kind == 'max' else 'AveragePool1D'}"
                  "(pool_size, strides=strides, padding=padding)", torch=torch, keras=keras,
                  layout="no weights; torch pools (N, C, T), the harness transposes in and out",
                  defaults=defaults, notes=f"same = TensorFlow's rule along T: {_T_OUT} (d = 1)")
@@ -380,7 +380,7 @@ register(
                  from_keras=lambda l, ictx: _pool1d_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_average_pool1d", family="conv1d",
-        atlas=Atlas(title="global_average_pool1d", math="forward: y[n,c] = (1/T) sum_t x[n,t,c]\nbackward: dx[n,t,c] = dy[n,c] / T",
+        atlas=Atlas(title="global_average_pool1d", snippet=snippet("pooling1d"), math="forward: y[n,c] = (1/T) sum_t x[n,t,c]\nbackward: dx[n,t,c] = dy[n,c] / T",
                     scratch="scratchnet.GlobalAveragePool1D()", torch="x.mean(dim=1) on (N, T, C)",
                     keras="keras.layers.GlobalAveragePooling1D()  (keepdims=False)",
                     layout="no weights", defaults="torch has no class of this name"),
@@ -391,7 +391,7 @@ register(
         from_keras=lambda l, ictx: _global1d_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_max_pool1d", family="conv1d",
-        atlas=Atlas(title="global_max_pool1d",
+        atlas=Atlas(title="global_max_pool1d", snippet=snippet("pooling1d"),
                     math=("forward: y[n,c] = max_t x[n,t,c]\n"
                           "backward: dx[n,t,c] = dy[n,c] [x[n,t,c] = y[n,c]] / m (m tied maxima share it)"),
                     scratch="scratchnet.GlobalMaxPool1D()", torch="x.amax(dim=1) on (N, T, C)",

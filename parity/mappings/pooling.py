@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 
 from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, Refused, TorchImport, register
-from parity.mappings.conv import CHANNELS_FIRST, spec_padding, to_channels_first, window_pads
+from parity.mappings.conv import CHANNELS_FIRST, spec_padding, to_channels_first, window_pads, snippet
 
 
 @functools.cache
@@ -290,7 +290,7 @@ register(
     LayerMapping(
         type="max_pool2d", family="pooling",
         atlas=Atlas(
-            title="max_pool2d",
+            title="max_pool2d", snippet=snippet("pooling2d"),
             math=("forward: y[n,i,j,c] = max_{0<=a<ph, 0<=b<pw} xp[n, i s_h + a, j s_w + b, c], xp = x padded "
                   "with -inf\n"
                   "backward: dx[n, i s_h + a* - top, j s_w + b* - left, c] += dy[n,i,j,c] at the window's first "
@@ -311,7 +311,7 @@ register(
     LayerMapping(
         type="average_pool2d", family="pooling",
         atlas=Atlas(
-            title="average_pool2d",
+            title="average_pool2d", snippet=snippet("pooling2d"),
             math=("forward: y[n,i,j,c] = (1 / K_ij) sum_{(a,b) real} xp[n, i s_h + a, j s_w + b, c], K_ij = real "
                   "(unpadded) cells in window (i, j)\n"
                   "backward: dx[n, i s_h + a - top, j s_w + b - left, c] += dy[n,i,j,c] / K_ij for every real cell"),
@@ -331,7 +331,7 @@ register(
     LayerMapping(
         type="global_average_pool2d", family="pooling",
         atlas=Atlas(
-            title="global_average_pool2d",
+            title="global_average_pool2d", snippet=snippet("pooling2d"),
             math="forward: y[n,c] = (1 / (H W)) sum_{i,j} x[n,i,j,c]\nbackward: dx[n,i,j,c] = dy[n,c] / (H W)",
             scratch="scratchnet.GlobalAveragePool2D()",
             torch="x.mean(dim=(2, 3)) on NCHW (a small module; nn.AdaptiveAvgPool2d(1) + flatten is the same)",
@@ -345,7 +345,7 @@ register(
     LayerMapping(
         type="global_max_pool2d", family="pooling",
         atlas=Atlas(
-            title="global_max_pool2d",
+            title="global_max_pool2d", snippet=snippet("pooling2d"),
             math=("forward: y[n,c] = max_{i,j} x[n,i,j,c]\n"
                   "backward: dx[n,i,j,c] = dy[n,c] [x[n,i,j,c] = y[n,c]] / m  (m tied maxima share the gradient)"),
             scratch="scratchnet.GlobalMaxPool2D()",
