@@ -28,7 +28,7 @@ import dataclasses
 import functools
 
 from parity.mappings import recurrent
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, register
+from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, register, snippet
 
 MERGES = ("concat", "sum", "mul", "ave")
 
@@ -141,7 +141,7 @@ def _torch_only_if(ctx: BuildContext) -> str | None:
 
 
 ATLAS = Atlas(
-    title="bidirectional",
+    title="bidirectional", snippet=snippet("bidirectional"),
     math=("forward: y_f = R(x), y_b = rev(R'(rev(x))) with return_sequences (re-reversed: time t is time t), "
           "else y_f = h_T of R, y_b = last state of R' (it has read x back to x_1)\n"
           "         R' is R's twin with its own weights; rev(x)[:, t] = x[:, T - 1 - t]\n"

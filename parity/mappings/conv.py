@@ -309,7 +309,7 @@ register(
     LayerMapping(
         type="depthwise_conv2d", family="conv",
         atlas=Atlas(
-            title="depthwise_conv2d",
+            title="depthwise_conv2d", snippet=snippet("depthwise_conv2d"),
             math=("forward: z[n,i,j,c m + k] = b[c m + k] + sum_{a,b} xp[n, i s_h + a d_h, j s_w + b d_w, c] "
                   "W[a,b,c,k], y = act(z)\n"
                   "         x (N, H, W, C), W (kh, kw, C, m), b (C m,): the grouped conv with groups = C\n"

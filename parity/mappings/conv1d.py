@@ -319,7 +319,7 @@ _T_OUT = ("T_out = floor((T + lo + hi - ((k - 1) d + 1)) / s) + 1; same: lo = to
           "+ (k - 1) d + 1 - T, 0) (T_out = ceil(T/s)); causal: lo = (k - 1) d, hi = 0; int p: lo = hi = p")
 
 CONV1D_ATLAS = Atlas(
-    title="conv1d",
+    title="conv1d", snippet=snippet("conv1d"),
     math=("forward: z[n,t,f] = b[f] + sum_{a,c} xp[n, t s + a d, g_f C/g + c] W[a,c,f], y = act(z)    x (N, T, C), "
           "W (k, C/g, F)\n"
           f"         {_T_OUT}\n"

@@ -31,7 +31,7 @@ import functools
 from collections import OrderedDict
 
 from parity.mappings.base import (Atlas, BuildContext, LayerMapping, Refused, TorchImport, WeightRule, expect_shape,
-                                  register, torch_tensors)
+                                  register, torch_tensors, snippet)
 from parity.mappings.conv import CHANNELS_FIRST, to_channels_first
 from scratchnet.layers.conv_transpose import transpose_crop, transpose_output_size
 
@@ -108,7 +108,7 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
 
 
 ATLAS = Atlas(
-    title="conv2d_transpose",
+    title="conv2d_transpose", snippet=snippet("conv2d_transpose"),
     math=("forward: the adjoint of conv2d with the same kernel: <conv2d(z; K), x> = <z, conv2d_transpose(x; K)>\n"
           "         full[n, p s_h + a, q s_w + b, f] += sum_c x[n,p,q,c] K[a,b,f,c]; y = full[:, top:top + H_out, "
           "left:left + W_out] + bias\n"

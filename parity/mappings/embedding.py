@@ -14,7 +14,7 @@
 """
 from __future__ import annotations
 
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, register
+from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, WeightRule, expect_shape, register, snippet
 
 
 def _torch(ctx: BuildContext):
@@ -74,7 +74,7 @@ def _from_keras(layer, ictx):
 register(LayerMapping(
     type="embedding", family="embedding",
     atlas=Atlas(
-        title="embedding",
+        title="embedding", snippet=snippet("embedding"),
         math=("forward: y[n, t, :] = E[ids[n, t], :]        ids (N, T) ints in [0, V), E (V, D), y (N, T, D)\n"
               "backward: dE[v, :] = sum over (n, t) with ids[n, t] = v of dy[n, t, :] (a scatter-add: repeated "
               "ids accumulate, unseen rows get 0); ids have no gradient"),

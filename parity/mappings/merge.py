@@ -25,7 +25,7 @@ import functools
 import numpy as np
 
 from parity.mappings.activations import axis_check
-from parity.mappings.base import SAME, Atlas, BuildContext, Convention, Layout, LayerMapping, register
+from parity.mappings.base import SAME, Atlas, BuildContext, Convention, Layout, LayerMapping, register, snippet
 
 _TIES = ("at a tie (inputs equal to the {0}, where no derivative exists) TensorFlow gives the whole gradient "
          "to the first of them, torch's {1} splits it equally among them")
@@ -207,7 +207,7 @@ for _kind, (_cls, _fwd, _bwd, _torch_text, _conv) in _ELEMENTWISE.items():
     register(LayerMapping(
         type=_kind, family="merge",
         atlas=Atlas(
-            title=_kind,
+            title=_kind, snippet=snippet("merge"),
             math=f"forward: {_fwd}; every input of one shape (no broadcasting)\nbackward: {_bwd}",
             scratch=f"scratchnet.{_cls}()  (in a scratchnet.Model, with inputs=[...])",
             torch=f"{_torch_text} inside the harness's Merge module (torch has no merge modules)",
@@ -227,7 +227,7 @@ for _kind, (_cls, _fwd, _bwd, _torch_text, _conv) in _ELEMENTWISE.items():
 register(LayerMapping(
     type="concatenate", family="merge",
     atlas=Atlas(
-        title="concatenate",
+        title="concatenate", snippet=snippet("merge"),
         math=("forward: y = [x_1, ..., x_k] along axis (Keras's count: the batch axis is 0, -1 the last)\n"
               "backward: dx_i = dy[..., o_i : o_i + s_i, ...] along axis, o_i = s_1 + ... + s_{i-1}"),
         scratch="scratchnet.Concatenate(axis=-1)  (in a scratchnet.Model, with inputs=[...])",

@@ -339,7 +339,7 @@ register(
     LayerMapping(
         type="layer_normalization", family="normalization",
         atlas=Atlas(
-            title="layer_normalization",
+            title="layer_normalization", snippet=snippet("layer_normalization"),
             math=("forward: mu = mean_R(x), var = mean_R((x - mu)^2) (biased), R = the normalised axes of each sample\n"
                   "    xhat = (x - mu) / sqrt(var + eps), y = gamma * xhat + beta   (gamma, beta shaped like R's dims)\n"
                   "backward: g = gamma * dy, dx = (g - mean_R(g) - xhat * mean_R(g * xhat)) / sqrt(var + eps)\n"

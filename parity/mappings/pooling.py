@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import functools
 
-from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, Refused, TorchImport, register
-from parity.mappings.conv import CHANNELS_FIRST, spec_padding, to_channels_first, window_pads, snippet
+from parity.mappings.base import SAME, Atlas, BuildContext, LayerMapping, Refused, TorchImport, register, snippet
+from parity.mappings.conv import CHANNELS_FIRST, spec_padding, to_channels_first, window_pads
 
 
 @functools.cache

@@ -256,7 +256,7 @@ _SUM_BIAS = ("torch has two biases, bias_ih_l0 and bias_hh_l0 ({k}U,), that only
              "not only a different layout.")
 
 SIMPLE_RNN_ATLAS = Atlas(
-    title="simple_rnn",
+    title="simple_rnn", snippet=snippet("simple_rnn"),
     math=("forward: a_t = x_t W + h_{t-1} R + b, h_t = act(a_t)     x (N, T, F), W (F, U), R (U, U), b (U,)\n"
           f"{_OUTPUT}\n"
           "backward (BPTT, t = T..1): g_t = dy_t + da_{t+1} R^T, da_t = act'(a_t) * g_t\n"

@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from parity.mappings.base import Atlas, BuildContext, LayerMapping, register
+from parity.mappings.base import Atlas, BuildContext, LayerMapping, register, snippet
 
 
 def scale(rate: float, dtype) -> np.ndarray:
@@ -141,7 +141,7 @@ def _from_keras(layer, ictx):
 register(LayerMapping(
     type="dropout", family="regularization",
     atlas=Atlas(
-        title="dropout",
+        title="dropout", snippet=snippet("dropout"),
         math=("forward (training): y = x * mask * s, mask ~ Bernoulli(1 - rate) (True = keep), s = 1/(1 - rate) "
               "rounded once to the dtype\n"
               "backward (training): dx = dy * mask * s\n"

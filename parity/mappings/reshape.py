@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from parity.mappings.base import TENSOR, SAME, Atlas, BuildContext, Layout, LayerMapping, Refused, TorchImport, flat_perm, register
+from parity.mappings.base import TENSOR, SAME, Atlas, BuildContext, Layout, LayerMapping, Refused, TorchImport, flat_perm, register, snippet
 
 
 @functools.cache
@@ -128,7 +128,7 @@ register(
     LayerMapping(
         type="flatten", family="reshape",
         atlas=Atlas(
-            title="flatten",
+            title="flatten", snippet=snippet("flatten"),
             math=("forward: y = reshape(x, (N, -1)): x[n, h, w, c] -> y[n, (h W + w) C + c] (channels-last C order)\n"
                   "backward: dx = reshape(dy, x.shape)"),
             scratch="scratchnet.Flatten()",
@@ -146,7 +146,7 @@ register(
     LayerMapping(
         type="reshape", family="reshape",
         atlas=Atlas(
-            title="reshape",
+            title="reshape", snippet=snippet("flatten"),
             math=("forward: y = reshape(x, (N, *target_shape)) in C order of the canonical layout (one -1 "
                   "inferred)\nbackward: dx = reshape(dy, x.shape)"),
             scratch="scratchnet.Reshape(target_shape)",

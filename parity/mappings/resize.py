@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from parity.mappings.activations import ALL
-from parity.mappings.base import Atlas, BuildContext, Deviation, LayerMapping, register
+from parity.mappings.base import Atlas, BuildContext, Deviation, LayerMapping, register, snippet
 from parity.mappings.conv import CHANNELS_FIRST, to_channels_first
 
 BILINEAR_FLOAT64_RTOL = 1e-6
@@ -138,7 +138,7 @@ register(
     LayerMapping(
         type="up_sampling2d", family="resize",
         atlas=Atlas(
-            title="up_sampling2d",
+            title="up_sampling2d", snippet=snippet("resize"),
             math=("forward: nearest  y[n,i,j,c] = x[n, i // s_h, j // s_w, c]\n"
                   "         bilinear y[n,:,:,c] = A_h x[n,:,:,c] A_w^T, row i of A_h: 1 - w at lo, w at hi, "
                   "u = (i + 1/2)/s_h - 1/2, lo = max(floor u, 0), hi = min(ceil u, H - 1), w = u - floor u\n"
@@ -160,7 +160,7 @@ register(
     LayerMapping(
         type="zero_padding2d", family="resize",
         atlas=Atlas(
-            title="zero_padding2d",
+            title="zero_padding2d", snippet=snippet("resize"),
             math=("forward: y[n, top + i, left + j, c] = x[n,i,j,c], zeros elsewhere; "
                   "y (N, top + H + bottom, left + W + right, C)\n"
                   "backward: dx = dy[:, top:top + H, left:left + W, :]"),

@@ -51,6 +51,19 @@ def test_every_snippet_runs(type_name):
     ("max_pool2d", "count_include_pad=False", "count_include_pad=True"),
     ("max_pool1d", "F.pad(nct(t), (0, 1), value=", "F.pad(nct(t), (1, 0), value="),
     ("max_pool1d", "t.amax(dim=1)", "t.max(dim=1).values * 0.5"),
+    ("conv1d", "F.pad(torch.from_numpy(x).transpose(1, 2), (4, 0))", "F.pad(torch.from_numpy(x).transpose(1, 2), (0, 4))"),
+    ("depthwise_conv2d", "W[:, 0].transpose(1, 2, 0)", "W[:, 0].transpose(2, 1, 0)"),
+    ("conv2d_transpose", "keras_same(x).numpy(), y_full[:, 0:8, 0:6]", "keras_same(x).numpy(), y_full[:, 1:9, 1:7]"),
+    ("layer_normalization", "x.var(axis=(1, 2), keepdims=True)", "x.var(axis=(1, 2), keepdims=True, ddof=1)"),
+    ("dropout", "sn_drop.set_mask(y_torch != 0)", "sn_drop.set_mask(y_keras != 0)"),
+    ("embedding", "np.add.at(expected, ids, w)", "expected[ids] = w"),
+    ("flatten", "kernel = torch_dense.weight.detach().numpy().T[perm]", "kernel = torch_dense.weight.detach().numpy().T"),
+    ("simple_rnn", "b_ih + b_hh])", "b_ih])"),
+    ("bidirectional", "torch.cat([h_n[0], h_n[1]], dim=-1)", "out[:, -1]"),
+    ("up_sampling2d", "nn.ZeroPad2d((3, 0, 1, 2))", "nn.ZeroPad2d((1, 2, 3, 0))"),
+    ("up_sampling2d", '{"align_corners": False} if mode', '{"align_corners": True} if mode'),
+    ("add", "lambda t: torch.stack(t).amax(0), sn.Maximum()", "lambda t: torch.stack(t).amin(0), sn.Maximum()"),
+    ("add", "np.testing.assert_array_equal(ga.numpy(), [[1.0, 1.0]])", "np.testing.assert_array_equal(ga.numpy(), [[0.5, 1.0]])"),
 ])
 def test_a_planted_wrong_copy_in_a_snippet_fails(type_name, right, wrong):
     code = ALL[type_name].snippet
