@@ -6,10 +6,11 @@ in turn (``parity.run.Variant``: only that backend runs the mutant; never by edi
 representative catalog case it applies to. For each mutant:
 
 - **changes the math**: the mutant backend's own tensors (every layer output, the loss, every
-  parameter and input gradient, the weights after every step, the final output) against the same
-  backend's unmutated run, free-running, at the strict tolerance (``compare.tolerance`` of the
-  quantity: max|a - b| > rtol * max(max|a|, max|b|) somewhere). Measured directly, not judged by
-  the harness under test.
+  parameter and input gradient, the weights after every step) against the same backend's
+  unmutated run, at the strict tolerance of each quantity (``compare.tolerance``: max|a - b| >
+  rtol * max(max|a|, max|b|) somewhere): each step from the unmutated run's weights (what one step
+  of the mutant changes, at rtol), and free-running (what the steps add up to, at rtol * sqrt(t),
+  the trajectory's). Measured directly, not judged by the harness under test.
 - **caught**: the harness's verdict on the case with the mutant planted is not a passing one.
 - **blamed right**: the verdict's deciding row (``parity.api.Result.odd_one_out``) names the
   mutated backend.
@@ -58,34 +59,50 @@ class Outcome:
         return not self.changes_math and self.caught and not self.error
 
 
-def _tensors(result) -> list[tuple[str, int, str, np.ndarray]]:
-    """(quantity, step, key, array) of every tensor one backend run produced."""
+def _tensors(result, steps: str) -> list[tuple[str, int, str, np.ndarray]]:
+    """(quantity, step, key, array) of every tensor one backend run produced; its weights after
+    each step as quantity ``steps`` (``step`` for a synced run, ``trajectory`` for a free one)."""
     out = [("output", 0, k, v) for k, v in result.outputs.items()]
     out.append(("loss", 0, "loss", np.asarray(result.loss)))
     out += [("grad", 0, k, v) for k, v in result.grads.items()]
     if result.input_grad is not None:
         out.append(("grad", 0, "input", result.input_grad))
-    out += [("step", t + 1, k, v) for t, weights in enumerate(result.steps) for k, v in weights.items()]
-    if result.final_output is not None:
-        out.append(("trajectory", len(result.steps), "final_output", result.final_output))
+    out += [(steps, t + 1, k, v) for t, weights in enumerate(result.steps) for k, v in weights.items()]
     return out
 
 
-def math_change(base, mutant, dtype: str) -> str:
+def math_change(base, mutant, dtype: str, steps: str = "step") -> str:
     """The first tensor in which ``mutant`` differs from ``base`` beyond the strict tolerance of
-    its quantity (``"<quantity> <key> step <t>: <max_rel>"``), or "" when none does. A step's
-    weights are compared at the strict (not the trajectory) tolerance: both runs are the same
-    backend, with no rounding between them to allow for."""
-    base_t = {(q, t, k): v for q, t, k, v in _tensors(base)}
-    for q, t, k, v in _tensors(mutant):
+    its quantity (``compare.tolerance``: rtol of max(max|a|, max|b|); a free-running trajectory's
+    weights after step t at rtol * sqrt(t), as the harness compares them), as
+    ``"<quantity> <key> step <t>: <max_rel>"``, or "" when none does."""
+    base_t = {(q, t, k): v for q, t, k, v in _tensors(base, steps)}
+    for q, t, k, v in _tensors(mutant, steps):
         b = base_t.get((q, t, k))
         if b is None or np.shape(b) != np.shape(v):
             return f"{q} {k} step {t}: missing or reshaped"
         with np.errstate(all="ignore"):
             m = compare.metrics(b, v, dtype)
-            if not compare.passes(m, compare.tolerance(dtype, "step" if q == "trajectory" else q)):
+            if not compare.passes(m, compare.tolerance(dtype, q, t)):
                 return f"{q} {k} step {t}: {m.max_rel:.2g}"
     return ""
+
+
+def backend_math_change(variants: dict, backend: str, case, cache: dict) -> str:
+    """What the mutant ``variants[backend]`` changes in its backend's own tensors (``math_change``):
+    synced (each step from the unmutated run's weights: what one step of the mutant changes) and
+    free-running (what the steps add up to), each against the unmutated run of the same backend."""
+    from parity.run import backend_run
+
+    key = ("base", case.spec.name, case.spec.dtype, backend)
+    if key not in cache:
+        cache[key] = backend_run({}, backend, case)
+    base = cache[key]
+    with np.errstate(all="ignore"):
+        synced = math_change(base, backend_run(variants, backend, case, sync=base.steps), case.spec.dtype)
+        if synced or case.spec.steps < 2:
+            return synced
+        return math_change(base, backend_run(variants, backend, case), case.spec.dtype, steps="trajectory")
 
 
 def plan_mutants(specs, names: list[str] | None = None, backends=BACKENDS):
@@ -108,7 +125,7 @@ def plan_mutants(specs, names: list[str] | None = None, backends=BACKENDS):
 
 def run_mutant(sw, direction: int, transform, spec, target: str, backend: str, cache: dict) -> Outcome:
     from parity.api import Result
-    from parity.run import backend_run, prepare, run_case
+    from parity.run import prepare, run_case
 
     o = Outcome(sw.name, direction, backend, spec.name, spec.dtype, target)
     try:
@@ -116,11 +133,7 @@ def run_mutant(sw, direction: int, transform, spec, target: str, backend: str, c
         cache[("case", spec.name, spec.dtype)] = case
         planted = transform.plant(Planted(spec, case.initial), target)
         variants = {backend: planted.variant()}
-        with np.errstate(all="ignore"):
-            key = ("base", spec.name, spec.dtype, backend)
-            if key not in cache:
-                cache[key] = backend_run({}, backend, case)
-            o.changed = math_change(cache[key], backend_run(variants, backend, case), spec.dtype)
+        o.changed = backend_math_change(variants, backend, case, cache)
         o.changes_math = bool(o.changed)
         res = Result(run_case(spec, variants))
         o.verdict = res.verdict

@@ -87,3 +87,16 @@ def test_every_switch_applies_to_one_of_its_representative_cases():
     for sw in mutations.SWITCHES:
         specs = [load_spec(CATALOG / f"{c}.json") for c in sw.cases]
         assert selftest.plan_mutants(lambda s: specs, [sw.name]), sw.name
+
+
+def test_free_running_weights_are_measured_at_the_trajectory_tolerance():
+    w = np.linspace(-1.0, 2.0, 12).reshape(3, 4)  # scale 2
+    moved = w.copy()
+    moved[0, 1] += 6e-12  # 3e-12 of the scale: beyond rtol * sqrt(4) = 2e-12 after step 4 ...
+    base, mutant = _result(w), _result(w)
+    base.steps = [{"a/kernel": w}] * 4
+    mutant.steps = [{"a/kernel": w}] * 3 + [{"a/kernel": moved}]
+    assert selftest.math_change(base, mutant, "float64", steps="trajectory") == "trajectory a/kernel step 4: 3e-12"
+    mutant.steps[3] = {"a/kernel": w + (moved - w) / 2}  # ... 1.5e-12 is within it, not within a step's 1e-12
+    assert selftest.math_change(base, mutant, "float64", steps="trajectory") == ""
+    assert selftest.math_change(base, mutant, "float64").startswith("step a/kernel step 4")
