@@ -5,12 +5,14 @@ compare every tensor (per-layer outputs, loss, parameter and input gradients, op
 live in the other modules. This is the only package that imports torch and keras; it depends on
 scratchnet, never the other way round. The Python API (``check``, ``check_many``, ``Result``,
 ``parity.testing.assert_parity``) is in ``parity.api``; a user's own model comes in through
-``from_torch`` / ``from_keras`` (``parity.importers``); importing ``parity`` imports neither
+``from_torch`` / ``from_keras`` (``parity.importers``) and is compared with its port by
+``compare_models`` (``parity.porting``); importing ``parity`` imports neither
 framework.
 """
 _API = ("Result", "check", "check_many", "write_report")
 _IMPORTERS = ("from_torch", "from_keras")
-__all__ = [*_API, *_IMPORTERS]
+_PORTING = ("compare_models",)
+__all__ = [*_API, *_IMPORTERS, *_PORTING]
 
 
 def __getattr__(name: str):
@@ -24,4 +26,8 @@ def __getattr__(name: str):
         from parity import importers
 
         return getattr(importers, name)
+    if name in _PORTING:
+        from parity import porting
+
+        return getattr(porting, name)
     raise AttributeError(f"module 'parity' has no attribute {name!r}")

@@ -158,12 +158,12 @@ def _in_model(node, model) -> bool:
         return True
 
 
-def _check(model, spec: dict, weights: dict) -> None:
+def _check(model, spec: dict, weights: dict, x=None) -> None:
     from parity.backends import PreparedCase, keras_backend
     from parity.spec import parse_spec, plan_of
 
     parsed = parse_spec(spec, "<from_keras>")
-    x = seeded_input(spec)
+    x = seeded_input(spec) if x is None else x
     case = PreparedCase(parsed, x, np.zeros(1), weights, plan_of(parsed))
     theirs = keras_backend._numpy(model(x, training=False))
     with keras_backend.keras_state(parsed.dtype):

@@ -102,14 +102,14 @@ def _canonical_weights(item: Imported, dtype: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _check(module, spec: dict, weights: dict) -> None:
+def _check(module, spec: dict, weights: dict, x=None) -> None:
     import torch
 
     from parity.backends import PreparedCase, torch_backend
     from parity.spec import parse_spec, plan_of
 
     parsed = parse_spec(spec, "<from_torch>")
-    x = seeded_input(spec)
+    x = seeded_input(spec) if x is None else x
     case = PreparedCase(parsed, x, np.zeros(1), weights, plan_of(parsed))
     mode = module.training
     with torch_backend.torch_state(parsed.dtype):
