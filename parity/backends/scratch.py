@@ -40,10 +40,12 @@ def _drop_gradients(layer, dropped: list[int], many: bool) -> None:
     """Make this one layer instance's backward return zeros for its inputs ``dropped``."""
     backward = layer.backward
 
-    def stopped_backward(dy):
-        dxs = backward(dy)
+    def stopped_backward(dy, *args, **kwargs):  # the layer's own signature passed through
+        dxs = backward(dy, *args, **kwargs)
+        if dxs is None:
+            return None
         if not many:
-            return None if dxs is None else np.zeros_like(dxs)
+            return np.zeros_like(dxs)
         return [np.zeros_like(dx) if i in dropped and dx is not None else dx for i, dx in enumerate(dxs)]
 
     layer.backward = stopped_backward
