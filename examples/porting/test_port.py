@@ -1,0 +1,36 @@
+"""pytest for the port: run with ``pytest examples/porting`` from the repository root."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import parity  # noqa: E402
+import keras_port  # noqa: E402
+import keras_port_misconverted  # noqa: E402
+from torch_model import make_torch  # noqa: E402
+
+X = np.random.default_rng(0).standard_normal((4, 8, 6, 3)).astype("float32")  # (N, H, W, C)
+
+
+def test_architecture_matches():
+    """torch's weights in all three frameworks: the Keras architecture is the torch one."""
+    torch_model = make_torch()
+    result = parity.compare_models(torch_model, keras_port.keras_model(), X)
+    assert result.passed, result.message
+
+
+def test_converted_weights_match():
+    """The port's own weights and fields: the hand conversion is right."""
+    torch_model = make_torch()
+    result = parity.compare_models(torch_model, keras_port.port(torch_model), X, weights="own")
+    assert result.passed, result.message
+
+
+def test_forgotten_flatten_order_is_found_at_the_dense_layer():
+    torch_model = make_torch()
+    result = parity.compare_models(torch_model, keras_port_misconverted.port(torch_model), X, weights="own")
+    assert not result.passed
+    assert result.odd_one_out == "keras"
+    assert result.names[result.first_parting_layer] == ("fc", "fc")
