@@ -102,7 +102,8 @@ def load(modules, entries, weights: dict[str, np.ndarray]) -> None:
     with torch.no_grad():
         for module, (key, ctx, rules, _) in zip(modules, entries):
             for rule in rules:
-                values = rule.to_torch(weights[f"{key}/{rule.canonical}"], ctx)
+                given = tuple(weights[f"{key}/{name}"] for name in rule.canonical_names)
+                values = rule.to_torch(given if isinstance(rule.canonical, tuple) else given[0], ctx)
                 values = values if isinstance(rule.torch, tuple) else (values,)
                 for name, value in zip(rule.torch_names, values, strict=True):
                     target = _tensor(module, name)
@@ -117,7 +118,7 @@ def named_parameters(modules, entries) -> list:
     no rule names (none today) keeps its torch name."""
     out = []
     for module, (key, _, rules, _) in zip(modules, entries):
-        names = {torch_name: rule.canonical for rule in rules for torch_name in rule.torch_names}
+        names = {torch_name: rule.canonical_names[0] for rule in rules for torch_name in rule.torch_names}
         out += [(f"{key}/{names.get(name, name)}", p) for name, p in module.named_parameters()]
     return out
 
@@ -176,7 +177,10 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None, hoo
                         ts = [t.grad if t.grad is not None else torch.zeros_like(t) for t in ts]
                         convert = rule.grad_to_canonical or rule.to_canonical
                     arrays = tuple(t.detach().numpy().copy() for t in ts)
-                    out[f"{key}/{rule.canonical}"] = convert(arrays if isinstance(rule.torch, tuple) else arrays[0], ctx)
+                    got = convert(arrays if isinstance(rule.torch, tuple) else arrays[0], ctx)
+                    for name, array in zip(rule.canonical_names, got if isinstance(rule.canonical, tuple) else (got,),
+                                           strict=True):
+                        out[f"{key}/{name}"] = array
             return out
 
         result = None

@@ -9,7 +9,7 @@ from parity.mappings.losses import MAPPINGS as LOSSES
 from parity.mappings.optimizers import MAPPINGS as OPTIMIZERS
 
 FAMILIES = ("activations", "dense", "conv", "pooling", "normalization", "regularization", "embedding",
-            "reshape", "recurrent", "conv1d", "resize", "conv_transpose", "bidirectional", "merge")
+            "reshape", "recurrent", "conv1d", "resize", "conv_transpose", "bidirectional", "merge", "attention")
 for _family in FAMILIES:
     try:
         importlib.import_module(f"parity.mappings.{_family}")

@@ -77,9 +77,14 @@ class WeightRule:
     ``grad_to_canonical`` converts gradients when they do not convert like values (the gradient of
     a sum b_ih + b_hh is grad(b_ih), not the sum of both gradients); None: ``to_canonical``. A
     frozen torch tensor (requires_grad False) reads as a zero gradient.
+
+    Several canonical tensors may live in one torch tensor (attention's query, key and value
+    kernels in torch's packed ``in_proj_weight``): then ``canonical`` is a tuple of names,
+    ``to_torch`` receives a tuple of arrays (one per name) and ``to_canonical`` returns one. The
+    torch parameter then carries the first canonical name (for the optimizer's parameter names).
     """
 
-    canonical: str
+    canonical: str | tuple[str, ...]
     torch: str | tuple[str, ...]
     to_torch: Callable[[np.ndarray, "BuildContext"], Any]
     to_canonical: Callable[[Any, "BuildContext"], np.ndarray]
@@ -88,6 +93,10 @@ class WeightRule:
     @property
     def torch_names(self) -> tuple[str, ...]:
         return self.torch if isinstance(self.torch, tuple) else (self.torch,)
+
+    @property
+    def canonical_names(self) -> tuple[str, ...]:
+        return self.canonical if isinstance(self.canonical, tuple) else (self.canonical,)
 
 
 def expect_shape(a: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -173,7 +182,8 @@ class LayerMapping:
     convention. ``parameter_shapes(params, in_shape)``: ``[(name, shape)]`` of the large parameters,
     from the fields alone (for the size limits, before anything is built); ``check_input(layer
     spec, in_shape, case spec)``: ``(field, expected, got)`` where a framework refuses or misreads
-    an input that scratchnet's shape rule accepts, else None. ``arity``: how many inputs the
+    an input that scratchnet's shape rule accepts, else None; ``check_inputs(layer spec, in_shapes,
+    case spec)`` the same for a layer reading several inputs, given all their shapes. ``arity``: how many inputs the
     layer reads, (least, most), most None for any number (merges); one for every other layer.
     Where it reads more than one, the torch module is called with them as arguments and the Keras
     layer with their list.
@@ -196,6 +206,7 @@ class LayerMapping:
     shift_preserving: bool = False  # a per-channel constant added to the input comes out added to the output
     parameter_shapes: Callable[[dict, tuple], list[tuple[str, tuple]]] = lambda params, in_shape: []  # the large ones
     check_input: Callable[[Any, tuple, Any], tuple[str, str, Any] | None] = lambda layer, in_shape, case: None
+    check_inputs: Callable[[Any, tuple, Any], tuple[str, str, Any] | None] = lambda layer, in_shapes, case: None
     # the way back (parity.importers): a framework object -> this type's spec fields, or None when it is not one
     from_torch: Callable[[Any, "ImportContext"], "TorchImport | None"] = lambda module, ctx: None
     from_torch_call: Callable[[Any, tuple, dict, "ImportContext"], dict | None] = lambda target, args, kwargs, ctx: None

@@ -137,7 +137,10 @@ Graphs (DESIGN.md "Graphs"): every layer may carry ``name`` (letters, digits, _ 
 ``<index>_<type>``; unique after defaults; not "input") and ``inputs`` (a list of names of earlier
 layers or "input"; default the layer before, the input for the first). Merge layers ``add``,
 ``subtract`` (two inputs), ``multiply``, ``average``, ``maximum``, ``minimum``, ``concatenate(axis=-1)``
-take two or more, every other layer one. The model's output is the last layer's; every other
+take two or more, ``multi_head_attention`` (num_heads, key_dim, value_dim=null: key_dim,
+use_bias=true, output_shape=null: the query's E, causal=false) reads ``[query]``, ``[query, value]``
+or ``[query, value, key]`` (sequences (N, T, E); value and key of one length; causal only on query
+and key of one length), every other layer one. The model's output is the last layer's; every other
 layer's output must be read. Refused, naming the layer and field: an unknown or not-earlier name
 in ``inputs``; ``inputs`` not a list; a duplicate or reserved name; the wrong number of inputs;
 an unread output; a merge of mismatched shapes (no broadcasting; concatenate: on every axis but

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from parity.spec.cases import CaseSpec, LayerSpec
 from parity.spec.checks import _is_int
 from parity.spec.errors import SpecError, _fail
-from parity.spec.shapes import MAX_TRAJECTORY, _check_layer_input, _check_size, _count, scratch_layer
+from parity.spec.shapes import (MAX_TRAJECTORY, _check_layer_input, _check_layer_inputs, _check_size, _count,
+                                scratch_layer)
 
 INPUT = "input"  # the model's input, in ``inputs`` lists; no layer may have this name
 
@@ -123,9 +124,11 @@ def _check_arity(src: str, layer: LayerSpec, i: int, inputs: tuple[str, ...]) ->
     if low <= len(inputs) <= (high if high is not None else len(inputs)):
         return
     if high == 1:
-        want = "1 input (only merge layers take several)"
+        want = "1 input (only merge and attention layers take several)"
     elif high == low:
         want = f"{low} inputs"
+    elif high is not None:
+        want = f"{low} to {high} inputs"
     else:
         want = f"at least {low} inputs"
     raise SpecError(src, f"layers[{i}].inputs", f"expected {want} for {layer.type}, got {len(inputs)}: "
@@ -182,6 +185,8 @@ def plan_case(spec: CaseSpec) -> CasePlan:
                             f"got {json.dumps(layer.type)} ({exc})") from None
         except ValueError as exc:
             raise SpecError(src, f"{path}.inputs" if takes_list else path, str(exc)) from None
+        if takes_list:
+            _check_layer_inputs(spec, i, layer, in_shapes)
         if any(not _is_int(d) or d < 1 for d in out):
             _fail(src, path, f"expected a non-empty output from {layer.type} on input {in_shapes[0]}", list(out))
         from parity.mappings import layer_mapping

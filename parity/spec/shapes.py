@@ -182,3 +182,14 @@ def _check_layer_input(spec: CaseSpec, i: int, layer: LayerSpec, shape: tuple[in
     if found is not None:
         field, expected, got = found
         _fail(spec.source, f"layers[{i}].{field}" if field else f"layers[{i}]", expected, got)
+
+
+def _check_layer_inputs(spec: CaseSpec, i: int, layer: LayerSpec, shapes: tuple[tuple[int, ...], ...]) -> None:
+    """The same for a layer reading several inputs, given all their shapes: the mapping's
+    ``check_inputs`` (attention's causal mask on query and key of one length)."""
+    from parity.mappings import layer_mapping
+
+    found = layer_mapping(layer.type).check_inputs(layer, tuple(tuple(s) for s in shapes), spec)
+    if found is not None:
+        field, expected, got = found
+        _fail(spec.source, f"layers[{i}].{field}" if field else f"layers[{i}]", expected, got)

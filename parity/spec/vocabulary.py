@@ -73,6 +73,10 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
     # merges: several inputs (a layer's "inputs"), one output
     "add": (), "subtract": (), "multiply": (), "average": (), "maximum": (), "minimum": (),
     "concatenate": (_F("axis", _axis_check(), -1),),
+    # attention: inputs [query], [query, value] or [query, value, key] (parity/mappings/attention.py)
+    "multi_head_attention": (_F("num_heads", _POS), _F("key_dim", _POS), _F("value_dim", _optional(_POS), None),
+                             _F("use_bias", _BOOL, True), _F("output_shape", _optional(_POS), None),
+                             _F("causal", _BOOL, False)),
 }
 
 # Keys every layer may carry besides its type's fields (DESIGN.md "Graphs"): key -> (default, what it
@@ -81,7 +85,8 @@ LAYER_GRAPH_KEYS: dict[str, tuple[str, str, dict]] = {
     "name": ("`<index>_<type>`", 'letters, digits, _ and -; unique after defaults; not "input" (the model\'s '
              "input); tensor keys are `<name>/<param>`", {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
     "inputs": ("the layer before (the first: the input)", 'a list of names of earlier layers, or "input"; '
-               "merges take two or more (subtract two), every other layer one. The model's output is the last "
+               "merges take two or more (subtract two), multi_head_attention [query], [query, value] or "
+               "[query, value, key], every other layer one. The model's output is the last "
                "layer's; every other layer's output must be read by a later layer",
                {"type": "array", "items": {"type": "string"}}),
 }

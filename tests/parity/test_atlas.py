@@ -18,7 +18,7 @@ SNIPPETS = {}
 for _t in WITH_SNIPPET:
     SNIPPETS.setdefault(ALL[_t].snippet, _t)
 # the entries students ask about most must carry a worked, runnable example
-REQUIRED = {"dense", "conv2d", "lstm", "gru", "batch_normalization", "adam"}
+REQUIRED = {"dense", "conv2d", "lstm", "gru", "batch_normalization", "adam", "multi_head_attention"}
 
 
 def _run(code: str, name: str) -> dict:
@@ -64,6 +64,9 @@ def test_every_snippet_runs(type_name):
     ("up_sampling2d", '{"align_corners": False} if mode', '{"align_corners": True} if mode'),
     ("add", "lambda t: torch.stack(t).amax(0), sn.Maximum()", "lambda t: torch.stack(t).amin(0), sn.Maximum()"),
     ("add", "np.testing.assert_array_equal(ga.numpy(), [[1.0, 1.0]])", "np.testing.assert_array_equal(ga.numpy(), [[0.5, 1.0]])"),
+    ("multi_head_attention", "W.reshape(E, H * D).T for W in (Wq, Wk, Wv)", "W.reshape(E, H * D).T for W in (Wk, Wq, Wv)"),
+    ("multi_head_attention", "attn_mask=blocked, need_weights", "attn_mask=~blocked, need_weights"),
+    ("multi_head_attention", "Wo.reshape(H * D, E).T", "Wo.transpose(1, 0, 2).reshape(H * D, E).T"),
 ])
 def test_a_planted_wrong_copy_in_a_snippet_fails(type_name, right, wrong):
     code = ALL[type_name].snippet

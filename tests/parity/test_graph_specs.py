@@ -82,7 +82,7 @@ def test_design_example_is_a_catalog_case_verbatim():
     (lambda s: s["layers"][2].update(inputs=["a", "a", "b"], type="subtract"), "layers[2].inputs",
      "expected 2 inputs for subtract, got 3"),
     (lambda s: s["layers"][2].update(inputs=["a"]), "layers[2].inputs", "at least 2 inputs for add, got 1"),
-    (lambda s: s["layers"][3].update(inputs=["sum", "a"]), "layers[3].inputs", "1 input (only merge layers"),
+    (lambda s: s["layers"][3].update(inputs=["sum", "a"]), "layers[3].inputs", "1 input (only merge and attention layers"),
     (lambda s: s["layers"][2].update(inputs=["a", "input"]), "layers[2].inputs", "one shape (no broadcasting)"),
     (lambda s: s["layers"][1].update(units=1), "layers[2].inputs", "input 1 (N, 1)"),
     (lambda s: s["layers"][2].update(type="concatenate", axis=0), "layers[2].axis", "nonzero int"),
