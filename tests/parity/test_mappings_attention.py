@@ -263,7 +263,7 @@ def test_tf_scale_deviation_measured_and_followed():
     assert 1e-10 < measured < mapping_module.SCALE_DEVIATION_RTOL, measured
     assert mapping_module.scale_rounding(3) == pytest.approx(1.79e-8, rel=0.01)
     (dev,) = layer_mapping("multi_head_attention").deviations(ctx)
-    assert dev.backend == "keras" and "key_dim 3" in dev.reason
+    assert dev.backend == "keras" and "key_dim 3" in dev.reason and dev.follow == {"score_scale_dtype": "float32"}
     assert not layer_mapping("multi_head_attention").deviations(context({"num_heads": 2, "key_dim": 4}))
     assert not layer_mapping("multi_head_attention").deviations(context({"num_heads": 2, "key_dim": 3},
                                                                         dtype="float32"))
