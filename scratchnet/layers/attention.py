@@ -154,12 +154,19 @@ class MultiHeadAttention(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
 
     # -- shapes -------------------------------------------------------------------------------
-    def _shapes(self, input_shapes):
-        """(query, value, key) shapes, each (T, E), from the list of 1 to 3 input shapes."""
+    def _listed(self, input_shapes) -> list[tuple[int, ...]]:
+        """The list of input shapes; one shape alone (a tuple of ints) is self-attention's [shape]."""
+        if isinstance(input_shapes, (list, tuple)) and input_shapes and \
+                all(isinstance(d, (int, np.integer)) for d in input_shapes):
+            input_shapes = [input_shapes]
         if not isinstance(input_shapes, (list, tuple)) or not all(isinstance(s, (list, tuple)) for s in input_shapes):
             raise ValueError(f"{self.name}: expected a list of input shapes [query], [query, value] or "
                              f"[query, value, key], got {input_shapes!r}")
-        shapes = [tuple(int(d) for d in s) for s in input_shapes]
+        return [tuple(int(d) for d in s) for s in input_shapes]
+
+    def _shapes(self, input_shapes):
+        """(query, value, key) shapes, each (T, E), from the list of 1 to 3 input shapes."""
+        shapes = self._listed(input_shapes)
         if not 1 <= len(shapes) <= 3:
             raise ValueError(f"{self.name}: expected 1 to 3 inputs (query, value, key), got {len(shapes)}")
         for what, s in zip(("query", "value", "key"), shapes):
@@ -182,7 +189,7 @@ class MultiHeadAttention(Layer):
         q, v, k = self._shapes(input_shapes)
         self.output_shape = tuple(self.compute_output_shape(input_shapes))
         self.dtype = as_float_dtype(dtype, f"{self.name}: dtype")
-        self.input_shape = tuple(tuple(int(d) for d in s) for s in input_shapes)
+        self.input_shape = tuple(self._listed(input_shapes))
         rng = rng if rng is not None else (self._rng if self._rng is not None else np.random.default_rng(0))
         self.params, self.grads = {}, {}
         h, dk, dv, e_out = self.num_heads, self.key_dim, self.value_dim, self.output_shape[-1]

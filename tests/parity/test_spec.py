@@ -673,6 +673,7 @@ EVERY_LAYER = [
     ([2, 9, 4], {"type": "global_max_pool1d"}, (4,)),
     ([2, 9, 4], {"type": "bidirectional", "layer": {"type": "gru", "units": 3, "return_sequences": True},
                  "merge_mode": "concat"}, (9, 6)),
+    ([2, 4, 6], {"type": "multi_head_attention", "num_heads": 2, "key_dim": 3, "output_shape": 5}, (4, 5)),
 ]
 
 

@@ -217,6 +217,7 @@ def test_refusals_name_the_layer_and_the_problem():
         layer.compute_output_shape([(3, 5), (4, 6), (5, 6)])
     with pytest.raises(ValueError, match="mha: expected 1 to 3 inputs"):
         layer.compute_output_shape([(3, 5)] * 4)
+    assert layer.compute_output_shape((3, 5)) == layer.compute_output_shape([(3, 5)]) == (3, 5)  # one shape: self
     with pytest.raises(ValueError, match="score_scale_dtype"):
         sn.MultiHeadAttention(2, 3, score_scale_dtype="float16")
     with pytest.raises(ValueError, match="inputs: expected 1 to 3, got 4"):
