@@ -13,7 +13,9 @@ one meaning in one of them:
   layer_normalization ``axis`` is -1 or the list [-k, ..., -1];
 - a reshape's ``target_shape`` has its -1 resolved;
 - a conv2d_transpose's (padding, output_padding) is the first spelling (valid before same, no
-  output_padding before the smallest) with the same output size and crop.
+  output_padding before the smallest) with the same output size and crop;
+- a multi_head_attention's ``value_dim`` equal to its key_dim, and ``output_shape`` equal to the
+  query's feature size, are null (their defaults' meaning).
 ``rename_weights(weights, spec)`` renames weight keys the same way.
 """
 from __future__ import annotations
@@ -62,6 +64,9 @@ def _fields(raw: dict, node) -> dict:
         found = _spec_for(fields, node.in_shape, [(ho, top) for ho, top, _ in geometry(ctx)])
         return {**raw, "padding": found["padding"],
                 "output_padding": None if found["output_padding"] is None else list(found["output_padding"])}
+    if kind == "multi_head_attention":
+        return {**raw, "value_dim": None if raw["value_dim"] in (None, raw["key_dim"]) else raw["value_dim"],
+                "output_shape": None if raw["output_shape"] in (None, node.in_shape[-1]) else raw["output_shape"]}
     return raw
 
 

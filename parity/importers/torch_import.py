@@ -96,7 +96,9 @@ def _canonical_weights(item: Imported, dtype: str) -> dict[str, np.ndarray]:
                          f"no tensor {missing[0]!r} for the {item.layer.type} parameter {rule.canonical!r}")
         arrays = tuple(item.tensors[n].detach().cpu().numpy().copy() for n in rule.torch_names)
         try:
-            out[f"{item.name}/{rule.canonical}"] = rule.to_canonical(arrays if isinstance(rule.torch, tuple) else arrays[0], ctx)
+            got = rule.to_canonical(arrays if isinstance(rule.torch, tuple) else arrays[0], ctx)
+            for name, array in zip(rule.canonical_names, got if isinstance(rule.canonical, tuple) else (got,)):
+                out[f"{item.name}/{name}"] = array
         except AssertionError as exc:
             raise ImportRefused(f"{item.source}: its weights do not fit the layer's input: {exc}") from None
     return out

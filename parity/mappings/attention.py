@@ -265,6 +265,12 @@ def _keras_classes():
             q, v, k = self._split(inputs)
             return super().call(q, v, k, use_causal_mask=self.causal, training=training)
 
+        def compute_output_shape(self, *shapes):  # the list, or Keras's own (query, value, key) shapes
+            return super().compute_output_shape(*(self._split(shapes[0]) if len(shapes) == 1 else shapes))
+
+        def compute_output_spec(self, inputs, training=None):
+            return super().compute_output_spec(*self._split(inputs))
+
     return ListAttention
 
 
@@ -309,6 +315,70 @@ def _check_inputs(layer, in_shapes: tuple, case) -> tuple[str, str, object] | No
                           "Keras align the mask of unequal lengths top-left, flash-attention bottom-right)",
                 {"query length": in_shapes[0][0], "key length": key[0]})
     return None
+
+
+# -- the way back (parity.importers) ---------------------------------------------------------------
+def _from_torch(module, ictx):
+    """The harness's ``TwinAttention`` (around ``nn.MultiheadAttention``) or ``FunctionalAttention``.
+    A bare ``nn.MultiheadAttention`` returns (output, weights) and takes (query, key, value): no
+    spec layer reads it (wrap it as TwinAttention does)."""
+    from parity.mappings.base import Refused, TorchImport, torch_tensors
+
+    twin, functional = _torch_classes()
+    if type(module) is twin:
+        mha = module.mha
+        if mha.dropout or mha.bias_k is not None or mha.add_zero_attn or not mha.batch_first:
+            raise Refused("nn.MultiheadAttention with dropout, add_bias_kv, add_zero_attn or batch_first=False")
+        return TorchImport({"type": "multi_head_attention", "num_heads": mha.num_heads, "key_dim": mha.head_dim,
+                            "use_bias": mha.in_proj_bias is not None, "causal": bool(module.causal)},
+                           torch_tensors(mha, "mha."))
+    if type(module) is functional:
+        _, h, dk = module.query.kernel.shape
+        return TorchImport({"type": "multi_head_attention", "num_heads": int(h), "key_dim": int(dk),
+                            "value_dim": int(module.value.kernel.shape[2]),
+                            "output_shape": int(module.attention_output.kernel.shape[2]),
+                            "use_bias": module.query.bias is not None, "causal": bool(module.causal)},
+                           torch_tensors(module))
+    return None
+
+
+def _keras_causal(layer) -> bool:
+    """``causal`` of the harness's ListAttention, or the ``use_causal_mask`` a functional model's one
+    call of a Keras MultiHeadAttention was given."""
+    if hasattr(layer, "causal"):
+        return bool(layer.causal)
+    nodes = getattr(layer, "_inbound_nodes", [])
+    kwargs = getattr(getattr(nodes[0], "arguments", None), "kwargs", {}) if len(nodes) == 1 else {}
+    return bool(kwargs.get("use_causal_mask", False))
+
+
+def _from_keras(layer, ictx):
+    """``keras.layers.MultiHeadAttention`` (and the harness's ListAttention) with dropout 0 and the
+    default attention axes."""
+    import keras
+
+    from parity.mappings.base import Refused
+
+    if not isinstance(layer, keras.layers.MultiHeadAttention):
+        return None
+    if layer.dropout or layer.attention_axes not in (None, (1,), [1]):
+        raise Refused(f"MultiHeadAttention(dropout={layer.dropout}, attention_axes={layer.attention_axes}): parity's "
+                      "attention has dropout 0 and attends over the sequence axis")
+    out = layer._output_shape
+    if isinstance(out, (tuple, list)):
+        if len(out) != 1:
+            raise Refused(f"MultiHeadAttention(output_shape={out}): parity's output is one feature axis")
+        out = out[0]
+    return {"type": "multi_head_attention", "num_heads": layer.num_heads, "key_dim": layer.key_dim,
+            "value_dim": layer.value_dim, "use_bias": layer.use_bias, "output_shape": out,
+            "causal": _keras_causal(layer)}
+
+
+def _keras_weights(layer) -> dict:
+    """``<sublayer>/<name>``: Keras names every sublayer's variables kernel and bias."""
+    return {f"{sub.name}/{v.name.split('/')[-1]}": np.array(v.numpy(), copy=True)
+            for sub in (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense)
+            for v in sub.weights}
 
 
 LAYOUT = ("canonical = Keras: query/kernel (E_q, H, Dk), key/kernel (E_k, H, Dk), value/kernel (E_v, H, Dv), "
@@ -357,4 +427,5 @@ register(LayerMapping(
                "lengths is refused (top-left vs bottom-right alignment).")),
     torch=_torch, keras=_keras, rules=_rules, arity=(1, 3), scratch_class="MultiHeadAttention", trainable=True,
     deviations=_deviations, parameter_shapes=_parameter_shapes, check_inputs=_check_inputs,
+    from_torch=_from_torch, from_keras=_from_keras, keras_weights=_keras_weights,
 ))

@@ -315,3 +315,21 @@ def test_explain_finds_the_entry_by_framework_names(capsys):
         out = capsys.readouterr().out
         assert "in_proj_weight" in out and "True = may NOT attend" in out
 
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_users_keras_attention_imports_with_its_causal_call(causal):
+    import keras
+
+    from parity.importers import from_keras
+
+    with keras_state("float64"):
+        x = keras.Input((5, 8))
+        k = keras.layers.Dense(3)(x)
+        y = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3)(x, x, k, use_causal_mask=causal)
+        model = keras.Model(x, y)
+    spec, weights = from_keras(model, (2, 5, 8))  # check=True: the harness's build reproduces the model
+    (attn,) = [layer for layer in spec["layers"] if layer["type"] == "multi_head_attention"]
+    assert attn["causal"] is causal and attn["value_dim"] == 3 and len(attn["inputs"]) == 3
+    assert {k.split("/", 1)[1] for k in weights if k.startswith(attn["name"] + "/")} == {
+        f"{n}/{p}" for n in ("query", "key", "value", "attention_output") for p in ("kernel", "bias")}
