@@ -10,7 +10,8 @@ not, at which layer do they part?
 Steps:
 1. ``from_torch(torch_module, x.shape)`` and ``from_keras(keras_model, x.shape)`` read both models
    back through the mappings (each import checked to reproduce its model on ``x``).
-2. The architectures must agree: after ``parity.importers.normalise`` the two specs have the same
+2. The architectures must agree: after ``parity.importers.normalise`` (fused activations split
+   off: ``nn.Linear`` + ``nn.Tanh`` is ``Dense(activation="tanh")``) the two specs have the same
    layer types, wiring and output shapes, layer by layer; otherwise ``ModelsDiffer`` names the
    first layer that differs (both models' names for it).
 3. The case runs through the whole harness (``parity.check`` with per-backend variants):
@@ -73,6 +74,7 @@ def compare_models(torch_module, keras_model, x, y=None, loss=None, optimizer=No
     layer no mapping reads, ValueError for a bad argument."""
     from parity import check
     from parity.importers import from_keras, from_torch, normalise, rename_weights
+    from parity.importers.normal import origins
     from parity.run import Variant
     from parity.spec import parse_spec, plan_of
 
@@ -85,19 +87,22 @@ def compare_models(torch_module, keras_model, x, y=None, loss=None, optimizer=No
     _check_x(x, t_spec)
     for which, s, module in (("torch", t_spec, torch_module), ("keras", k_spec, keras_model)):
         _reproduces_on(which, s, t_weights if which == "torch" else k_weights, module, x)
-    t_norm, k_norm = normalise(t_spec), normalise(k_spec)
-    names = _aligned(t_spec, k_spec, t_norm, k_norm)
+    t_norm, k_norm = normalise(t_spec, split_activations=True), normalise(k_spec, split_activations=True)
+    names = _aligned(origins(t_spec, True), origins(k_spec, True), t_norm, k_norm)
     if y is not None:
         out = (x.shape[0], *plan_of(parse_spec(t_norm)).output.out_shape)
         if tuple(np.shape(y)) != out:
             raise ValueError(f"y: expected the models' output shape {out}, got {tuple(np.shape(y))}")
     k_norm["dtype"] = t_norm["dtype"]
     spec, keras_spec = parse_spec(t_norm, "<compare_models torch>"), parse_spec(k_norm, "<compare_models keras>")
-    tw, kw = rename_weights(t_weights, t_spec), rename_weights(k_weights, k_spec)
+    tw, kw = rename_weights(t_weights, t_spec, True), rename_weights(k_weights, k_spec, True)
     kw = {k: v.astype(spec.dtype) for k, v in kw.items()}
     mine = Variant(initial=tw)
     theirs = Variant(spec=keras_spec, initial=kw) if weights == "own" else mine
     res = check(spec, variants={"scratch": mine, "torch": mine, "keras": theirs})
+    # the prepared case's initial weights are what scratchnet and torch ran (torch's), as the
+    # report's initial/ tensors and diagnose's reference values read them
+    res.case.case = dataclasses.replace(res.case.case, initial=tw)
     out = PortResult(res.case, keras_spec=keras_spec, torch_weights=tw, keras_weights=kw, names=names, weights=weights)
     out.first_parting_layer = first_parting_layer(out)
     out.message = _message(out)
@@ -131,13 +136,12 @@ def _message(r: PortResult) -> str:
             f"(odd one out: {row['odd_one_out'] or 'none named'}; weights={r.weights!r})")
 
 
-def _aligned(t_spec, k_spec, t_norm, k_norm) -> dict:
-    """canonical name -> (torch name, keras name), or ModelsDiffer naming the first layer that differs."""
+def _aligned(t_names: list[str], k_names: list[str], t_norm, k_norm) -> dict:
+    """canonical name -> (torch name, keras name), or ModelsDiffer naming the first layer that
+    differs; ``t_names`` / ``k_names``: each normal layer's name in its own model."""
     from parity.spec import parse_spec, plan_of
 
     t_plan, k_plan = plan_of(parse_spec(t_norm)), plan_of(parse_spec(k_norm))
-    t_names = [l["name"] for l in t_spec["layers"]]
-    k_names = [l["name"] for l in k_spec["layers"]]
     for i, (a, b) in enumerate(zip(t_plan, k_plan)):
         if (a.type, a.inputs, a.out_shape) != (b.type, b.inputs, b.out_shape):
             raise ModelsDiffer(f"layer {i} differs: torch {t_names[i]!r} is {a.type} of output {a.out_shape} reading "

@@ -70,29 +70,51 @@ def _fields(raw: dict, node) -> dict:
     return raw
 
 
-def _normal(spec) -> tuple[dict, dict[str, str]]:
+FUSED = ("dense", "conv2d", "depthwise_conv2d", "conv1d")  # types whose ``activation`` field may be a layer of its own
+
+
+def _normal(spec, split_activations: bool = False) -> tuple[dict, dict[str, str], dict[str, str], list[str]]:
+    """(normal form, output renames, weight renames, the original name of each normal layer)."""
+    from parity.mappings.activations import _defaults
+
     parsed = _parsed(spec)
     plan = plan_of(parsed)
     data = parsed.to_dict()
-    renames, layers = {"input": "input"}, []
+    outputs, weights, layers, origin = {"input": "input"}, {}, [], []
     for node, raw in zip(plan, data["layers"]):
         raw = {k: v for k, v in raw.items() if k not in ("name", "inputs")}
         raw = _fields(raw, node)
-        new = f"{node.index}_{raw['type']}"
-        renames[node.name] = new
-        layers.append({**raw, "name": new, "inputs": [renames[n] for n in node.inputs]})
+        inputs = [outputs[n] for n in node.inputs]
+        parts = [raw]
+        if split_activations and raw["type"] in FUSED and raw["activation"] != "linear":
+            act = raw["activation"]
+            parts = [{**raw, "activation": "linear"}, {"type": act, **_defaults(act)}]
+        for part in parts:
+            new = f"{len(layers)}_{part['type']}"
+            layers.append({**part, "name": new, "inputs": inputs})
+            origin.append(node.name)
+            weights.setdefault(node.name, new)
+            inputs = [new]
+        outputs[node.name] = layers[-1]["name"]
     data["layers"] = layers
-    return parse_spec(data, parsed.source).to_dict(), renames
+    return parse_spec(data, parsed.source).to_dict(), outputs, weights, origin
 
 
-def normalise(spec) -> dict:
-    """The normal form of ``spec`` (a dict, a path's parsed CaseSpec): see the module docstring."""
-    return _normal(spec)[0]
+def normalise(spec, split_activations: bool = False) -> dict:
+    """The normal form of ``spec`` (a dict or a CaseSpec): see the module docstring.
+    ``split_activations``: a dense or convolution's fused activation becomes a layer of its own
+    after it (``Linear`` + ``nn.Tanh`` and ``Dense(activation="tanh")`` are one architecture)."""
+    return _normal(spec, split_activations)[0]
 
 
-def rename_weights(weights: dict, spec) -> dict:
+def origins(spec, split_activations: bool = False) -> list[str]:
+    """The name, in ``spec``, of each layer of its normal form (a split activation: its layer's)."""
+    return _normal(spec, split_activations)[3]
+
+
+def rename_weights(weights: dict, spec, split_activations: bool = False) -> dict:
     """``weights`` keyed by ``normalise(spec)``'s layer names."""
-    renames = _normal(spec)[1]
+    renames = _normal(spec, split_activations)[2]
     out = {}
     for key, value in weights.items():
         layer, _, param = key.partition("/")  # a layer name has no "/", a parameter may (forward/kernel)

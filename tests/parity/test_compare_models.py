@@ -196,3 +196,36 @@ def test_bad_arguments():
         parity.compare_models(t, k, x, weights="mine")
     with pytest.raises(ValueError, match=r"y: expected the models' output shape \(4, 7\)"):
         parity.compare_models(t, k, x, y=np.zeros((4, 6)))
+
+
+def test_fused_and_separate_activations_are_one_architecture():
+    """torch's Linear then Tanh is Keras's Dense(activation="tanh"): the port is compared layer by
+    layer with the activation split off; an untransposed square kernel parts at that Dense."""
+    torch.manual_seed(3)
+    t = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 3))
+    k = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                          keras.layers.Dense(3, name="head")])
+    x = np.random.default_rng(5).standard_normal((3, 4)).astype("float32")
+    k.get_layer("hidden").set_weights([_np(t[0].weight).T, _np(t[0].bias)])
+    k.get_layer("head").set_weights([_np(t[2].weight).T, _np(t[2].bias)])
+    r = parity.compare_models(t, k, x, weights="own")
+    assert r.passed, r.message
+    assert r.names == {"0_dense": ("0", "hidden"), "1_tanh": ("1", "hidden"), "2_dense": ("2", "head")}
+    k.get_layer("hidden").set_weights([_np(t[0].weight), _np(t[0].bias)])  # square: the transpose forgotten
+    r = parity.compare_models(t, k, x, weights="own")
+    assert not r.passed and r.first_parting_layer == "0_dense"
+
+
+def test_result_carries_what_diagnose_needs():
+    """The port's Result: the case's initial weights are torch's (what scratchnet and torch ran),
+    the Keras variant its own; so diagnose can set a differing tensor to torch's converted value.
+    LSTM biases not summed (Keras given bias_ih alone) is named, and only it."""
+    t, k, x = _recurrent("lstm")
+    port_recurrent_weights(t, k, "lstm")
+    r_ = t.lstm
+    k.get_layer("lstm").set_weights([_np(r_.weight_ih_l0).T, _np(r_.weight_hh_l0).T, _np(r_.bias_ih_l0)])
+    r = parity.compare_models(t, k, x, weights="own")
+    assert r.first_parting_layer == "0_lstm"
+    np.testing.assert_array_equal(r.case.case.initial["0_lstm/bias"], _np(r_.bias_ih_l0 + r_.bias_hh_l0))
+    found = [[f.target for f in flips] for flips in r.diagnose().explained]
+    assert found == [["0_lstm/bias"]]
