@@ -589,3 +589,17 @@ for _name, _extra in _CE_EXTRAS.items():
                              aliases=_extra["aliases"],
                              snippet=snippet(_extra["snippet"]) if "snippet" in _extra else _m.atlas.snippet)
     MAPPINGS[_name] = dataclasses.replace(_m, atlas=_a)
+
+# every other loss's runnable snippet, one per family (parity/mappings/snippets/<file>.py)
+_FAMILY_SNIPPETS = {
+    "regression_losses": ("sum_squared_error", "mean_squared_error", "mean_absolute_error",
+                          "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "huber", "log_cosh",
+                          "cosine_similarity", "poisson", "kl_divergence"),
+    "classification_losses": ("hinge", "squared_hinge", "categorical_hinge", "binary_crossentropy",
+                              "sparse_categorical_crossentropy", "binary_focal_crossentropy",
+                              "categorical_focal_crossentropy"),
+}
+for _file, _names in _FAMILY_SNIPPETS.items():
+    for _name in _names:
+        _m = MAPPINGS[_name]
+        MAPPINGS[_name] = dataclasses.replace(_m, atlas=dataclasses.replace(_m.atlas, snippet=snippet(_file)))

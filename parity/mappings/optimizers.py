@@ -536,3 +536,8 @@ for _name in ("nadam", "adamax", "adadelta", "lion"):
     MAPPINGS[_name] = dataclasses.replace(MAPPINGS[_name], atlas=_with_sparse_note(MAPPINGS[_name].atlas, _name))
 for _name in CLIP_FIELDS:
     OPTIONS[_name] = _with_sparse_note(OPTIONS[_name], _name)
+
+# the runnable snippet of every optimizer without its own worked one (parity/mappings/snippets/optimizers.py)
+for _name in ("rmsprop", "adamw", "adagrad", "nadam", "adamax", "adadelta", "lion"):
+    MAPPINGS[_name] = dataclasses.replace(MAPPINGS[_name], atlas=dataclasses.replace(
+        MAPPINGS[_name].atlas, snippet=snippet("optimizers")))

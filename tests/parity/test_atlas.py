@@ -67,6 +67,14 @@ def test_every_snippet_runs(type_name):
     ("multi_head_attention", "W.reshape(E, H * D).T for W in (Wq, Wk, Wv)", "W.reshape(E, H * D).T for W in (Wk, Wq, Wv)"),
     ("multi_head_attention", "attn_mask=blocked, need_weights", "attn_mask=~blocked, need_weights"),
     ("multi_head_attention", "Wo.reshape(H * D, E).T", "Wo.transpose(1, 0, 2).reshape(H * D, E).T"),
+    ("huber", "PoissonNLLLoss(log_input=False, eps=1e-7", "PoissonNLLLoss(log_input=False, eps=1e-8"),
+    ("huber", 'KLDivLoss(reduction="batchmean")', 'KLDivLoss(reduction="mean")'),
+    ("huber", "4 * float(keras_loss(keras.losses.Huber", "1 * float(keras_loss(keras.losses.Huber"),
+    ("hinge", "hinge_t = 2 * bits - 1", "hinge_t = bits"),
+    ("hinge", "(alpha * (1 - q) ** gamma", "((1 - q) ** gamma"),
+    ("rmsprop", "alpha=rho, eps=eps, momentum=0.5", "alpha=rho, eps=eps * 4, momentum=0.5"),
+    ("rmsprop", 'KERAS_ONLY = {"nadam": {"tf_float32_decay": True}}', "KERAS_ONLY = {}"),
+    ("rmsprop", "momentum_decay=1.0, decoupled_weight_decay=True", "momentum_decay=0.004, decoupled_weight_decay=True"),
 ])
 def test_a_planted_wrong_copy_in_a_snippet_fails(type_name, right, wrong):
     code = ALL[type_name].snippet
@@ -93,8 +101,16 @@ def test_markdown_headings_are_outside_code_fences_and_the_contents_links_land()
     assert "$$" in text  # LaTeX where the mappings give it
 
 
+def test_every_layer_loss_and_optimizer_entry_points_to_a_snippet_that_runs():
+    """Every entry shows a runnable snippet (test_every_snippet_runs runs each distinct one);
+    only the optimizer options (clipping, weight-decay exclusion) are notes without one."""
+    assert sorted(t for t, a in ALL.items() if not a.snippet) == []
+    assert len(SNIPPETS) < len(ALL)  # families share one (every activation, the merges, the losses)
+
+
 def test_entries_without_latex_or_snippet_still_render():
-    plain = next(t for t, a in ALL.items() if not a.latex and not a.snippet)
+    options = atlas.OPTIMIZER_OPTIONS
+    plain = next(t for t in sorted(options) if not options[t].latex and not options[t].snippet)
     md = atlas.entry_markdown(plain)
     assert md.startswith("## ") and "```text" in md and "```python" not in md
 
