@@ -1,4 +1,4 @@
-"""``python -m parity run | merge | list | explain | schema | bench | selftest | diagnose | import``.
+"""``python -m parity run | merge | fuzz | list | explain | schema | bench | selftest | diagnose | import``.
 
 Exit codes: 0 everything within tolerance; 1 a mismatch (the report names the tensor, the pair,
 the size and the odd one out) or a case that raised (an ``ERROR`` line; the other cases still run
@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("dirs", nargs="+", metavar="DIR", help="folders written by parity run --shard I/N")
     merge.add_argument("--out", required=True, help="the merged report's folder")
     merge.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    fuzz = sub.add_parser("fuzz", help="generated cases through the three backends; each disagreement shrunk to a "
+                                       "minimal spec in --out")
+    fuzz.add_argument("--n", default="100", metavar="N", help="generated cases (default 100)")
+    fuzz.add_argument("--seed", default="0", metavar="S", help="hypothesis's seed (default 0): the same N and S, the same cases")
+    fuzz.add_argument("--out", default="fuzz-out", help="output folder (default: fuzz-out)")
+    fuzz.add_argument("--shrink-runs", default="60", metavar="K",
+                      help="at most K reruns to shrink each finding (default 60; 0: keep the specs as generated)")
+    fuzz.add_argument("-q", "--quiet", action="store_true", help="print only the cases that did not pass, and the summary")
     sub.add_parser("list", help="print the built-in catalog")
     explain = sub.add_parser("explain", help="print the atlas entry of a layer, activation, loss or optimizer type")
     explain.add_argument("type", help="a spec type or a framework class name (lstm, LSTM, nn.LSTM, keras.layers.LSTM)")
@@ -240,6 +248,40 @@ def _check_file_target(path: Path, option: str) -> None:
         raise UsageError(f"{option} {printable(str(path))}: not writable")
 
 
+def _count(value: str, flag: str, least: int) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = least - 1
+    if n < least or str(n) != value.strip():
+        raise UsageError(f"{flag} {printable(value)}: expected a whole number >= {least}")
+    return n
+
+
+def cmd_fuzz(args) -> int:
+    """``parity fuzz`` (``parity.fuzz.campaign``): exit 0 when every generated case passed, 1 otherwise."""
+    n, seed = _count(args.n, "--n", 1), _count(args.seed, "--seed", 0)
+    shrink_runs = _count(args.shrink_runs, "--shrink-runs", 0)
+    out = check_out(args.out)
+    try:
+        import hypothesis  # noqa: F401  (a runtime dependency: pyproject.toml)
+    except ImportError:
+        raise UsageError("fuzz: needs hypothesis (pip install hypothesis)") from None
+    from parity.fuzz.campaign import run_campaign, write_campaign
+
+    def say(line: str) -> None:
+        if not args.quiet or not line.startswith("pass "):
+            print(line, flush=True)
+
+    with locked_out(out, args.out) as folder:
+        campaign = run_campaign(n, seed, shrink_runs=shrink_runs, say=say)
+        folder.publish(lambda staging: write_campaign(campaign, staging))
+    groups = sorted({f.outcome.signature or "?" for f in campaign.findings})
+    print(f"{len(campaign.cases)} generated cases: {campaign.passed} passed, {len(campaign.findings)} findings"
+          + (f" ({', '.join(groups)})" if groups else "") + f"; in {printable(args.out)}/summary.md")
+    return 1 if campaign.findings else 0
+
+
 def cmd_list(args) -> int:
     from parity.spec import load_catalog
 
@@ -296,7 +338,7 @@ def main(argv=None) -> int:
 
     try:
         args = _parser().parse_args(argv)
-        return {"run": cmd_run, "merge": cmd_merge, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
+        return {"run": cmd_run, "merge": cmd_merge, "fuzz": cmd_fuzz, "list": cmd_list, "explain": cmd_explain, "bench": cmd_bench,
                 "schema": cmd_schema, "selftest": cmd_selftest,
                 "diagnose": cmd_diagnose, "import": cmd_import}[args.command](args)
     except (SpecError, UsageError) as exc:
