@@ -2,10 +2,10 @@
 one that does not pass (a crash included) shrunk to a minimal spec and written to DIR, grouped by
 its first failing quantity.
 
-Generation: hypothesis's own loop (``@given(case_specs())`` with ``@seed(S)``, no example
-database, the generate phase only) draws the specs (``parity.fuzz.strategy``); each distinct spec
-runs once (``parity.pool.run_one``: ``parity.api.check``), named ``fuzz-<S>-<k>``. The same N
-and S draw the same specs.
+Generation: case k is drawn by hypothesis from the strategy (``parity.fuzz.strategy``) seeded
+with (S, k) (``draw``; no example database), again with (S, k, r) while its ``structure`` repeats
+an earlier case's; it runs once (``parity.pool.run_one``: ``parity.api.check``), named
+``fuzz-<S>-<k>``. The same S draws the same cases, and --n 500 starts with --n 100's.
 
 A finding's signature is what ``shrink`` keeps while it simplifies: ``error <ExceptionType>`` for
 a crash, otherwise ``<verdict> <quantity>`` of the first row that did not pass (``fail grad``,
@@ -230,32 +230,39 @@ def structure(spec: dict) -> str:
                        spec["loss"]["type"], spec["optimizer"]["type"]])
 
 
-def generate(n: int, seed: int, on_spec: Callable[[int, dict], bool]) -> None:
-    """Draw specs with hypothesis until ``on_spec(k, spec)`` has accepted ``n`` of distinct
-    ``structure`` (it returns False for a spec it skips), trying at most 50 n draws."""
+def draw(key) -> dict:
+    """One spec drawn by hypothesis seeded with ``key``: the second example of a two-example
+    ``@given`` run (hypothesis's first is the simplest one the strategy can give, the same for
+    every seed; its second is a fresh random draw)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
 
     from parity.fuzz.strategy import case_specs
 
-    seen: set[str] = set()
-    accepted = [0]
+    drawn: list[dict] = []
 
-    @hypothesis_seed(seed)
-    @settings(max_examples=50 * n, database=None, phases=[Phase.generate], deadline=None,
-              suppress_health_check=list(HealthCheck), derandomize=False, print_blob=False)
+    @hypothesis_seed(key)
+    @settings(max_examples=2, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck), print_blob=False)
     @given(case_specs())
     def body(spec):
-        if accepted[0] >= n:
-            return
-        key = structure(spec)
-        if key in seen:
-            return
-        seen.add(key)
-        if on_spec(accepted[0], spec):
-            accepted[0] += 1
+        drawn.append(spec)
 
     body()
+    return drawn[-1]
+
+
+def generate(n: int, seed: int, on_spec: Callable[[int, dict], bool], tries: int = 8) -> None:
+    """``on_spec(k, spec)`` for k = 0..n-1: case k drawn with the key "<seed>-<k>-<r>", r the first
+    try whose spec's ``structure`` is new to the campaign (after ``tries`` tries, a repeat)."""
+    seen: set[str] = set()
+    for k in range(n):
+        for r in range(tries):
+            spec = draw(f"{seed}-{k}-{r}")
+            if structure(spec) not in seen:
+                break
+        seen.add(structure(spec))
+        on_spec(k, spec)
 
 
 def run_campaign(n: int, seed: int, shrink_runs: int = 60, say: Callable[[str], None] = print) -> Campaign:

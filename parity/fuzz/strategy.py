@@ -29,6 +29,7 @@ Sizes stay small (at most 8 on an axis, a handful of units) so that a case runs 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Callable
 
 from hypothesis import assume
@@ -42,16 +43,19 @@ PLACEHOLDER_OPTIMIZER = {"type": "sgd"}
 PROBABILITY_HEADS = ("softmax", "sigmoid", "softplus")  # tried, in order, when a loss refuses the drawn head
 
 
+@lru_cache(maxsize=None)
 def merge_types() -> tuple[str, ...]:
     from parity.mappings import layer_mapping
 
     return tuple(t for t in vocab.LAYER_TYPES if layer_mapping(t).family == "merge")
 
 
+@lru_cache(maxsize=None)
 def elementwise_merges() -> tuple[str, ...]:
     return tuple(t for t in merge_types() if not vocab._LAYERS[t])  # concatenate has its axis
 
 
+@lru_cache(maxsize=None)
 def single_input_types() -> tuple[str, ...]:
     """Every layer type a chain can use (merges read several inputs; an embedding reads the ids first)."""
     return tuple(t for t in vocab.LAYER_TYPES if t not in merge_types() and t != "embedding")
@@ -96,6 +100,7 @@ def _axes(draw, ctx):
     return draw(st.lists(st.sampled_from(list(range(1, rank + 1))), min_size=1, max_size=rank, unique=True))
 
 
+@lru_cache(maxsize=None)
 def _activation_names() -> tuple[str, ...]:
     from scratchnet.activations import NAMES
 
@@ -240,6 +245,7 @@ def shape_of(spec: dict) -> tuple | None:
     return plan_of(parsed).output.out_shape
 
 
+@lru_cache(maxsize=None)
 def families() -> dict[str, tuple[str, ...]]:
     """Single-input layer types by their mapping's family (a family drawn first, then a type in it,
     so that the twenty activations do not crowd out the rest)."""
@@ -251,13 +257,14 @@ def families() -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _layer(draw, model: _Model, reads: str, shape: tuple, base: list | None = None) -> dict | None:
-    """One single-input layer reading ``reads`` (of ``shape``) that the parser accepts after the
-    layers ``base`` (default: the model's), or None."""
+def _layer(draw, model: _Model, reads: str, shape: tuple, base: list | None = None,
+           only: str | None = None) -> dict | None:
+    """One single-input layer (of type ``only`` when given) reading ``reads`` (of ``shape``) that
+    the parser accepts after the layers ``base`` (default: the model's), or None."""
     base = model.layers if base is None else base
     for _ in range(4):
         groups = families()
-        t = draw(st.sampled_from(groups[draw(st.sampled_from(sorted(groups)))]))
+        t = only or draw(st.sampled_from(groups[draw(st.sampled_from(sorted(groups)))]))
         fields = _fields(draw, LAYER_FIELDS, vocab._LAYERS[t], {"shape": shape}, LAYER_FIELDS_BY_TYPE, t)
         for proposal in (fields, {k: v for k, v in fields.items()
                                   if next(f for f in vocab._LAYERS[t] if f.name == k).default is _REQUIRED}):
@@ -392,8 +399,9 @@ def _optimizer(draw, model: _Model, loss: dict) -> dict:
 
 
 @st.composite
-def case_specs(draw, max_blocks: int = 4) -> dict:
-    """A valid spec dict (see the module doc)."""
+def case_specs(draw, max_blocks: int = 4, first: str | None = None) -> dict:
+    """A valid spec dict (see the module doc); ``first``: a single-input layer type the first
+    block must be (rejected when it does not fit the drawn input)."""
     top, kind = _input(draw)
     model = _Model(top)
     model.current = ("input", tuple(top.get("input_shape", vocab.XOR_INPUT_SHAPE)[1:]))
@@ -401,6 +409,10 @@ def case_specs(draw, max_blocks: int = 4) -> dict:
         emb = {"type": "embedding", "name": model.name(), "input_dim": top["input"]["high"] + draw(st.integers(0, 3)),
                "output_dim": draw(st.integers(2, 6))}
         _add(model, emb)
+    if first is not None:
+        layer = _layer(draw, model, model.current[0], model.current[1], only=first)
+        assume(layer is not None)
+        _add(model, layer)
     for _ in range(draw(st.integers(1, max_blocks))):
         block = draw(st.sampled_from(["layer", "layer", "layer", "residual", "concatenate"]))
         if block == "layer":
@@ -421,3 +433,16 @@ def case_specs(draw, max_blocks: int = 4) -> dict:
             if valid(spec):
                 return spec
     assume(False)
+
+
+def missing_strategies() -> list[str]:
+    """Every field of the vocabulary that has no strategy here (``<part> <type>.<field>``)."""
+    out = []
+    for part, table, fields in (("layer", LAYER_FIELDS, vocab._LAYERS), ("loss", LOSS_FIELDS, vocab._LOSSES),
+                                ("optimizer", OPTIMIZER_FIELDS, vocab._OPTIMIZERS),
+                                ("schedule", SCHEDULE_FIELDS, vocab._SCHEDULES)):
+        for type_name, type_fields in fields.items():
+            for f in type_fields:
+                if f.name not in table and (type_name, f.name) not in LAYER_FIELDS_BY_TYPE:
+                    out.append(f"{part} {type_name}.{f.name}")
+    return out
