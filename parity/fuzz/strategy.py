@@ -140,6 +140,9 @@ LAYER_FIELDS: dict[str, FieldStrategy] = {
     "interpolation": _s(st.sampled_from(["nearest", "bilinear"])), "layer": _recurrent_layer,
     "merge_mode": _s(st.sampled_from(vocab.MERGE_MODES)), "negative_slope": _s(_floats(-0.5, 0.5)),
     "alpha": _s(_floats(0.1, 2.0)), "approximate": _s(st.booleans()),
+    "num_heads": _s(st.integers(1, 3)), "key_dim": _s(st.integers(2, 4)),
+    "value_dim": _s(st.one_of(st.none(), st.integers(2, 4))), "output_shape": _s(st.one_of(st.none(), st.integers(2, 5))),
+    "causal": _s(st.booleans()),
 }
 LAYER_FIELDS_BY_TYPE: dict[tuple[str, str], FieldStrategy] = {  # where a name means another thing
     ("layer_normalization", "axis"): _axes,
