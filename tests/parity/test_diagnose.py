@@ -95,3 +95,24 @@ def test_a_normalisation_epsilon_left_at_keras_default_is_named(layer):
     assert [[(f.switch, f.target) for f in fl] for fl in d.explained] == [
         [("bn_epsilon" if layer["type"] == "batch_normalization" else "ln_epsilon", f"1_{layer['type']}")]]
     assert d.sentences()[0].endswith("epsilon is 1e-05 (torch's default) instead of 0.001 (Keras's default)")
+
+
+def test_a_results_folder_names_its_failing_cases(tmp_path, capsys):
+    (tmp_path / "results.csv").write_text("case,dtype,passed\nloss-mse,float64,False\nmy-own,float32,False\n")
+    assert main(["diagnose", str(tmp_path)]) == 2  # my-own is no catalog case: its spec is not in the report
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("case 'my-own' is not a catalog case: run parity diagnose on its spec file")
+    (tmp_path / "results.csv").write_text("case,dtype,passed\nloss-mse,float32,False\nloss-mse,float32,False\n")
+    assert main(["diagnose", str(tmp_path)]) == 0  # rerun once, in the folder's dtype: it passes
+    assert capsys.readouterr().out.strip() == "loss-mse [float32]: pass: nothing to diagnose"
+
+
+def test_two_mistakes_are_named_as_one_pair():
+    def both(w):  # the flatten order forgotten and the conv kernel flipped
+        k = w["2_dense/kernel"]
+        w["2_dense/kernel"] = k.reshape(5, 6, 3, -1).transpose(2, 0, 1, 3).reshape(k.shape)
+        w["0_conv2d/kernel"] = w["0_conv2d/kernel"][::-1, ::-1].copy()
+        return w
+    d = _port("cnn-flatten-dense", both).diagnose()
+    assert [sorted((f.switch, f.target) for f in fl) for fl in d.explained] == [
+        [("conv_kernel_flipped", "0_conv2d"), ("flatten_order", "2_dense")]]
