@@ -88,11 +88,17 @@ def _base(res, backend: str) -> Planted:
 
 
 def _backends(res, result) -> tuple[str, ...]:
-    variants = getattr(res, "variants", {}) or {}
-    if variants:
-        return tuple(b for b in BACKENDS if b in variants)
+    """The odd one out when the failing rows name one; else the backends that run a variant of
+    their own (a port: each backend may carry one, Keras's its own weights); else all three."""
     odd = result.odd_one_out
-    return (odd,) if odd in BACKENDS else BACKENDS
+    if odd in BACKENDS:
+        return (odd,)
+    variants = getattr(res, "variants", {}) or {}
+    own = [b for b in BACKENDS if b in variants]
+    return tuple(own) if own else BACKENDS
+
+
+REFERENCE = {"keras": "torch", "torch": "keras", "scratch": "torch"}  # whose values a flipped backend is compared with
 
 
 def candidates(base: Planted, backend: str) -> list[tuple[Flip, object]]:
@@ -184,16 +190,18 @@ def _rule(layout: str, key: str) -> str:
 
 
 def reference_values(res, base: Planted, backend: str) -> list[tuple[Flip, object]]:
-    """The last resort, where a backend runs its own fields or weights (a port): each field and each
-    weight tensor in which it differs from the case's, set to the case's value (for a port, torch's,
-    converted by the mappings: the sentence quotes the mapping's layout rule)."""
+    """Where a backend runs its own fields or weights (a port): each field and each weight tensor in
+    which it differs from the reference backend's (``REFERENCE``: torch for Keras), set to the
+    reference's value (for a port, torch's, converted by the mappings: the sentence quotes the
+    mapping's layout rule)."""
     from parity.mappings import layer_mapping
     from parity.mutations import Transform, _with_layer_params, _with_section, _with_weights
     from parity.spec import plan_of
 
-    spec = res.spec
+    reference = _base(res, REFERENCE[backend])  # torch's own spec and weights in a port
+    spec = reference.spec
     out = []
-    ref = "torch's" if backend == "keras" else "the reference's"
+    ref = "torch's" if REFERENCE[backend] == "torch" else "Keras's"
     for node, mine in zip(plan_of(spec), plan_of(base.spec)):
         for name, value in node.spec.params.items():
             if mine.spec.params.get(name) != value:
@@ -207,8 +215,8 @@ def reference_values(res, base: Planted, backend: str) -> list[tuple[Flip, objec
                 what = f"its {section} {name} is {value!r} as {ref} (it is {getattr(base.spec, section).params.get(name)!r})"
                 plant = lambda p, t, s=section, f=name, v=value: _with_section(p, s, **{f: v})  # noqa: E731
                 out.append((Flip("reference_field", 0, f"{section}.{name}", backend, what), Transform(None, plant, what)))
-    for key, value in res.case.initial.items():
-        mine = np.asarray(base.initial[key])
+    for key, value in reference.initial.items():
+        value, mine = np.asarray(value), np.asarray(base.initial[key])
         if mine.shape != value.shape or not np.array_equal(mine, value):
             node = plan_of(spec).owner(key)
             what = f"its {key} is {ref} converted value ({_rule(layer_mapping(node.type).atlas.layout, key)})"
