@@ -34,3 +34,11 @@ def test_forgotten_flatten_order_is_found_at_the_dense_layer():
     assert not result.passed
     assert result.odd_one_out == "keras"
     assert result.names[result.first_parting_layer] == ("fc", "fc")
+
+
+def test_diagnose_names_the_forgotten_flatten_order():
+    torch_model = make_torch()
+    result = parity.compare_models(torch_model, keras_port_misconverted.port(torch_model), X, weights="own")
+    diagnosis = result.diagnose()
+    assert [[f.switch for f in flips] for flips in diagnosis.explained] == [["flatten_order"]]
+    assert "permuted from C,H,W to H,W,C order" in diagnosis.sentences()[0]

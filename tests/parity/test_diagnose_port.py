@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 import torch.nn as nn  # noqa: E402
 
-compare_models = pytest.importorskip("parity.porting").compare_models  # porter's (#19); skipped until it is there
+from parity import compare_models  # noqa: E402
 
 N, H, W, C = 4, 6, 5, 3  # distinct sizes on every axis
 
