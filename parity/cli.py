@@ -273,9 +273,27 @@ def cmd_fuzz(args) -> int:
         if not args.quiet or not line.startswith("pass "):
             print(line, flush=True)
 
+    import signal
+
+    from parity.fuzz.campaign import Campaign
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    campaign = Campaign(n, seed)
     with locked_out(out, args.out) as folder:
-        campaign = run_campaign(n, seed, shrink_runs=shrink_runs, say=say)
-        folder.publish(lambda staging: write_campaign(campaign, staging))
+        previous = signal.signal(signal.SIGTERM, stop)  # a killed campaign keeps the cases it ran
+        try:
+            run_campaign(n, seed, shrink_runs=shrink_runs, say=say, campaign=campaign)
+        except KeyboardInterrupt:
+            campaign.interrupted = True
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if campaign.cases:
+            folder.publish(lambda staging: write_campaign(campaign, staging))
+    if campaign.interrupted:
+        print(f"interrupted after {len(campaign.cases)} cases; " + (f"they are in {printable(args.out)}/summary.md"
+              if campaign.cases else "nothing written"), file=sys.stderr)
+        return 130
     groups = sorted({f.outcome.signature or "?" for f in campaign.findings})
     print(f"{len(campaign.cases)} generated cases: {campaign.passed} passed, {len(campaign.findings)} findings"
           + (f" ({', '.join(groups)})" if groups else "") + f"; in {printable(args.out)}/summary.md")

@@ -66,6 +66,7 @@ class Campaign:
     seed: int
     cases: list[tuple[dict, Outcome]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    interrupted: bool = False
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -265,8 +266,11 @@ def generate(n: int, seed: int, on_spec: Callable[[int, dict], bool], tries: int
         on_spec(k, spec)
 
 
-def run_campaign(n: int, seed: int, shrink_runs: int = 60, say: Callable[[str], None] = print) -> Campaign:
-    campaign = Campaign(n, seed)
+def run_campaign(n: int, seed: int, shrink_runs: int = 60, say: Callable[[str], None] = print,
+                 campaign: Campaign | None = None) -> Campaign:
+    """The campaign, filled in as it runs (pass ``campaign`` to keep what it holds when it is
+    interrupted: ``parity fuzz`` publishes that part)."""
+    campaign = campaign if campaign is not None else Campaign(n, seed)
 
     def on_spec(k: int, spec: dict) -> bool:
         spec = dict(spec, name=f"fuzz-{seed}-{k:04d}")
@@ -317,6 +321,8 @@ def summary(campaign: Campaign) -> str:
     counts = campaign.counts()
     total = len(campaign.cases)
     lines = [f"# parity fuzz --n {campaign.n} --seed {campaign.seed}", "",
+             *([f"Interrupted after {total} of {campaign.n} cases (findings not shrunk past that point).", ""]
+               if campaign.interrupted else []),
              f"{total} generated cases: {campaign.passed} passed, {len(campaign.findings)} findings.", "",
              "| verdict | cases |", "|---|---|"]
     lines += [f"| {v} | {counts[v]} |" for v in (*verdicts.NAMES, *sorted(set(counts) - set(verdicts.NAMES)))

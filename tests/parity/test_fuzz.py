@@ -163,3 +163,19 @@ def test_the_ci_fuzz_runs_to_the_end_without_a_crash(tmp_path, capsys):
     written = {p.stem for p in (out / "findings").rglob("*.txt")} if failing else set()
     assert written == failing and code == (1 if failing else 0)
     assert f"30 generated cases: {30 - len(failing)} passed, {len(failing)} findings" in summary
+
+
+def test_an_interrupted_campaign_keeps_the_cases_it_ran(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def evaluate(spec):
+        calls.append(spec)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fz.Outcome(None, "pass", f"pass  {spec['name']}", 0.0)
+    monkeypatch.setattr(fz, "evaluate", evaluate)
+    out = tmp_path / "o"
+    assert main(["fuzz", "--n", "5", "--seed", "4", "--out", str(out)]) == 130
+    assert "interrupted after 2 cases" in capsys.readouterr().err
+    assert len((out / "specs.jsonl").read_text().splitlines()) == 2
+    assert "Interrupted after 2 of 5 cases" in (out / "summary.md").read_text()
