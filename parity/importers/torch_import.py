@@ -13,7 +13,11 @@ children one after the other); the output check below catches a forward that doe
 
 Recurrent layers: ``out, (h, c) = self.lstm(x)`` then ``out`` (return_sequences), ``out[:, -1]``
 or ``h[-1]`` / ``h[0]`` / ``h.squeeze(0)`` (the last step) are read as one spec layer.
-``x.view(x.size(0), -1)`` and ``x.reshape(x.shape[0], -1)`` read as flatten; a flatten of an
+1-d layers: torch's ``nn.Conv1d`` and 1-d pools take (N, C, T); ``x.transpose(1, 2)`` (or
+``x.permute(0, 2, 1)``) of an (N, T, C) sequence gives that view, on which ``nn.Conv1d``,
+``nn.MaxPool1d``, ``nn.AvgPool1d`` and activations read as spec layers, ``x.amax(dim=2)`` /
+``x.mean(dim=2)`` as global pools over T, and the transpose back as nothing (anything else on
+the view is refused). ``x.view(x.size(0), -1)`` and ``x.reshape(x.shape[0], -1)`` read as flatten; a flatten of an
 already flat (N, F) tensor (after ``nn.AdaptiveAvgPool2d(1)``, read as a global pool) is dropped.
 
 Names: a module's path in the model, dots made underscores (``features.0`` -> ``features_0``,
@@ -210,10 +214,10 @@ class _Walker:
                 sub = root.get_submodule(node.target)
                 path = prefix + node.target
                 hints = self._rnn_hints(node, sub)
-                args = self._tensor_args(node.args, values, path, type(sub).__name__)
+                args, views = self._tensor_args(node.args, values, path, type(sub).__name__)
                 if len(list(sub.children())) and not self._claims(sub):
                     raise refuse(path, type(sub).__name__, "a container torch.fx could not trace through")
-                values[node] = self._module(sub, path, args, hints)
+                values[node] = self._module(sub, path, args, hints, views)
             elif node.op in ("call_function", "call_method"):
                 values[node] = self._call(node, values, prefix)
             elif node.op == "get_attr" and node.users:
@@ -225,26 +229,49 @@ class _Walker:
                     raise ImportRefused(f"{type(root).__name__}: forward must return one tensor")
         return self.items, output
 
-    def _tensor_args(self, args, values, where, cls) -> list[str]:
-        names = []
+    def _tensor_args(self, args, values, where, cls) -> tuple[list[str], list[bool]]:
+        """The layer names a module is called on, and whether each is an (N, C, T) view."""
+        names, views = [], []
         for a in args:
             v = values.get(a) if hasattr(a, "op") else None
+            view = _is_view(v)
+            if view:
+                v = v[1]
             if not isinstance(v, str):
                 raise refuse(where, cls, "called with an argument that is not a tensor of the model")
             names.append(v)
-        return names
+            views.append(view)
+        return names, views
+
+    def _context(self, inputs: list[str], views: list[bool], hints: dict | None = None):
+        """What the hooks see: a sequence's (N, C, T) view as a channels-first layout."""
+        layouts = [CHANNELS_FIRST if view else self.layouts[n] for n, view in zip(inputs, views)]
+        return import_context([self.shapes[n] for n in inputs], layouts, self.dtype, hints)
+
+    def _viewed(self, name: str, views: list[bool], where: str, cls: str):
+        """A layer read from an (N, C, T) view: its output is one again (conv1d, pooling, an
+        activation), or canonical (a global pool over T); anything else has no spec reading."""
+        if not any(views):
+            return name
+        kind = self._layer(name).layer.type if name in self.shapes and name != "input" else ""
+        if kind in ("global_average_pool1d", "global_max_pool1d"):
+            return name
+        if kind in ("conv1d", "max_pool1d", "average_pool1d") or REGISTRY[kind].family == "activations":
+            return ("nct", name)
+        raise refuse(where, cls, "on a transposed (N, C, T) sequence: only Conv1d, 1-d pools and activations "
+                     "read as spec layers there")
 
     # -- one module -------------------------------------------------------------------------------
-    def _module(self, module, path: str, inputs: list[str], hints: dict):
+    def _module(self, module, path: str, inputs: list[str], hints: dict, views: list[bool] | None = None):
         cls = type(module).__name__
+        views = views or [False] * len(inputs)
         if path in self.called:
             raise refuse(path, cls, "called twice: shared weights have no spec")
         self.called.add(path)
-        ictx = import_context([self.shapes[n] for n in inputs], [self.layouts[n] for n in inputs], self.dtype, hints)
-        found = claim("from_torch", module, ictx, path, cls)
+        found = claim("from_torch", module, self._context(inputs, views, hints), path, cls)
         if found is None:
             raise refuse(path, cls, f"no parity mapping for torch class {cls} (parity explain lists the types)")
-        return self._add(path, cls, found.fields, inputs, found.tensors)
+        return self._viewed(self._add(path, cls, found.fields, inputs, found.tensors), views, path, cls)
 
     def _add(self, raw_name: str, cls: str, fields: dict, inputs: list[str], tensors: dict) -> str:
         if fields["type"] == "flatten" and len(self.shapes[inputs[0]]) == 1 and self.layouts[inputs[0]].kind != "flat":
@@ -329,6 +356,13 @@ class _Walker:
         if target is getattr and node.args[1] == "shape":
             return ("shape", values.get(node.args[0]))
         src = values.get(node.args[0]) if node.args and hasattr(node.args[0], "op") else None
+        if _swaps_t_and_c(target, node.args[1:], node.kwargs):
+            if _is_view(src):
+                return src[1]  # back to (N, T, C)
+            if isinstance(src, str) and len(self.shapes[src]) == 2 and self.layouts[src].kind == "same":
+                return ("nct", src)  # a sequence as torch's 1-d layers take it
+            raise refuse(prefix + node.name, _fn_name(target), "a transpose of something other than an (N, T, C) "
+                         "sequence acts on torch's layout: no spec layer")
         if target is operator.getitem:
             return self._getitem(node, src, values, prefix)
         if isinstance(target, str) and target in ("view", "reshape") or target is torch.reshape:
@@ -338,10 +372,13 @@ class _Walker:
             raise refuse(prefix + node.name, f"{target}", "a reshape other than x.view(x.size(0), -1) acts on torch's "
                          "NCHW order: no spec layer")
         inputs: list[str] = []
+        views: list[bool] = []
 
         def mark(a):
             if hasattr(a, "op"):
                 v = values.get(a)
+                views.append(_is_view(v))
+                v = v[1] if views[-1] else v
                 if not isinstance(v, str):
                     raise refuse(prefix + node.name, _fn_name(target), "an argument the importer cannot read")
                 inputs.append(v)
@@ -354,11 +391,34 @@ class _Walker:
         kwargs = {k: mark(v) for k, v in node.kwargs.items()}
         if not inputs:
             raise refuse(prefix + node.name, _fn_name(target), "a call on no tensor of the model")
-        ictx = import_context([self.shapes[n] for n in inputs], [self.layouts[n] for n in inputs], self.dtype)
+        ictx = self._context(inputs, views)
         found = claim("from_torch_call", None, ictx, prefix + node.name, _fn_name(target), call=(target, args, kwargs))
         if found is None:
             raise refuse(prefix + node.name, _fn_name(target), f"no parity mapping for {_fn_name(target)}{args}")
-        return self._add(prefix + node.name, _fn_name(target), found, inputs, {})
+        name = self._add(prefix + node.name, _fn_name(target), found, inputs, {})
+        return self._viewed(name, views, prefix + node.name, _fn_name(target))
+
+
+CHANNELS_FIRST = Layout("channels_first")
+
+
+def _is_view(value) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and value[0] == "nct"
+
+
+def _swaps_t_and_c(target, args, kwargs) -> bool:
+    """``x.transpose(1, 2)``, ``x.transpose(-1, -2)``, ``x.permute(0, 2, 1)`` (and the functions)
+    on a rank-3 tensor: (N, T, C) <-> (N, C, T)."""
+    import torch
+
+    if kwargs:
+        return False
+    if target is torch.transpose:
+        return tuple(sorted(a % 3 for a in args if isinstance(a, int))) == (1, 2) and len(args) == 2
+    if target is torch.permute:
+        dims = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+        return tuple(dims) == (0, 2, 1)
+    return False
 
 
 def _item(node, *indices) -> bool:

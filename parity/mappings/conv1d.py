@@ -168,9 +168,20 @@ def _pads_1d(pad, inner: int) -> tuple[int, int] | None:
 
 
 def _conv1d_from_torch(module, ictx):
-    """The harness's ``Sequential(to_nct, pad, conv=nn.Conv1d, to_ntc, act)`` on (N, T, C)."""
+    """The harness's ``Sequential(to_nct, pad, conv=nn.Conv1d, to_ntc, act)`` on (N, T, C), or a
+    bare ``nn.Conv1d`` on the (N, C, T) view of a sequence (``x.transpose(1, 2)``: the importer
+    gives it as a channels-first layout)."""
     import torch.nn as nn
 
+    if type(module) is nn.Conv1d:
+        if ictx.in_layout.kind != "channels_first" or len(ictx.in_shape) != 2:
+            raise Refused("nn.Conv1d on something other than x.transpose(1, 2) of an (N, T, C) sequence")
+        module = nn.Sequential(OrderedDict(to_nct=nn.Identity(), pad=nn.Identity(), conv=module, to_ntc=nn.Identity(),
+                                           act=nn.Identity()))
+        if isinstance(module.conv.padding, str):  # torch's "same" (stride 1) is TensorFlow's; "valid" none
+            k, d = module.conv.kernel_size[0], module.conv.dilation[0]
+            lo, hi = same_padding(ictx.in_shape[0], k, 1, d) if module.conv.padding == "same" else (0, 0)
+            return _conv1d_fields(module, ictx, (lo, hi))
     if not (isinstance(module, nn.Sequential) and list(module._modules) == ["to_nct", "pad", "conv", "to_ntc", "act"]):
         return None
     conv = module.conv
@@ -179,6 +190,11 @@ def _conv1d_from_torch(module, ictx):
     pads = _pads_1d(module.pad, conv.padding[0])
     if pads is None:
         return None
+    return _conv1d_fields(module, ictx, pads)
+
+
+def _conv1d_fields(module, ictx, pads):
+    conv = module.conv
     if len(ictx.in_shape) != 2:
         raise Refused(f"conv1d on a tensor of shape {ictx.in_shape} (expected a sequence (T, C))")
     (k,), (s,), (d,) = conv.kernel_size, conv.stride, conv.dilation
@@ -212,6 +228,11 @@ def _pool1d_from_torch(module, ictx, kind: str):
     """The harness's ``Sequential(SwapTC, pool, SwapTC)``."""
     import torch.nn as nn
 
+    if type(module) in (nn.MaxPool1d, nn.AvgPool1d) and ictx.in_layout.kind == "channels_first":
+        module = nn.Sequential(_torch_modules()["SwapTC"](), module, _torch_modules()["SwapTC"]())
+        if getattr(module[1], "ceil_mode", False) or (type(module[1]) is nn.AvgPool1d and module[1].padding[0] and
+                                                      module[1].count_include_pad):
+            raise Refused("a 1-d pool with ceil_mode or counted padding has no Keras twin")
     if not (isinstance(module, nn.Sequential) and len(module) == 3 and _swap(module[0]) and _swap(module[2])):
         return None
     pool, m = module[1], _torch_modules()
@@ -249,15 +270,18 @@ def _global1d_from_torch(module, ictx, kind: str):
 
 
 def _global1d_call(target, args, kwargs, ictx, kind: str):
-    """``x.mean(dim=1)`` / ``x.amax(dim=1)`` on an (N, T, C) sequence."""
+    """``x.mean(dim=1)`` / ``x.amax(dim=1)`` on an (N, T, C) sequence (``dim=2`` on its (N, C, T) view)."""
     import torch
 
-    if args[:1] != (TENSOR,) or len(ictx.in_shape) != 2 or ictx.in_layout.kind != "same":
+    from parity.mappings.activations import canonical_axis
+
+    if args[:1] != (TENSOR,) or len(ictx.in_shape) != 2:
         return None
     if target is not (torch.mean if kind == "avg" else torch.amax):
         return None
     dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
-    if dim in (1, -2, (1,), [1]) and not kwargs.get("keepdim", False):
+    dim = dim[0] if isinstance(dim, (tuple, list)) and len(dim) == 1 else dim
+    if isinstance(dim, int) and canonical_axis(dim, ictx.in_layout, 3) == 1 and not kwargs.get("keepdim", False):
         return {"type": f"global_{'average' if kind == 'avg' else 'max'}_pool1d"}
     return None
 

@@ -315,3 +315,43 @@ def test_round_trip_catches_a_changed_weight():
     weights[key] = weights[key].copy()
     weights[key].flat[0] += 1e-12
     assert same_weights(imp.rename_weights(weights, got), imp.rename_weights(case.initial, spec)) != []
+
+
+class TextCNN(nn.Module):
+    """A user's 1-d CNN: torch's Conv1d takes (N, C, T), so the sequence is transposed in and out."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 6)
+        self.conv = nn.Conv1d(6, 5, 3, padding=1)
+        self.pool = nn.MaxPool1d(2)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x):
+        h = self.emb(x).transpose(1, 2)  # (N, C, T)
+        h = self.pool(torch.relu(self.conv(h)))
+        return self.fc(h.amax(dim=2))  # the max over time
+
+
+def test_user_conv1d_on_transposed_sequences():
+    torch.manual_seed(5)
+    m = TextCNN()
+    spec, w = parity.from_torch(m, (2, 8))
+    assert [(l["type"], l["name"]) for l in spec["layers"]] == [
+        ("embedding", "emb"), ("conv1d", "conv"), ("relu", "relu"), ("max_pool1d", "pool"),
+        ("global_max_pool1d", "amax"), ("dense", "fc")]
+    assert spec["layers"][1]["padding"] == "same" and spec["input"] == {"kind": "integers", "high": 20}
+    np.testing.assert_array_equal(w["conv/kernel"], m.conv.weight.detach().numpy().transpose(2, 1, 0))  # (k, C, F)
+
+
+def test_dense_on_a_transposed_sequence_is_refused():
+    class Wrong(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(7, 2)
+
+        def forward(self, x):
+            return self.fc(x.transpose(1, 2))  # mixes time steps: no spec layer reads it
+
+    with pytest.raises(imp.ImportRefused, match=r"^fc \(Linear\): on a transposed \(N, C, T\) sequence"):
+        parity.from_torch(Wrong(), (2, 7, 3))
