@@ -102,9 +102,9 @@ def attention_forward(xq, xk, xv, params, scale, causal=False):
     return y, (xq, xk, xv, q, k, v, a, o)
 
 
-def attention_backward(dy, cache, params, scale):
+def attention_backward(dy, cache, params, scale, input_grad=True):
     """The backward written out in the module docstring. Returns ``(dx_q, dx_k, dx_v, grads)``,
-    ``grads`` by parameter name."""
+    ``grads`` by parameter name; ``input_grad=False`` skips the dx products (None in their place)."""
     xq, xk, xv, q, k, v, a, o = cache
     grads = {"attention_output/kernel": np.einsum("nihd,nie->hde", o, dy, optimize=True)}
     do = np.einsum("nie,hde->nihd", dy, params["attention_output/kernel"], optimize=True)
@@ -117,7 +117,7 @@ def attention_backward(dy, cache, params, scale):
     dxs = []
     for name, x, dp in (("query", xq, dq), ("key", xk, dk), ("value", xv, dv)):
         grads[f"{name}/kernel"] = np.einsum("nte,nthd->ehd", x, dp, optimize=True)
-        dxs.append(np.einsum("nthd,ehd->nte", dp, params[f"{name}/kernel"], optimize=True))
+        dxs.append(np.einsum("nthd,ehd->nte", dp, params[f"{name}/kernel"], optimize=True) if input_grad else None)
         if f"{name}/bias" in params:
             grads[f"{name}/bias"] = dp.sum(axis=(0, 1))
     if "attention_output/bias" in params:
@@ -243,9 +243,11 @@ class MultiHeadAttention(Layer):
 
     def _backward(self, dy, cache):
         count, inner = cache
-        dxq, dxk, dxv, grads = attention_backward(dy, inner, self.params, self.scale)
+        dxq, dxk, dxv, grads = attention_backward(dy, inner, self.params, self.scale, self._input_grad)
         for name, g in grads.items():
             self.grads[name][...] = g
+        if not self._input_grad:
+            return None
         if count == 1:
             return [dxq + dxk + dxv]
         if count == 2:

@@ -125,6 +125,19 @@ def test_every_input_kernel_and_bias_passes_finite_differences(case):
     assert max(errors.values()) < 1e-8, errors
 
 
+def test_backward_without_the_input_gradient_fills_the_same_grads():
+    rng = np.random.default_rng(6)
+    xs = inputs(rng)
+    layer = make(rng, xs)
+    dy = rng.standard_normal((N, TQ, EOUT))
+    layer.forward(xs)
+    assert len(layer.backward(dy)) == 3
+    full = {k: g.copy() for k, g in layer.grads.items()}
+    assert layer.backward(dy, input_grad=False) is None
+    for k, g in layer.grads.items():
+        np.testing.assert_array_equal(g, full[k])
+
+
 def test_kernel_shapes_are_keras_layout():
     rng = np.random.default_rng(2)
     layer = make(rng, inputs(rng))
