@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="parity-out", help="output folder (default: parity-out)")
     run.add_argument("-j", "--jobs", default="1", metavar="N",
                      help="run the cases in N worker processes (results identical to -j 1; default 1)")
+    run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                     help="hand the cases to this dask.distributed scheduler (the [cluster] extra; workers "
+                          "started with --nthreads 1); results identical to -j 1")
     run.add_argument("--shard", metavar="I/N",
                      help="run every N-th case of the selection, from the I-th on (1-based); the folder "
                           "also gets shard.pickle, for parity merge")
@@ -153,11 +156,25 @@ def cmd_run(args) -> int:
 
     for spec in specs:  # every spec torch can twin, before any case runs (exit 2 otherwise)
         check_supported(spec)
-    with locked_out(out, args.out) as folder:  # --out's lock, held until its report is in place
-        return _run_and_report(args, specs, folder, jobs, (selection, positions, part))
+    client = None
+    if args.scheduler:
+        if jobs > 1:
+            raise UsageError("--scheduler: the cluster's workers run the cases; give it without -j")
+        from parity.pool import connect
+
+        try:
+            client = connect(args.scheduler)
+        except ValueError as exc:
+            raise UsageError(f"--scheduler {printable(args.scheduler)}: {exc}") from None
+    try:
+        with locked_out(out, args.out) as folder:  # --out's lock, held until its report is in place
+            return _run_and_report(args, specs, folder, jobs, (selection, positions, part), client)
+    finally:
+        if client is not None:
+            client.close()
 
 
-def _run_and_report(args, specs, folder, jobs: int = 1, sharding=None) -> int:
+def _run_and_report(args, specs, folder, jobs: int = 1, sharding=None, client=None) -> int:
     from tqdm import tqdm
 
     from parity import pool, terminal
@@ -168,7 +185,7 @@ def _run_and_report(args, specs, folder, jobs: int = 1, sharding=None) -> int:
     colour = terminal.use_colour(say)
     bar = tqdm(total=len(specs), desc="cases", unit="case", file=sys.stderr, disable=None)
     bar.set_postfix_str(f"{specs[0].name} {specs[0].dtype}" if specs else "")
-    for k, outcome in enumerate(pool.outcomes(specs, jobs)):
+    for k, outcome in enumerate(pool.outcomes(specs, jobs, client)):
         spec = outcome.spec
         done.append(outcome)
         bar.update(1)

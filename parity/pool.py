@@ -15,6 +15,11 @@ order the workers finish in:
   the rounding of a reduction). Workers ignore SIGINT: Ctrl-C reaches the parent, which cancels
   what has not started and ends its workers.
 
+``--scheduler tcp://HOST:PORT`` (the optional ``[cluster]`` extra, ``dask.distributed``): the same
+cases as tasks of an existing dask cluster, each worker process with its own framework state;
+the report is written here from the gathered results in the order of ``specs``, so it is the same
+bytes as ``-j 1`` too.
+
 A case that raises is an ``Outcome`` with ``error`` (``<ExceptionType>: <first line>``), in a
 worker as in this process; a worker that dies (killed, out of memory) fails the cases it and the
 pool still held, each with an error naming it, and the other cases keep their results.
@@ -60,7 +65,44 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
-def outcomes(specs: Sequence, jobs: int = 1) -> Iterator[Outcome]:
+def connect(address: str):
+    """A ``dask.distributed.Client`` of the scheduler at ``address`` (the ``[cluster]`` extra);
+    ValueError naming what is wrong (dask missing, nothing listening there)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("needs dask.distributed: pip install 'scratchnet-parity[cluster]'") from None
+    try:
+        return Client(address, timeout="20s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise ValueError(f"cannot reach a dask scheduler there ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _dask_outcomes(specs: Sequence, client) -> Iterator[Outcome]:
+    """The cases as dask tasks, one per spec (``run_one``, the same function a local worker runs),
+    gathered in the order of ``specs``. Start the workers with one thread each
+    (``dask worker tcp://HOST:PORT --nthreads 1``): each worker process then runs one case at a
+    time with its own framework state, as a ``-j`` worker does."""
+    futures = client.map(run_one, list(specs), pure=False)
+    try:
+        for spec, future in zip(specs, futures):
+            try:
+                result, error = future.result()
+            except Exception as exc:  # the worker died or the task was lost
+                result, error = None, f"{type(exc).__name__}: the dask task failed ({one_line(exc)})"
+            yield Outcome(spec, result, error)
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+def outcomes(specs: Sequence, jobs: int = 1, client=None) -> Iterator[Outcome]:
+    """One Outcome per spec, in order: in this process, in ``jobs`` local workers, or (``client``,
+    from ``connect``) as tasks of a dask cluster."""
+    if client is not None:
+        yield from _dask_outcomes(specs, client)
+        return
     if jobs <= 1 or len(specs) <= 1:
         for spec in specs:
             result, error = run_one(spec)

@@ -152,3 +152,21 @@ def test_ctrl_c_ends_the_workers_at_once(tmp_path):
     assert time.monotonic() - start < 20  # not waiting for the running cases to finish
     assert not [w for w in workers if Path(f"/proc/{w}").exists()]
     assert not out.exists()
+
+
+def test_a_dask_cluster_of_two_workers_writes_the_same_bytes(one_process, tmp_path, capsys):
+    distributed = pytest.importorskip("distributed", reason="dask.distributed not installed (the [cluster] extra)")
+    out = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert main(["run", *SELECT, "-q", "--scheduler", cluster.scheduler_address, "--out", str(out)]) == 0
+        assert set(cluster.workers) and len(cluster.workers) == 2
+    assert "6 pass" in capsys.readouterr().out
+    assert same_report(one_process, out) == []
+
+
+def test_a_scheduler_nobody_runs_exits_2_in_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed", reason="dask.distributed not installed (the [cluster] extra)")
+    assert main(["run", "-k", "act-relu", "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "o")]) == 2
+    err = _one_error_line(capsys)
+    assert "--scheduler tcp://127.0.0.1:9: cannot reach a dask scheduler there" in err
+    assert not (tmp_path / "o").exists()
