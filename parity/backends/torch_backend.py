@@ -156,7 +156,7 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None, hoo
         if x.is_floating_point():
             x.requires_grad_(True)
         out_layout = entries[-1][3]
-        y_np = case.y if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
+        y_np = out_layout.labels_from_canonical(case.y) if case.y.dtype.kind in "iu" else out_layout.from_canonical(case.y)
         y = torch.from_numpy(np.ascontiguousarray(y_np))
         w = {} if case.sample_weight is None else {"sample_weight": torch.from_numpy(case.sample_weight)}
         loss_fn = LOSSES[spec.loss.type].torch(spec.loss.params, entries[-1][3], **w)

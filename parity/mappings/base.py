@@ -44,6 +44,12 @@ class Layout:
             return out
         return a
 
+    def labels_from_canonical(self, labels: np.ndarray) -> np.ndarray:
+        """Integer class ids of the canonical last axis -> the torch positions of those classes
+        (a flat layout permutes the features, so id i is torch's perm[i]; other layouts keep the
+        class axis's order)."""
+        return np.asarray(self.perm)[labels] if self.kind == "flat" else labels
+
     def torch_axis(self, axis: int, rank: int) -> int:
         """The torch dim holding canonical ``axis`` of a tensor of ``rank`` (batch included)."""
         axis = axis % rank

@@ -18,9 +18,10 @@ sums per-sample MEANS, i.e. divides by the last axis), so the harness writes
 
 Cross-entropy from probabilities: Keras renormalises categorical probabilities and clips them to
 [1e-7, 1 - 1e-7]; torch's BCELoss clamps log p at -100 and has no probability-input categorical
-loss, so the harness writes -(t log p) summed over classes, averaged. All agree while no
-probability is within 1e-7 of 0 or 1 and (categorical) every row sums to 1, which the spec
-ensures; ``from_logits=True`` agrees exactly in every framework.
+loss, so the harness writes Keras's meaning: -(t log q), q = clip(p / sum_c p, 1e-7, 1 - 1e-7),
+summed over classes (``_keras_probabilities``), and for the sparse loss TF's other order: clip,
+then renormalise (``_keras_sparse_log_probabilities``); ``from_logits=True`` agrees exactly in
+every framework.
 
 The Keras logits shortcut, and why the harness turns it off: ``keras.activations.softmax`` and
 ``sigmoid`` store their input on the output tensor (``y._keras_logits = x``), and in a
@@ -269,6 +270,20 @@ def _weighted(sample_weight, t, p, sparse, d):
     return cw if sample_weight is None else cw * sample_weight
 
 
+def _keras_probabilities(out, d: int):
+    """Keras's reading of probabilities: q = clip(p / sum_c p, 1e-7, 1 - 1e-7) over class axis ``d``
+    (torch has no probability-input categorical loss; the clip's gradient is 0 outside, as TF's)."""
+    return (out / out.sum(d, keepdim=True)).clamp(EPSILON, 1 - EPSILON)
+
+
+def _keras_sparse_log_probabilities(out, d: int):
+    """Keras's sparse reading of probabilities: log_softmax(log clip(p, 1e-7, 1 - 1e-7)) over
+    ``d`` (TF clips, then renormalises through sparse_softmax_cross_entropy_with_logits)."""
+    import torch
+
+    return torch.log_softmax(torch.log(out.clamp(EPSILON, 1 - EPSILON)), d)
+
+
 def _torch_cce(p, layout: Layout = SAME, sample_weight=None):
     import torch
     import torch.nn.functional as F
@@ -276,7 +291,9 @@ def _torch_cce(p, layout: Layout = SAME, sample_weight=None):
     if _plain(p, sample_weight):
         if p["from_logits"]:
             return lambda out, t: F.cross_entropy(_classes_to_dim1(out, layout), _classes_to_dim1(t, layout))
-        return lambda out, t: torch.mean(torch.sum(-t * torch.log(out), dim=layout.torch_axis(-1, out.dim())))
+        return lambda out, t: torch.mean(torch.sum(
+            -t * torch.log(_keras_probabilities(out, layout.torch_axis(-1, out.dim()))),
+            dim=layout.torch_axis(-1, out.dim())))
 
     def loss(out, t):
         d = layout.torch_axis(-1, out.dim())
@@ -286,25 +303,26 @@ def _torch_cce(p, layout: Layout = SAME, sample_weight=None):
                                      label_smoothing=ls)
         else:
             ts = t * (1 - ls) + ls / t.shape[d] if ls else t
-            values = torch.sum(-ts * torch.log(out), dim=d)
+            values = torch.sum(-ts * torch.log(_keras_probabilities(out, d)), dim=d)
         return _keras_reduce(values, p, _weighted(sample_weight, t, p, False, d))
     return loss
 
 
 def _torch_scce(p, layout: Layout = SAME, sample_weight=None):
-    import torch
     import torch.nn.functional as F
 
     if _plain(p, sample_weight):
         if p["from_logits"]:
             return lambda out, t: F.cross_entropy(_classes_to_dim1(out, layout), t)
-        return lambda out, t: F.nll_loss(_classes_to_dim1(torch.log(out), layout), t)
+        return lambda out, t: F.nll_loss(_classes_to_dim1(
+            _keras_sparse_log_probabilities(out, layout.torch_axis(-1, out.dim())), layout), t)
 
     def loss(out, t):
         if p["from_logits"]:  # no weight=: its mean divides by the sum of the weights used (see the atlas)
             values = F.cross_entropy(_classes_to_dim1(out, layout), t, reduction="none")
         else:
-            values = F.nll_loss(_classes_to_dim1(torch.log(out), layout), t, reduction="none")
+            log_q = _keras_sparse_log_probabilities(out, layout.torch_axis(-1, out.dim()))
+            values = F.nll_loss(_classes_to_dim1(log_q, layout), t, reduction="none")
         return _keras_reduce(values, p, _weighted(sample_weight, t, p, True, -1))
     return loss
 

@@ -71,10 +71,12 @@ def _wd(p):
 
 # -- learning-rate schedules: the torch side's values, written from Keras's formulas ----------------
 def schedule_value(schedule: dict, s: int) -> float:
-    """The learning rate after ``s`` updates (the torch side sets it before update s + 1); rounded
-    to float32 in a ``tf_rounded`` rerun (``"tf_float32": true``), as Keras on TF computes it."""
-    value = _schedule_value(schedule, s)
-    return float(np.float32(value)) if schedule.get("tf_float32") else value
+    """The learning rate after ``s`` updates (the torch side sets it before update s + 1); in a
+    ``tf_rounded`` rerun (``"tf_float32": true``) the value Keras on TF computes, in float32
+    arithmetic (``scratchnet.optimizers.schedules.Rounded``: the rerun's one float32 evaluation)."""
+    if schedule.get("tf_float32"):
+        return _scratch_schedule(schedule)(s)
+    return _schedule_value(schedule, s)
 
 
 def _schedule_value(schedule: dict, s: int) -> float:

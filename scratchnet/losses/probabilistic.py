@@ -113,8 +113,12 @@ def sparse_labels(y_true, y_pred, name="sparse_categorical_crossentropy"):
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, class_weight=None,
                                     reduction=_DEFAULT, sample_weight=None):
-    """categorical_crossentropy with t = one_hot(y_true). From logits, without building t (label l):
-        l = -(z_l - max_c z_c - log sum_c exp(z_c - max_c z_c)),  dl/dz = softmax(z) - one_hot(l)."""
+    """From logits, without building t (label l):
+        l = -(z_l - max_c z_c - log sum_c exp(z_c - max_c z_c)),  dl/dz = softmax(z) - one_hot(l).
+    From probabilities, Keras's order (clip, then renormalise: TensorFlow takes log_softmax of the
+    clipped log p), unlike categorical_crossentropy's (renormalise, then clip):
+        c = clip(p, eps, 1 - eps), S = sum_c c,  l = log S - log c_l,
+        dl/dp_j = [eps <= p_j <= 1 - eps] (1 / S - [j = l] / c_l)."""
     name = "sparse_categorical_crossentropy"
     y_pred = as_pred(y_pred, name)
     y_true = sparse_labels(y_true, y_pred)
@@ -124,7 +128,14 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, class_wei
     if class_weight is not None:
         class_w = class_weights_of(name, class_weight, labels, y_pred.shape[-1], y_pred.ndim, y_pred.dtype)
     if not from_logits:
-        per_sample, grad = _categorical(name, one_hot(labels, y_pred.shape[-1], y_pred.dtype), y_pred, False, -1)
+        eps = y_pred.dtype.type(EPSILON)
+        c = np.clip(y_pred, eps, 1 - eps)  # (..., C)
+        total = np.sum(c, axis=-1, keepdims=True)  # (..., 1)
+        c_label = np.take_along_axis(c, labels[..., None], axis=-1)  # (..., 1)
+        per_sample = np.log(total[..., 0]) - np.log(c_label[..., 0])
+        g = np.broadcast_to(1 / total, c.shape).copy()
+        np.put_along_axis(g, labels[..., None], 1 / total - 1 / c_label, axis=-1)
+        grad = np.where((y_pred >= eps) & (y_pred <= 1 - eps), g, 0).astype(y_pred.dtype, copy=False)
         return reduce_weighted(name, per_sample, grad, reduction, sample_weight, class_w)
     flat = labels.reshape(-1)  # (M,)
     z = y_pred.reshape(-1, y_pred.shape[-1])  # (M, C)

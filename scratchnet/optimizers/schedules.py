@@ -78,6 +78,15 @@ class ExponentialDecay(LearningRateSchedule):
             p = math.floor(p)
         return self.initial_learning_rate * self.decay_rate ** p
 
+    def float32(self, step) -> float:
+        """The value as Keras on TensorFlow computes it: every operand a float32 tensor,
+        lr0 * rate ** (float32(s) / float32(decay_steps)) in float32 arithmetic."""
+        f = np.float32
+        p = f(step) / f(self.decay_steps)
+        if self.staircase:
+            p = np.floor(p)
+        return float(f(self.initial_learning_rate) * f(self.decay_rate) ** p)
+
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
                 "decay_rate": self.decay_rate, "staircase": self.staircase}
@@ -112,6 +121,25 @@ class CosineDecay(LearningRateSchedule):
             lr0 = self.initial_learning_rate
             return (self.warmup_target - lr0) * (s / self.warmup_steps) + lr0
         return self._decay(s - self.warmup_steps, self.warmup_target)
+
+    def float32(self, step) -> float:
+        """The value as Keras on TensorFlow computes it, in float32 and in its order of operations:
+        0.5 (1 + cos(pi s / decay_steps)) times float32(1 - alpha), plus float32(alpha), times the
+        start; the warmup (target - lr0) (s / warmup_steps) + lr0."""
+        f = np.float32
+        lr0, steps, s = f(self.initial_learning_rate), f(self.decay_steps), f(step)
+
+        def decay(s, start):
+            cosine = f(0.5) * (f(1.0) + np.cos(f(math.pi) * (s / steps)))
+            return start * (f(1 - self.alpha) * cosine + f(self.alpha))
+
+        if self.warmup_target is None:
+            return float(decay(min(s, steps), lr0))
+        target, warmup = f(self.warmup_target), f(self.warmup_steps)
+        s = min(s, steps + warmup)
+        if s < warmup:
+            return float((target - lr0) * (s / warmup) + lr0)
+        return float(decay(s - warmup, target))
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
@@ -148,9 +176,11 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class Rounded(LearningRateSchedule):
-    """Another schedule's values rounded to float32, as Keras on TensorFlow computes every schedule
+    """Another schedule in float32, as Keras on TensorFlow computes every schedule
     (``ops.convert_to_tensor`` of the Python floats gives float32 tensors) even for float64
-    variables: 0.015625 * 0.5 ** 0.5 becomes 0.011048543267 instead of 0.011048543456."""
+    variables: 0.015625 * 0.5 ** 0.5 becomes 0.011048543267 instead of 0.011048543456. A schedule
+    with a ``float32(step)`` method is evaluated in float32 arithmetic in Keras's order of
+    operations; one without it (piecewise constant: no arithmetic) has its values rounded."""
 
     def __init__(self, schedule: LearningRateSchedule):
         if not isinstance(schedule, LearningRateSchedule):
@@ -159,7 +189,8 @@ class Rounded(LearningRateSchedule):
         self.name = schedule.name
 
     def __call__(self, step):
-        return float(np.float32(self.schedule(step)))
+        in_float32 = getattr(self.schedule, "float32", None)
+        return in_float32(step) if in_float32 is not None else float(np.float32(self.schedule(step)))
 
     def get_config(self):
         return {**self.schedule.get_config(), "rounded_to": "float32"}
