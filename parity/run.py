@@ -386,8 +386,7 @@ def _followed(res: CaseResult, devs: list[Deviation], quantity, tensor, step, va
         ref = reference_of(side, res.convention)
         if side == ref:
             continue
-        follow = {layer: kw for layer, kw in follow_of(res, side).items()
-                  if any(d.layer == layer and d.backend == side for d in devs)}
+        follow = follow_of(res, side)  # all of the side's constants: one rerun per side serves every row
         sync = None if free else res.results[ref].steps
         run = (_rerun(res, f"follow:{side}:{free}", lambda: backend_run(res, ref, res.case, sync=sync, follow=follow))
                if follow else res.results[ref])
@@ -576,10 +575,11 @@ def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m) -> t
                 f"the pair's backends by up to {moved:.2g}, the pair differs by {m.max_abs:.2g}")
 
 
-def _rounded_runs(res: CaseResult, rounded: dict, free: bool) -> dict[str, BackendResult]:
+def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None = None) -> dict[str, BackendResult]:
     """Every backend rerun with ``rounded`` hyperparameters: synced to the original references
     (step rows) or free-running (trajectory rows); scratchnet, Keras's reference, also follows
-    Keras's declared layer constants (``follow_of``), so that both causes are removed at once."""
+    Keras's declared layer constants (``follow_of``), so that both causes are removed at once.
+    ``extra``: backend -> run options of another cause removed in the same rerun (a defect's)."""
     spec = res.spec
     twin = dataclasses.replace(res.case, spec=dataclasses.replace(
         spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
@@ -590,21 +590,33 @@ def _rounded_runs(res: CaseResult, rounded: dict, free: bool) -> dict[str, Backe
     names = ["scratch", *(["scratch[torch]"] if res.convention else []), "torch", "keras"]
     ref = {"scratch": "scratch", "scratch[torch]": "scratch[torch]", "keras": "scratch",
            "torch": reference_of("torch", res.convention)}
-    follow = {"scratch": follow_of(res, "keras")}  # Keras's reference follows its declared constants too
-    return {n: backend_run(variants, n, twin, sync=sync(ref[n]), **({"follow": follow[n]} if follow.get(n) else {}))
-            for n in names}
+    options = {n: dict((extra or {}).get(n, {})) for n in names}
+    if follow_of(res, "keras"):
+        options["scratch"]["follow"] = follow_of(res, "keras")  # Keras's reference follows its declared constants too
+    return {n: backend_run(variants, n, twin, sync=sync(ref[n]), **options[n]) for n in names}
 
 
 def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m) -> tuple[bool, str]:
-    """Rule defect: the framework rerun without the defect (same reference weights) agrees strictly."""
+    """Rule defect: the framework rerun without the defect (same reference weights) agrees strictly.
+    Where TF's float32 hyperparameters also reach the row (a Keras pair, ``tf_rounded``), both
+    causes are removed in one rerun: every backend on the float32-exact values, the defect's
+    framework without the defect."""
     free = quantity == "trajectory"
-    runs = {**res.results, **res.free} if free else dict(res.results)
-    ref = None if free else res.results[reference_of(defect.framework, res.convention)].steps
-    runs[defect.framework] = _rerun(res, f"defect:{defect.name}:{free}", lambda: backend_run(
-        res, defect.framework, res.case, sync=ref, **defect.rerun_options))
+    spec = res.spec
+    rounded = (OPTIMIZERS[spec.optimizer.type].tf_rounded(spec.optimizer.params, spec.dtype)
+               if "keras" in (a, b) else None)
+    if rounded is not None:
+        runs = _rerun(res, f"defect+tf-rounding:{defect.name}:{free}", lambda: _rounded_runs(
+            res, rounded, free, extra={defect.framework: defect.rerun_options}))
+    else:
+        runs = {**res.results, **res.free} if free else dict(res.results)
+        ref = None if free else res.results[reference_of(defect.framework, res.convention)].steps
+        runs[defect.framework] = _rerun(res, f"defect:{defect.name}:{free}", lambda: backend_run(
+            res, defect.framework, res.case, sync=ref, **defect.rerun_options))
     rerun = compare.judge(runs[a].steps[t - 1][key], runs[b].steps[t - 1][key], res.spec.dtype, quantity, t)
     ok = rerun.passed and rerun.status == "pass"
-    return ok, (f"known defect {defect.name} ({defect.versions}): {why}; {defect.counterfactual}: the pair "
+    also = " (with TF's float32 hyperparameters removed in the same rerun)" if rounded is not None else ""
+    return ok, (f"known defect {defect.name} ({defect.versions}): {why}; {defect.counterfactual}{also}: the pair "
                 f"{'agrees strictly' if ok else 'still differs'} ({rerun.metrics.max_rel:.2g}); repro: "
                 f"repro/{defect.name}.py in the report folder")
 

@@ -127,3 +127,24 @@ def test_a_real_difference_beside_a_declared_constant_is_still_caught_and_blamed
     assert not r.passed and r.odd_one_out == "keras"
     outputs = r.rows[r.rows.quantity == "output"]
     assert set(outputs[~outputs.passed].tensor) == {"1_leaky_relu", "2_dense"}
+
+
+def test_two_deviating_layers_are_followed_in_one_rerun():
+    """Two attention layers with key_dim 3 (TF's float32 1/sqrt(3) in each): every row of either
+    layer is explained by scratchnet following both constants."""
+    from pathlib import Path
+
+    r = parity.check(Path(__file__).parent / "data" / "two-attention-deviations.json")
+    assert r.passed and r.verdict == "deviation", r.worst
+    assert (r.rows[r.rows.status == "deviation"].rule == "declared-deviation").any()
+
+
+def test_a_defect_and_tf_rounding_in_one_row_are_removed_in_one_rerun():
+    """Adam's betas (float32 in TF) meet Keras's sparse duplicate-id defect in the embedding's step
+    rows: the defect's rerun also takes the float32-exact betas, and agrees strictly."""
+    from pathlib import Path
+
+    r = parity.check(Path(__file__).parent / "data" / "embedding-adam-defect-rounding.json")
+    assert r.passed and r.verdict == "defect", r.worst
+    defect = r.rows[r.rows.status == "defect"]
+    assert len(defect) and defect.note.str.contains("removed in the same rerun").all()
