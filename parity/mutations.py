@@ -167,6 +167,21 @@ def _rows_to_hwc(planted, target):
     return {f"{target}/kernel": k[_flat_perm(planted, target)].copy()}
 
 
+# -- attention ------------------------------------------------------------------------------------
+def _qk_targets(spec, plan):
+    """Attention layers whose query and key kernels have one shape (E_q = E_k): a swap is possible."""
+    return [n.name for n in _layers_of(plan, "multi_head_attention") if n.in_shapes[0][-1] == n.in_shapes[-1][-1]]
+
+
+def _swap_qk(planted, target):
+    out = {}
+    for name in ("kernel", "bias"):
+        q, k = f"{target}/query/{name}", f"{target}/key/{name}"
+        if q in planted.initial:
+            out[q], out[k] = np.array(planted.initial[k], copy=True), np.array(planted.initial[q], copy=True)
+    return out
+
+
 # -- recurrent gate blocks ------------------------------------------------------------------------
 def _swap_blocks(planted, target, n_blocks: int, a: int, b: int, names: tuple[str, ...]):
     out = {}
@@ -430,6 +445,11 @@ SWITCHES: tuple[Switch, ...] = (
                      "its GRU {target} has the two bias rows swapped (bias = stack([bias_ih, bias_hh]): row 0 the "
                      "input bias, row 1 the recurrent bias inside the reset gate's product)"),
            cases=("gru-reset-after",), convention="Layouts: GRU bias (2, 3U) = stack([b_ih, b_hh])"),
+    Switch("attention_qk_swapped", "weights", "multi_head_attention with query and key of one size",
+           Transform(_qk_targets, _one(_swap_qk),
+                     "its MultiHeadAttention {target} has the query and key projections swapped (torch's packed "
+                     "in_proj_weight (3E, E) is q, k, v in that order: query = chunk 0, key = chunk 1)"),
+           cases=("attention-encoder-block",), convention="Multi-head attention: packed q, k, v"),
     Switch("bias_missing", "weights", "dense, conv2d, conv1d, depthwise_conv2d with use_bias",
            Transform(_bias_targets, _one(_no_bias), "its layer {target} lost its bias (zeros)"),
            cases=("mlp-tanh-mse",), diagnose=False),
