@@ -98,10 +98,14 @@ class Result:
         return f"Result({self.spec.name!r} [{self.spec.dtype}]: {self.verdict})"
 
 
-def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None) -> Result:
+def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None, data: tuple | None = None,
+          initial: dict | None = None) -> Result:
     """Run one case through scratchnet, torch and Keras and judge every tensor. ``variants``:
     backend name -> ``parity.run.Variant``, what that backend runs instead (its own weights or
-    layer fields, a planted bug); the others run the spec as given."""
+    layer fields, a planted bug); the others run the spec as given. ``data``: your own ``(x, y)``
+    (canonical layout: channels-last images; ``y`` None to draw the targets), ``initial``: your own
+    initial weights (canonical, keyed ``<layer>/<param>`` as tensors.npz's ``initial/``); without
+    them both are drawn from the spec's seed."""
     from parity.run import run_case
 
     parsed = as_spec(spec, dtype)
@@ -110,7 +114,7 @@ def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None
 
         variants = {k: dataclasses.replace(v, spec=v.spec.with_dtype(dtype)) if v.spec is not None else v
                     for k, v in variants.items()}
-    return Result(run_case(parsed, variants=variants))
+    return Result(run_case(parsed, variants=variants, data=data, initial=initial))
 
 
 def check_many(specs: Iterable[SpecLike], dtype: str | None = None) -> list[Result]:

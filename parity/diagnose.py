@@ -168,13 +168,14 @@ def diagnose(result, pairs: bool = True) -> Diagnosis:
                     moving.append((flip, d))
         out.candidates += len(moving)
         groups = [[c] for c in moving]
-        found = _explaining(spec, variants, base, backend, groups, out)
+        found = _explaining(spec, variants, base, backend, groups, out, res.case)
         if not found:
-            found = _explaining(spec, variants, base, backend, [[c] for c in reference_values(res, base, backend)], out)
+            found = _explaining(spec, variants, base, backend, [[c] for c in reference_values(res, base, backend)], out,
+                                res.case)
         if not found and pairs:
             groups = [list(p) for p in itertools.combinations(moving, 2)
                       if (p[0][0].switch, p[0][0].target) != (p[1][0].switch, p[1][0].target)]
-            found = _explaining(spec, variants, base, backend, groups, out)
+            found = _explaining(spec, variants, base, backend, groups, out, res.case)
         out.explained += found
     return out
 
@@ -225,9 +226,12 @@ def reference_values(res, base: Planted, backend: str) -> list[tuple[Flip, objec
     return out
 
 
-def _explaining(spec, variants, base, backend, groups, out: Diagnosis) -> list[tuple[Flip, ...]]:
+def _explaining(spec, variants, base, backend, groups, out: Diagnosis, case=None) -> list[tuple[Flip, ...]]:
+    """The groups of flips whose rerun passes; ``case``: the prepared case whose data and initial
+    weights every rerun keeps (a port's own input, torch's weights)."""
     from parity.run import run_case
 
+    same = {} if case is None else {"data": (case.x, case.y), "initial": case.initial}
     found = []
     for group in groups:
         planted = _plant(base, group)
@@ -235,7 +239,7 @@ def _explaining(spec, variants, base, backend, groups, out: Diagnosis) -> list[t
             continue
         out.tried += 1
         try:
-            rerun = run_case(spec, {**variants, backend: planted.variant()})
+            rerun = run_case(spec, {**variants, backend: planted.variant()}, **same)
         except Exception:
             continue
         if verdicts.passed(rerun.verdict):

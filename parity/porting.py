@@ -17,15 +17,15 @@ Steps:
 3. The case runs through the whole harness (``parity.check`` with per-backend variants):
    ``weights="torch"``: torch's spec and weights in all three frameworks (scratchnet, torch, and
    Keras built by the mappings): a test that the architectures and the mappings agree;
-   ``weights="own"``: scratchnet and torch run torch's weights, Keras the Keras model's own weights
-   AND its own layer fields (epsilons, momentum, padding...): a test of the port as written.
+   ``weights="own"``: scratchnet and torch run torch's weights (the case's initial weights), Keras
+   the Keras model's own weights AND its own layer fields (epsilons, momentum, padding...), as a
+   ``parity.run.Variant``: a test of the port as written.
 
 ``x``: the input in the spec's layout, batch first and channels-last (an image batch
 ``(N, H, W, C)``; the torch module gets its NCHW transpose, as in ``from_torch``). It fixes the
-case's input shape, and both imports are checked against the models on it. The harness itself
-runs on the case's seeded input of that shape (and its seeded targets of the loss's kind):
-``parity.check`` has no way in for a user's data, so ``y`` is checked against the output shape
-only. ``loss`` / ``optimizer`` are spec objects (``{"type": "adam", "learning_rate": 0.01}``),
+case's input shape, both imports are checked against the models on it, and the harness runs on
+it (``parity.check(..., data=(x, y))``); ``y``: the targets in the loss's kind and the output's
+shape (None: drawn from the case's seed). ``loss`` / ``optimizer`` are spec objects (``{"type": "adam", "learning_rate": 0.01}``),
 ``steps`` the optimizer steps compared (0: forward and gradients only).
 
 The returned ``PortResult`` is a ``parity.api.Result`` (verdict, rows, odd_one_out,
@@ -38,7 +38,6 @@ layer, in plan order, whose output rows do not pass; None when every output agre
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,12 +96,8 @@ def compare_models(torch_module, keras_model, x, y=None, loss=None, optimizer=No
     spec, keras_spec = parse_spec(t_norm, "<compare_models torch>"), parse_spec(k_norm, "<compare_models keras>")
     tw, kw = rename_weights(t_weights, t_spec, True), rename_weights(k_weights, k_spec, True)
     kw = {k: v.astype(spec.dtype) for k, v in kw.items()}
-    mine = Variant(initial=tw)
-    theirs = Variant(spec=keras_spec, initial=kw) if weights == "own" else mine
-    res = check(spec, variants={"scratch": mine, "torch": mine, "keras": theirs})
-    # the prepared case's initial weights are what scratchnet and torch ran (torch's), as the
-    # report's initial/ tensors and diagnose's reference values read them
-    res.case.case = dataclasses.replace(res.case.case, initial=tw)
+    variants = {"keras": Variant(spec=keras_spec, initial=kw)} if weights == "own" else None
+    res = check(spec, variants=variants, data=(x, y), initial=tw)
     out = PortResult(res.case, keras_spec=keras_spec, torch_weights=tw, keras_weights=kw, names=names, weights=weights)
     out.first_parting_layer = first_parting_layer(out)
     out.message = _message(out)

@@ -62,17 +62,51 @@ def make_targets(spec: CaseSpec, out_shape: tuple, labels: np.ndarray | None, rn
     return np.eye(out_shape[-1], dtype=spec.dtype)[labels]  # one-hot digits for every other loss
 
 
-def prepare(spec: CaseSpec) -> PreparedCase:
+def prepare(spec: CaseSpec, data: tuple | None = None, initial: dict | None = None) -> PreparedCase:
+    """The case's input, target, dropout masks and initial weights, drawn from the spec's seed.
+    ``data``: the user's own ``(x, y)`` instead (canonical layout; ``y`` None: targets drawn as
+    usual); ``initial``: the user's own initial weights (canonical, every key of the model).
+    Either is checked against the spec's shapes (ValueError naming the argument)."""
     rng = np.random.default_rng(spec.seed)
     plan = plan_of(spec)
     x, labels = load_data(spec, rng)
-    y = make_targets(spec, (spec.input_shape[0], *plan.output.out_shape), labels, rng)
+    out_shape = (spec.input_shape[0], *plan.output.out_shape)
+    y = make_targets(spec, out_shape, labels, rng)
+    if data is not None:
+        x, y = _own_data(spec, x, y, data)
     case = PreparedCase(spec, x, y, {}, plan, sample_weight=sample_weights(spec))
     for node in plan:
         if node.type == "dropout":
             case.masks[node.name] = rng.random((spec.input_shape[0], *node.in_shape)) >= node.spec.params["rate"]
-    case.initial = randomize_normalization(scratch.build_model(case).get_weights(), spec.seed)
+    drawn = randomize_normalization(scratch.build_model(case).get_weights(), spec.seed)
+    case.initial = drawn if initial is None else _own_initial(drawn, initial)
     return case
+
+
+def _own_data(spec: CaseSpec, x0: np.ndarray, y0: np.ndarray, data) -> tuple[np.ndarray, np.ndarray]:
+    x, y = data
+    x = np.asarray(x)
+    if x.shape != x0.shape:
+        raise ValueError(f"data: x has shape {x.shape}, the spec's input_shape is {x0.shape}")
+    if (x.dtype.kind in "iu") != (x0.dtype.kind in "iu"):
+        raise ValueError(f"data: x must be {'integer token ids' if x0.dtype.kind in 'iu' else 'floats'}, "
+                         f"got dtype {x.dtype}")
+    x = x.astype(x0.dtype)
+    if y is None:
+        return x, y0
+    y = np.asarray(y)
+    if y.shape != y0.shape:
+        raise ValueError(f"data: y has shape {y.shape}, the loss {spec.loss.type} takes targets of shape {y0.shape}")
+    return x, y.astype(y0.dtype)
+
+
+def _own_initial(drawn: dict[str, np.ndarray], initial: dict) -> dict[str, np.ndarray]:
+    want = {k: v.shape for k, v in drawn.items()}
+    got = {k: np.shape(v) for k, v in initial.items()}
+    if want != got:
+        diff = sorted(set(want.items()) ^ set(got.items()))[:3]
+        raise ValueError(f"initial: expected the model's keys and shapes, differ at {diff}")
+    return {k: np.asarray(initial[k]).astype(v.dtype) for k, v in drawn.items()}
 
 
 def sample_weights(spec: CaseSpec) -> np.ndarray | None:
@@ -258,12 +292,14 @@ def reference_of(backend: str, convention: str | None) -> str:
     return "scratch[torch]" if convention and backend in ("torch", "scratch[torch]") else "scratch"
 
 
-def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None) -> CaseResult:
+def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None, data: tuple | None = None,
+             initial: dict | None = None) -> CaseResult:
     """One case through every backend. The references (scratchnet, and scratchnet in torch's
     convention where the update rules differ) run free; torch and Keras run twice: synced (every
     step from their reference's weights: the step rows) and free (the trajectory rows).
     ``variants``: per backend (``scratch``, ``torch``, ``keras``), what it runs instead of the case
-    (``Variant``)."""
+    (``Variant``); ``data`` and ``initial``: the user's own ``(x, y)`` and initial weights
+    (``prepare``)."""
     variants = dict(variants or {})
     unknown = set(variants) - {"scratch", "torch", "keras"}
     if unknown:
@@ -272,7 +308,7 @@ def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None) -> C
     for v in variants.values():
         if v.spec is not None:
             check_supported(v.spec)
-    case = prepare(spec)
+    case = prepare(spec, data, initial)
     for v in variants.values():
         variant_case(case, v)  # refuses a variant of another graph before anything runs
     convention = convention_difference(case)

@@ -28,7 +28,7 @@ def write(tmp_path, spec, name="case.json"):
 
 
 def _no_case_may_run(monkeypatch):
-    def run_case(spec, variants=None):
+    def run_case(spec, **options):
         raise AssertionError("a case ran before the bad input was refused")
     monkeypatch.setattr("parity.run.run_case", run_case)
 
@@ -277,7 +277,7 @@ def test_a_newline_in_out_prints_escaped_on_one_line(tmp_path, monkeypatch, caps
 # --- Ctrl-C --------------------------------------------------------------------------------------
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch, capsys):
-    def run_case(spec, variants=None):
+    def run_case(spec, **options):
         raise KeyboardInterrupt
     monkeypatch.setattr("parity.run.run_case", run_case)
     out = tmp_path / "out"

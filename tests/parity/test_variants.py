@@ -148,3 +148,21 @@ def test_a_defect_and_tf_rounding_in_one_row_are_removed_in_one_rerun():
     assert r.passed and r.verdict == "defect", r.worst
     defect = r.rows[r.rows.status == "defect"]
     assert len(defect) and defect.note.str.contains("removed in the same rerun").all()
+
+
+def test_your_own_data_and_initial_weights_are_what_every_backend_runs():
+    rng = np.random.default_rng(11)
+    x, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
+    w = {k: rng.normal(size=v.shape) for k, v in _initial().items()}
+    r = parity.check(SPEC, data=(x, y), initial=w)
+    assert r.verdict == "pass"
+    assert np.array_equal(r.case.case.x, x) and np.array_equal(r.case.case.y, y)
+    assert all(np.array_equal(r.case.case.initial[k], w[k]) for k in w)
+    plain = parity.check(SPEC)
+    assert not np.isclose(r.case.results["torch"].loss, plain.case.results["torch"].loss)
+    with pytest.raises(ValueError, match="data: x has shape"):
+        parity.check(SPEC, data=(x[:3], None))
+    with pytest.raises(ValueError, match="data: y has shape"):
+        parity.check(SPEC, data=(x, y[:, :1]))
+    with pytest.raises(ValueError, match="initial: expected the model's keys"):
+        parity.check(SPEC, initial={k: v for k, v in w.items() if k != "0_dense/bias"})
