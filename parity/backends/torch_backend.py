@@ -193,7 +193,11 @@ def run(case: PreparedCase, sync: list[dict[str, np.ndarray]] | None = None, hoo
                 x.grad = None
             values = net.outputs(x)
             outs = {key: lay.to_canonical(values[key].detach().numpy().copy()) for key, _, _, lay in entries}
-            loss = loss_fn(values[case.plan.output.name], y)
+            out = values[case.plan.output.name]
+            if torch.isfinite(out).all():
+                loss = loss_fn(out, y)
+            else:  # a blown-up run (NaN weights loaded from the reference): the loss of a NaN is NaN,
+                loss = out.sum() * float("nan")  # as in scratchnet and Keras; BCELoss would raise instead
             loss.backward()
             if result is None:
                 result = BackendResult(

@@ -179,3 +179,20 @@ def test_an_interrupted_campaign_keeps_the_cases_it_ran(tmp_path, monkeypatch, c
     assert "interrupted after 2 cases" in capsys.readouterr().err
     assert len((out / "specs.jsonl").read_text().splitlines()) == 2
     assert "Interrupted after 2 of 5 cases" in (out / "summary.md").read_text()
+
+
+def test_a_run_whose_weights_became_nan_is_judged_not_crashed():
+    """Finding fuzz-2-0303 (harness bug): after a step that made the weights NaN, torch's BCELoss
+    raised ("all elements of input should be between 0 and 1") where scratchnet and Keras return a
+    NaN loss; the case crashed instead of being judged."""
+    from parity import api
+
+    spec = {"name": "fuzz-2-0303", "seed": 29221, "dtype": "float64", "data": "xor",
+            "layers": [{"type": "dense", "units": 1, "activation": "softmax"}],
+            "loss": {"type": "binary_crossentropy"},  # epsilon 0 and a zero gradient: 0/0 in step 1
+            "optimizer": {"type": "nadam", "beta_2": 0.9805627575717212, "epsilon": 0.0,
+                          "weight_decay": 0.04354302390303101}, "steps": 3}
+    result = api.check(spec)
+    assert result.verdict in ("fail", "diverged")  # the saturated-probability loss convention, reported
+    losses = [r for r in result.case.rows if r["quantity"] == "loss"]
+    assert losses and not any(r["status"] == "error" for r in result.case.rows)
