@@ -14,10 +14,12 @@ max|a - b| <= rtol * scale (elementwise relative errors explode on elements near
 CONVENTIONS.md measured 1.8e-4 at 0.1% of the max in float32 where the tensor agreed to 5e-7).
 The comparison is unsigned: a negative error cannot pass by sign.
 
-Known limit: rtol does not grow with the length of a reduction. A float32 sum of millions of terms
-(the kernel gradient of a conv over a 1400 x 1400 image) carries ~3e-5 of rounding in every
-framework, so such a case fails as "all disagree" although all three are right to float32
-precision; its float64 twin is the comparison that means something.
+rtol does not grow with the length of a reduction or with cancellation: a float32 sum of
+millions of terms (the kernel gradient of a conv over a 1400 x 1400 image), or a gradient that
+nearly cancels (gamma of a BatchNorm whose output is normalized again), carries rounding far
+above 1e-5 of its own size in every framework. Such a row is excused as noise only by rule
+float32-rounding: its float64 twin (the same data and weights) passes, and no framework's float32
+error exceeds a few times the most precise framework's.
 """
 from __future__ import annotations
 
@@ -157,6 +159,13 @@ RULES: tuple[Rule, ...] = (
          "max|a - b| <= rtol_declared * scale, stated by the layer's mapping (<= 1e-6)",
          "rows of the deviating backend from the deviating layer on (float64 only)",
          "a framework computes with a float32 constant in float64 (TF's GELU, torch's Hardsigmoid backward)"),
+    Rule("float32-rounding", "excuse", "noise",
+         "the case rerun in float64 on the same data and weights (every backend) passes this row, and each side's "
+         "float32 error max|x32 - x64| is at most max(64 x the backends' median float32 error, rtol * scale)",
+         "float32 output, loss and gradient rows",
+         "a tensor that cancels (a sum of large terms with a small result) carries float32 rounding far above rtol "
+         "of its own size in every framework; the float64 rerun removes that one cause; 64 = 2^6 separates float32 "
+         "implementations (measured up to 34x apart) from a silent TF32 or float16 computation (2^13 coarser)"),
     Rule("convention", "excuse", "convention",
          "both own-convention twin rows pass strictly (scratch vs keras, scratch[torch] vs torch)",
          "torch-keras step, state and trajectory rows of a case whose update rules differ by definition",
