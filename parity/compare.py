@@ -14,6 +14,11 @@ max|a - b| <= rtol * scale (elementwise relative errors explode on elements near
 CONVENTIONS.md measured 1.8e-4 at 0.1% of the max in float32 where the tensor agreed to 5e-7).
 The comparison is unsigned: a negative error cannot pass by sign.
 
+Causes that meet in one row are removed together in one rerun where they can be (TF's float32
+hyperparameters with a Keras defect or a followed constant). A torch-Keras row without a
+convention whose causes no rerun can remove from torch's side takes the scratch-Keras row's
+excuse when scratchnet agrees strictly with torch: max|t - k| <= max|t - s| + max|s - k|.
+
 rtol does not grow with the length of a reduction or with cancellation: a float32 sum of
 millions of terms (the kernel gradient of a conv over a 1400 x 1400 image), or a gradient that
 nearly cancels (gamma of a BatchNorm whose output is normalized again), carries rounding far

@@ -434,6 +434,7 @@ def _followed(res: CaseResult, devs: list[Deviation], quantity, tensor, step, va
         if not follow:
             if not (j.passed and j.status == "pass"):
                 return False, f"{side} differs from its reference {ref} ({j.metrics.max_rel:.2g}) beyond the declared causes"
+            why.append(f"{side} agrees with {ref}, scratchnet in its convention ({j.metrics.max_rel:.2g})")
             continue
         said = "; ".join(dict.fromkeys(d.reason for d in devs if d.backend == side))
         shown = ", ".join(f"{layer}: {', '.join(f'{k}={v!r}' for k, v in kw.items())}" for layer, kw in follow.items())
@@ -633,7 +634,25 @@ def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, d
         for defect, why in res.defects:
             if defect.framework in (a, b):
                 out.append(compare.Excuse("defect", lambda m, d=defect, w=why: _defect(res, d, w, a, b, t, key, quantity, m)))
+    through = _through_reference(res, a, b, done)
+    if through is not None:
+        out.append(through)
     return tuple(out)
+
+
+def _through_reference(res: CaseResult, a: str, b: str, done: dict):
+    """torch vs Keras without a convention, when scratchnet (their common reference) agrees strictly
+    with torch and its row with Keras is explained: the same cause explains this row (max|t - k| <=
+    max|t - s| + max|s - k|), under the scratch-keras row's rule. For causes whose rerun cannot
+    reach torch (a Keras constant scratchnet follows, a Keras defect, TF's float32 values)."""
+    if (a, b) != ("torch", "keras") or res.convention:
+        return None
+    st, sk = done.get(("scratch", "torch")), done.get(("scratch", "keras"))
+    if st is None or sk is None or st["status"] != "pass" or not sk["passed"] or sk["status"] == "pass":
+        return None
+    return compare.Excuse(sk["rule"], lambda m: (True, (
+        f"scratch agrees strictly with torch ({st['max_rel']:.2g}) and its difference from keras is explained: "
+        f"{sk['note']}")))
 
 
 def _rerun(res: CaseResult, label: str, make):

@@ -204,8 +204,8 @@ ALL = ("output", "loss", "grad", "step", "state")
 
 def deviations(name: str, params: dict, dtype: str, layer: bool = False) -> list[Deviation]:
     """float64 precision deviations no setting removes (each measured, see CONVENTIONS.md).
-    ``layer``: the activation is the layer itself (its fields are its scratchnet keywords, so a
-    float32 field can be followed), not another layer's ``activation``."""
+    ``layer``: the layer's scratchnet class takes the activation's keywords (an activation layer,
+    or a Dense / Conv with ``**activation_params``), so a float32 constant can be followed."""
     out = []
     if dtype != "float64":
         return out

@@ -255,7 +255,8 @@ def _bias_rule(n: int) -> WeightRule:
 
 
 def _deviations(ctx: BuildContext):
-    return act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype)
+    return act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype,
+                                          layer=True)
 
 
 _PADDING_TEXT = ("same = TensorFlow's rule per axis: total = max((ceil(H/s) - 1) s + (k - 1) d + 1 - H, 0), "

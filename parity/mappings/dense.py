@@ -98,6 +98,7 @@ register(LayerMapping(
     parameter_shapes=lambda p, s: [("kernel", (s[-1], p["units"]))],
     check_input=lambda layer, s, case: ("", "dense expects (F,) or (T, F) input: flatten an image first (torch's "
                                         "NCHW layout would put W last)", s) if len(s) >= 3 else None,
-    deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype),
+    deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype,
+                                          layer=True),
     from_torch=_from_torch, from_keras=_from_keras,
 ))
