@@ -112,8 +112,10 @@ def passes(m: Metrics, rtol: float, floor: float = 0.0) -> bool:
 
 
 def gradient_floor(grads: list[np.ndarray]) -> float:
-    """G: the largest magnitude among all of a case's gradients (every framework, every tensor)."""
-    return max((float(np.max(np.abs(g), initial=0.0)) for g in grads), default=0.0)
+    """G: the largest finite magnitude among all of a case's gradients (every framework, every
+    tensor; a framework's NaN or inf gradient is judged by its own rows, not made everyone's floor)."""
+    with np.errstate(all="ignore"):
+        return max((float(np.max(np.abs(np.where(np.isfinite(g), g, 0)), initial=0.0)) for g in grads), default=0.0)
 
 
 @dataclass(frozen=True)
