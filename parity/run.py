@@ -79,7 +79,7 @@ def prepare(spec: CaseSpec, data: tuple | None = None, initial: dict | None = No
         if node.type == "dropout":
             case.masks[node.name] = rng.random((spec.input_shape[0], *node.in_shape)) >= node.spec.params["rate"]
     drawn = randomize_normalization(scratch.build_model(case).get_weights(), spec.seed)
-    case.initial = drawn if initial is None else _own_initial(drawn, initial)
+    case.initial = drawn if initial is None else _same_weights(drawn, initial, "initial: expected the model's")
     return case
 
 
@@ -100,13 +100,15 @@ def _own_data(spec: CaseSpec, x0: np.ndarray, y0: np.ndarray, data) -> tuple[np.
     return x, y.astype(y0.dtype)
 
 
-def _own_initial(drawn: dict[str, np.ndarray], initial: dict) -> dict[str, np.ndarray]:
-    want = {k: v.shape for k, v in drawn.items()}
-    got = {k: np.shape(v) for k, v in initial.items()}
+def _same_weights(reference: dict[str, np.ndarray], weights, what: str) -> dict[str, np.ndarray]:
+    """``weights`` cast to ``reference``'s dtypes, once checked to have its keys and shapes (a
+    ValueError starting with ``what`` names up to three that differ)."""
+    want = {k: v.shape for k, v in reference.items()}
+    got = {k: np.shape(v) for k, v in weights.items()}
     if want != got:
         diff = sorted(set(want.items()) ^ set(got.items()))[:3]
-        raise ValueError(f"initial: expected the model's keys and shapes, differ at {diff}")
-    return {k: np.asarray(initial[k]).astype(v.dtype) for k, v in drawn.items()}
+        raise ValueError(f"{what} keys and shapes; differ at {diff}")
+    return {k: np.asarray(weights[k]).astype(v.dtype) for k, v in reference.items()}
 
 
 def sample_weights(spec: CaseSpec) -> np.ndarray | None:
@@ -264,13 +266,8 @@ def variant_case(case: PreparedCase, variant: Variant | None) -> PreparedCase:
             raise ValueError("a variant's spec must build the same graph as the case's (layer names and output shapes)")
         out = dataclasses.replace(out, spec=variant.spec, plan=plan)
     if variant.initial is not None:
-        initial = {k: np.asarray(v) for k, v in variant.initial.items()}
-        want = {k: v.shape for k, v in case.initial.items()}
-        got = {k: v.shape for k, v in initial.items()}
-        if want != got:
-            diff = sorted(set(want.items()) ^ set(got.items()))[:3]
-            raise ValueError(f"a variant's initial weights must have the case's keys and shapes; differ at {diff}")
-        out = dataclasses.replace(out, initial={k: v.astype(case.initial[k].dtype) for k, v in initial.items()})
+        out = dataclasses.replace(out, initial=_same_weights(case.initial, variant.initial,
+                                                             "a variant's initial weights must have the case's"))
     return out
 
 
@@ -293,13 +290,14 @@ def reference_of(backend: str, convention: str | None) -> str:
 
 
 def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None, data: tuple | None = None,
-             initial: dict | None = None) -> CaseResult:
+             initial: dict | None = None, finite_differences: bool = True) -> CaseResult:
     """One case through every backend. The references (scratchnet, and scratchnet in torch's
     convention where the update rules differ) run free; torch and Keras run twice: synced (every
     step from their reference's weights: the step rows) and free (the trajectory rows).
     ``variants``: per backend (``scratch``, ``torch``, ``keras``), what it runs instead of the case
     (``Variant``); ``data`` and ``initial``: the user's own ``(x, y)`` and initial weights
-    (``prepare``)."""
+    (``prepare``); ``finite_differences``: False skips the float64 fd rows (a rerun that needs
+    only the frameworks' rows)."""
     variants = dict(variants or {})
     unknown = set(variants) - {"scratch", "torch", "keras"}
     if unknown:
@@ -321,7 +319,7 @@ def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None, data
         results["keras"] = run("keras", sync=results["scratch"].steps)
         free = {"torch": run("torch"), "keras": run("keras")} if spec.steps >= 2 else {}
         fd = (scratch.finite_difference_grads(variant_case(case, variants.get("scratch")))
-              if spec.dtype == "float64" else None)
+              if spec.dtype == "float64" and finite_differences else None)
     noise = Noise(results, spec, case.initial)
     loss_dev = LOSSES[spec.loss.type].deviation(case, results["scratch"].loss)
     out = CaseResult(spec, case, results, fd, convention=convention, convention_quantities=convention_quantities(case),
@@ -455,7 +453,7 @@ FLOAT32_PRECISION_FACTOR = 64
 
 def float64_twin(res: CaseResult) -> CaseResult:
     """The float32 case rerun in float64 on the same data and initial weights (upcast exactly), every
-    backend, forward and gradients only (steps 0), variants included."""
+    backend, forward and gradients only (steps 0, no finite differences), variants included."""
     def up(a):
         return a.astype(np.float64) if a.dtype == np.float32 else a
 
@@ -468,7 +466,7 @@ def float64_twin(res: CaseResult) -> CaseResult:
         initial={k: up(np.asarray(w)) for k, w in v.initial.items()} if v.initial is not None else None)
         for n, v in res.variants.items()}
     return run_case(spec64(res.spec), variants, data=(up(case.x), up(case.y)),
-                    initial={k: up(v) for k, v in case.initial.items()})
+                    initial={k: up(v) for k, v in case.initial.items()}, finite_differences=False)
 
 
 def _float32_rounding(res: CaseResult, a, b, quantity, tensor, va, vb, m) -> tuple[bool, str]:
