@@ -29,8 +29,35 @@ from scratchnet.layers.base import Layer, pair, positive_int
 __all__ = ["Conv2D", "DepthwiseConv2D"]
 
 
+CHUNK_BYTES = 2 << 20  # target size of one chunk's im2col matrix (module docstring)
+
+
+def chunk_images(n: int, rows: int, pixels: int, itemsize: int, chunk: int | None = None) -> int:
+    """Images per chunk: ``chunk`` if given, else as many as keep a chunk's im2col matrix (``rows``
+    x ``pixels`` per image) within ``CHUNK_BYTES``; at least 1 and at most n, then lowered to
+    ceil(n / ceil(n / per)), the fewest per chunk for the same number of chunks (n = 32 at 10 per
+    chunk: 4 chunks of 8, not 10, 10, 10, 2)."""
+    per = chunk if chunk is not None else max(1, CHUNK_BYTES // max(1, rows * pixels * itemsize))
+    per = max(1, min(int(per), n))
+    count = -(-n // per)
+    return -(-n // count)
+
+
+def _chunk_cols(cols, xt, n0, n1, kernel, strides, dilation, out_hw, groups, k):
+    """The im2col matrix of images n0..n1-1 in the first ``(n1 - n0) H_out W_out`` columns' worth
+    of the ``cols`` work array, as a contiguous (g, kb, (n1 - n0) H_out W_out) view: rows [0, k)
+    from ``_windows.im2col_channels_first``, row k (present when kb = k + 1) all ones."""
+    g, kb = cols.shape[0], cols.shape[1]
+    m = (n1 - n0) * out_hw[0] * out_hw[1]
+    cc = cols.reshape(-1)[:g * kb * m].reshape(g, kb, m)
+    _windows.im2col_channels_first(xt[:, n0:n1], kernel, strides, dilation, out_hw, groups, cc[:, :k])
+    if kb > k:
+        cc[:, k] = 1
+    return cc
+
+
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-                   groups=1, buffer=None):
+                   groups=1, buffer=None, chunk=None):
     """Grouped 2-D cross-correlation (what every framework calls convolution), channels-last.
 
     x (N, H, W, C), kernel (kh, kw, C/g, F), bias (F,) or None, ``pads`` = ((top, bottom),
@@ -42,10 +69,16 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
 
     As matrices, per group, with M = N H_out W_out and K = kh kw C/g:
         cols[(a, b, c), (n, i, j)] = xp[n, i s_h + a d_h, j s_w + b d_w, c]    (K, M)
-        y[(n, i, j), f] = sum_k cols[k, (n, i, j)] W[k, f] + b[f]              y = cols^T W + b
+        cols[K, (n, i, j)] = 1 and Wb[K, f] = b[f] when there is a bias         (K + 1 rows)
+        y[(n, i, j), f] = sum_k cols[k, (n, i, j)] Wb[k, f]                     y = cols^T Wb
     ``cols`` is the transpose of the usual im2col matrix, built from a channels-first copy of the
     padded input (``_windows.pad_channels_first``, ``im2col_channels_first``): its copies run
-    along image rows, not along the (few) channels. Returns ``(y, cache)``, y (N, H_out, W_out, F).
+    along image rows, not along the (few) channels. The columns (n, i, j) are taken ``chunk``
+    images at a time (``chunk_images``; the rows of y are independent), each chunk's matrix
+    written into one small work array and multiplied while it is in cache; the backward starts
+    from the last chunk, whose matrix is still there, and rebuilds the others from the padded
+    input. ``conv2d_reference`` is the plain formula this is tested against.
+    Returns ``(y, cache)``, y (N, H_out, W_out, F).
     """
     n, h, w, c = x.shape
     kh, kw, cg, f = kernel.shape
@@ -53,72 +86,128 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
     xt = _windows.pad_channels_first(x, pads, buffer)  # (C, N, H_p, W_p)
     ho = _windows.output_size(xt.shape[2], kh, strides[0], dilation[0])
     wo = _windows.output_size(xt.shape[3], kw, strides[1], dilation[1])
-    m = n * ho * wo
-    cols = _windows.alloc(buffer, "cols", (g, kh * kw * cg, m), x.dtype)  # (g, kh*kw*C/g, N*H_out*W_out)
-    _windows.im2col_channels_first(xt, (kh, kw), strides, dilation, (ho, wo), g, cols)
-    wmat = kernel.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)  # (g, kh, kw, C/g, F/g)
-    wmat = wmat.reshape(g, kh * kw * cg, fg)  # (g, kh*kw*C/g, F/g): a view when g = 1
-    y = _windows.alloc(buffer, "y", (n, ho, wo, f), x.dtype)  # (N, H_out, W_out, F)
-    if g == 1:
-        np.dot(cols[0].T, wmat[0], out=y.reshape(m, f))  # (M, K) (K, F)
-    else:  # channel = group * F/g + k
-        yg = _windows.alloc(buffer, "yg", (g, m, fg), x.dtype)
-        np.matmul(cols.transpose(0, 2, 1), wmat, out=yg)  # (g, M, F/g)
-        np.copyto(y.reshape(m, g, fg), yg.transpose(1, 0, 2))  # (N*H_out*W_out, g, F/g)
+    k = kh * kw * cg
+    kb = k + (bias is not None)
+    wb = _windows.alloc(buffer, "wb", (g, kb, fg), x.dtype)  # (g, K [+ 1], F/g): kernel rows, bias row
+    wb[:, :k].reshape(g, kh, kw, cg, fg)[...] = kernel.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)
     if bias is not None:
-        add_bias(y, bias)  # y += b over wide rows (layers._bias)
+        wb[:, k] = bias.reshape(g, fg)
+    per = chunk_images(n, g * kb, ho * wo, x.dtype.itemsize, chunk)
+    cols = _windows.alloc(buffer, "cols", (g, kb, per * ho * wo), x.dtype)  # one chunk's matrix
+    y = _windows.alloc(buffer, "y", (n, ho, wo, f), x.dtype)  # (N, H_out, W_out, F)
+    yg = None if g == 1 else _windows.alloc(buffer, "yg", (g, per * ho * wo, fg), x.dtype)
+    for n0 in range(0, n, per):
+        n1 = min(n0 + per, n)
+        cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k)  # (g, kb, m)
+        m = cc.shape[2]
+        yc = y[n0:n1].reshape(m, f)  # (m, F): these images' rows of y
+        if g == 1:
+            np.dot(cc[0].T, wb[0], out=yc)  # (m, kb) (kb, F)
+        else:  # channel = group * F/g + k
+            ygc = yg.reshape(-1)[:g * m * fg].reshape(g, m, fg)
+            np.matmul(cc.transpose(0, 2, 1), wb, out=ygc)  # (g, m, F/g)
+            np.copyto(yc.reshape(m, g, fg), ygc.transpose(1, 0, 2))  # (m, g, F/g)
     work = {"buffer": buffer}
-    return y, (cols, wmat, x.shape, xt.shape, kernel.shape, strides, pads, dilation, groups, work)
+    return y, (xt, cols, wb, x.shape, (ho, wo), kernel.shape, strides, pads, dilation, groups, per, work)
 
 
 def conv2d_backward(dy, cache):
-    """Given dL/dy (N, H_out, W_out, F): ``(dx, dkernel, dbias)``, per group (M = N H_out W_out):
+    """Given dL/dy (N, H_out, W_out, F): ``(dx, dkernel, dbias)``, per group and chunk of images
+    (the forward's), M = N H_out W_out summed over the chunks:
 
-        dkernel = cols dy            (K, M) (M, F/g)
+        [dkernel; dbias] = cols dy   (kb, M) (M, F/g): the ones row of cols gives dbias = sum dy
         dcols   = W dy^T             (K, F/g) (F/g, M)
         dx      = col2im(dcols)      (``_windows.col2im_channels_first``), cropped back from the
                                      padded input and laid out channels-last again
-        dbias   = sum_{n, i, j} dy   (as ones^T dy, a BLAS product: numpy's axis-0 sum of a tall
-                                      (M, F) array is ~15x slower)
 
-    The cache's last entry ``work`` may name output arrays: ``dkernel`` (kh, kw, C/g, F) and
-    ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that gradient (returned as None).
+    Without a bias in the forward, dbias = ones^T dy (a BLAS product: numpy's axis-0 sum of a
+    tall (M, F) array is ~15x slower). The cache's last entry ``work`` may name output arrays:
+    ``dkernel`` (kh, kw, C/g, F) and ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that
+    gradient (returned as None).
     """
-    cols, wmat, x_shape, xt_shape, k_shape, strides, pads, dilation, g, work = cache
+    xt, cols, wb, x_shape, (ho, wo), k_shape, strides, pads, dilation, g, per, work = cache
     buffer = work.get("buffer")
     n, h, w, c = x_shape
     kh, kw, cg, f = k_shape
-    ho, wo = dy.shape[1], dy.shape[2]
-    m, fg = n * ho * wo, f // g
-    dy2 = dy.reshape(m, f)  # (M, F)
-    dyg = dy2.reshape(m, g, fg).transpose(1, 0, 2)  # (g, M, F/g)
+    fg, k, kb = f // g, kh * kw * cg, wb.shape[1]
+    want_dx = work.get("dx") is not False
+    dwb = _windows.alloc(buffer, "dwb", (g, kb, fg), dy.dtype)  # (g, kb, F/g): [dkernel; dbias]
+    part = _windows.alloc(buffer, "dwb_part", (g, kb, fg), dy.dtype) if per < n else None
+    if want_dx:
+        dcols = _windows.alloc(buffer, "dcols", (g, k, per * ho * wo), dy.dtype)
+        dxt = _windows.alloc(buffer, "dxt", xt.shape, dy.dtype)  # (C, N, H_p, W_p)
+    starts = range(0, n, per)
+    for n0 in reversed(starts):  # the last chunk first: its matrix is still in cols
+        n1 = min(n0 + per, n)
+        if n0 == starts[-1]:
+            m = (n1 - n0) * ho * wo
+            cc = cols.reshape(-1)[:g * kb * m].reshape(g, kb, m)  # as the forward left it
+        else:
+            cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k)  # (g, kb, m)
+            m = cc.shape[2]
+        dyc = dy[n0:n1].reshape(m, f)  # (m, F)
+        first = n0 == starts[-1]
+        target = dwb if first else part
+        if g == 1:
+            np.dot(cc[0], dyc, out=target[0])  # (kb, m) (m, F)
+        else:
+            np.matmul(cc, dyc.reshape(m, g, fg).transpose(1, 0, 2), out=target)  # (g, kb, F/g)
+        if not first:
+            np.add(dwb, part, out=dwb)
+        if want_dx:
+            dc = dcols.reshape(-1)[:g * k * m].reshape(g, k, m)
+            if g == 1:
+                np.dot(wb[0, :k], dyc.T, out=dc[0])  # (K, F) (F, m)
+            else:
+                np.matmul(wb[:, :k], dyc.reshape(m, g, fg).transpose(1, 2, 0), out=dc)  # (g, K, m)
+            _windows.col2im_channels_first(dc, (kh, kw), strides, dilation, (ho, wo), g, dxt[:, n0:n1])
     dkernel = work.get("dkernel")
-    if g == 1:
-        out = None if dkernel is None else dkernel.reshape(kh * kw * cg, f)
-        dkernel = np.dot(cols[0], dy2, out=out).reshape(k_shape)  # (kh, kw, C/g, F)
-    else:
-        dw = np.matmul(cols, dyg)  # (g, kh*kw*C/g, F/g)
-        dkernel = dw.reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4)  # (kh, kw, C/g, g, F/g)
-        dkernel = dkernel.reshape(k_shape)  # (kh, kw, C/g, F)
+    if dkernel is None:
+        dkernel = np.empty(k_shape, dy.dtype)
+    np.copyto(dkernel.reshape(kh, kw, cg, g, fg), dwb[:, :k].reshape(g, kh, kw, cg, fg).transpose(1, 2, 3, 0, 4))
     dbias = work.get("dbias")
-    if dbias is not False:
-        ones = _windows.alloc(buffer, "ones", (m,), dy.dtype, fill=1)
-        dbias = np.matmul(ones, dy2, out=dbias)  # (F,)
-    else:
+    if dbias is False:
         dbias = None
-    if work.get("dx") is False:
-        return None, dkernel, dbias
-    dcols = _windows.alloc(buffer, "dcols", (g, kh * kw * cg, m), dy.dtype)  # (g, kh*kw*C/g, M)
-    if g == 1:
-        np.dot(wmat[0], dy2.T, out=dcols[0])  # (K, F) (F, M)
+    elif kb > k:
+        if dbias is None:
+            dbias = np.empty(f, dy.dtype)
+        np.copyto(dbias, dwb[:, k].reshape(f))  # (F,): the ones row's products
     else:
-        np.matmul(wmat, dyg.transpose(0, 2, 1), out=dcols)  # (g, K, F/g) (g, F/g, M)
-    dxt = _windows.alloc(buffer, "dxt", xt_shape, dy.dtype)  # (C, N, H_p, W_p)
-    _windows.col2im_channels_first(dcols, (kh, kw), strides, dilation, (ho, wo), g, dxt)
+        ones = _windows.alloc(buffer, "ones", (n * ho * wo,), dy.dtype, fill=1)
+        dbias = np.matmul(ones, dy.reshape(n * ho * wo, f), out=dbias)  # (F,)
+    if not want_dx:
+        return None, dkernel, dbias
     (top, _), (left, _) = pads
     dx = _windows.alloc(buffer, "dx", x_shape, dy.dtype)  # (N, H, W, C)
     np.copyto(dx, dxt[:, :, top:top + h, left:left + w].transpose(1, 2, 3, 0))
     return dx, dkernel, dbias
+
+
+def conv2d_reference(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    """The forward formula of ``conv2d_forward`` as written, one einsum per group over the window
+    view (``_windows.windows``): the plain reference the fast path is tested against."""
+    kh, kw, cg, f = kernel.shape
+    fg = f // groups
+    win = _windows.windows(_windows.pad(x, pads), (kh, kw), strides, dilation)  # (N, H_out, W_out, kh, kw, C)
+    y = np.concatenate([np.einsum("nijabc,abcf->nijf", win[..., gi * cg:(gi + 1) * cg],
+                                  kernel[..., gi * fg:(gi + 1) * fg]) for gi in range(groups)], axis=-1)
+    return y if bias is None else y + bias
+
+
+def conv2d_backward_reference(dy, x, kernel, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
+    """``(dx, dkernel, dbias)`` by the backward formulas of ``Conv2D`` as written: einsums over the
+    window view for dkernel and the window gradients, ``_windows.col2im`` adding those back."""
+    kh, kw, cg, f = kernel.shape
+    fg = f // groups
+    xp = _windows.pad(x, pads)
+    win = _windows.windows(xp, (kh, kw), strides, dilation)  # (N, H_out, W_out, kh, kw, C)
+    dk = np.concatenate([np.einsum("nijabc,nijf->abcf", win[..., gi * cg:(gi + 1) * cg], dy[..., gi * fg:(gi + 1) * fg])
+                         for gi in range(groups)], axis=-1)
+    dwin = np.concatenate([np.einsum("nijf,abcf->nijabc", dy[..., gi * fg:(gi + 1) * fg], kernel[..., gi * fg:(gi + 1) * fg])
+                           for gi in range(groups)], axis=-1)  # (N, H_out, W_out, kh, kw, C)
+    dxp = _windows.col2im(dwin, xp.shape, (kh, kw), strides, dilation)
+    (top, _), (left, _) = pads
+    return dxp[:, top:top + x.shape[1], left:left + x.shape[2]], dk, dy.sum(axis=(0, 1, 2))
 
 
 def depthwise_conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)),
@@ -140,7 +229,7 @@ def depthwise_conv2d_backward(dy, cache):
     """``(dx, dkernel (kh, kw, C, m), dbias (C m,))``: the grouped backward, kernel reshaped back."""
     dx, dkernel, dbias = conv2d_backward(dy, cache)
     kh, kw, _, cm = dkernel.shape
-    c = cache[2][3]
+    c = cache[3][3]  # the input shape's C
     return dx, dkernel.reshape(kh, kw, c, cm // c), dbias
 
 
