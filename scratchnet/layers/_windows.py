@@ -175,6 +175,60 @@ def col2im_channels_first(dcols: np.ndarray, kernel, strides, dilation, out_hw, 
     return out
 
 
+def row_run(padded_hw, out_hw) -> int:
+    """L = (H_out - 1) W_p + W_out: how many consecutive cells of a flattened (H_p W_p) padded
+    image one kernel offset of a stride-1 window reads, from its first window's cell to its last
+    (``im2col_rows``)."""
+    return (out_hw[0] - 1) * padded_hw[1] + out_hw[1]
+
+
+def grid_view(rows: np.ndarray, out_hw, padded_w: int) -> np.ndarray:
+    """The output pixels among the run positions of ``im2col_rows``: ``rows`` (n, L, F) (C-order,
+    any F) -> view (n, H_out, W_out, F), [n, i, j] = rows[n, i W_p + j]."""
+    n, length, f = rows.shape
+    s_n, s_r, s_f = rows.strides
+    return as_strided(rows, shape=(n, out_hw[0], out_hw[1], f), strides=(s_n, padded_w * s_r, s_r, s_f))
+
+
+def im2col_rows(xt: np.ndarray, kernel, dilation, out_hw, groups, out: np.ndarray) -> np.ndarray:
+    """The stride-1 im2col matrix on the run positions of a flattened image, written into ``out``
+    (g, kh*kw*C/g, N*L) from the channels-first padded input ``xt`` (C, N, H_p, W_p), with
+    L = ``row_run`` and xf[c, n] = xt[c, n] flattened (H_p W_p):
+        out[gi, (a, b, c), (n, r)] = xf[gi C/g + c, n, a d_h W_p + b d_w + r],   0 <= r < L.
+    At r = i W_p + j with j < W_out that is ``im2col_channels_first``'s column (n, i, j) (stride 1:
+    xt[c, n, i + a d_h, j + b d_w]); the other r (j >= W_out, the run stepping over the row's end)
+    hold cells of the image that no output uses. Each kernel offset is one copy of runs of L
+    consecutive cells, where ``im2col_channels_first`` copies runs of W_out."""
+    c, n, hp, wp = xt.shape
+    (kh, kw), (dh, dw), g = kernel, dilation, groups
+    length = row_run((hp, wp), out_hw)
+    out6 = np.reshape(out, (g, kh, kw, c // g, n, length), copy=False)  # (g, kh, kw, C/g, N, L)
+    xf = np.reshape(xt, (g, c // g, n, hp * wp), copy=False)  # (g, C/g, N, H_p W_p)
+    for a in range(kh):
+        for b in range(kw):
+            start = a * dh * wp + b * dw
+            out6[:, a, b] = xf[:, :, :, start:start + length]  # (g, C/g, N, L)
+    return out
+
+
+def col2im_rows(dcols: np.ndarray, kernel, dilation, out_hw, groups, out: np.ndarray) -> np.ndarray:
+    """Adjoint of ``im2col_rows``, written into ``out`` (C, N, H_p, W_p):
+        out = 0,  xf[gi C/g + c, n, a d_h W_p + b d_w + r] += dcols[gi, (a, b, c), (n, r)]
+    (xf: out flattened per image). It is ``col2im_channels_first`` (stride 1) when dcols is zero
+    at the run positions that are not output pixels (j >= W_out), as the convolution's are."""
+    c, n, hp, wp = out.shape
+    (kh, kw), (dh, dw), g = kernel, dilation, groups
+    length = row_run((hp, wp), out_hw)
+    d6 = dcols.reshape(g, kh, kw, c // g, n, length)
+    out.fill(0)
+    of = np.reshape(out, (g, c // g, n, hp * wp), copy=False)  # (g, C/g, N, H_p W_p)
+    for a in range(kh):
+        for b in range(kw):
+            start = a * dh * wp + b * dw
+            of[:, :, :, start:start + length] += d6[:, a, b]  # (g, C/g, N, L)
+    return out
+
+
 def windows(xp: np.ndarray, kernel, strides, dilation=(1, 1)) -> np.ndarray:
     """Read-only view (N, H_out, W_out, kh, kw, C) with
     ``view[n, i, j, a, b, c] = xp[n, i s_h + a d_h, j s_w + b d_w, c]``."""

@@ -7,12 +7,22 @@ is tested against), times the kernel reshaped to a matrix, one matrix per group 
 matmul; no Python loop over groups). The backward is the same two matmuls transposed plus
 ``col2im_channels_first``, which adds each window's gradient back into the padded input with one
 strided slice-add per kernel offset (kh * kw of them). Channels-first inside, because each copy
-then runs along an image row rather than along C channels: on a 3x3 convolution of
-(32, 56, 56, 3) float32 the forward takes ~5.6 ms against ~12 ms channels-last, the backward ~10
-against ~26 ms (1 thread). Padding rule and window helpers: ``scratchnet.layers._windows``
-(``same_padding`` is TensorFlow's rule).
+then runs along an image row rather than along C channels (on a 3x3 convolution of
+(32, 56, 56, 3) float32 ~2-8x faster than channels-last copies). Three more things keep the
+step in cache and out of extra passes (``conv2d_forward``): the matrix is built and multiplied
+a chunk of images at a time (``CHUNK_BYTES``, ~2 MiB; a single BLAS product over a 10-15 MiB
+matrix ran at ~25-40 GFLOP/s where chunks of it run at ~45-60, 1 thread, OpenBLAS Haswell);
+the bias is one more row of the kernel matrix against a row of ones (so y comes out of the
+product with its bias, and dbias out of the dkernel product); and at stride 1 the matrix's
+columns are the run positions of each flattened padded row (``_windows.im2col_rows``: copies
+and adds of runs of L cells instead of W_out), where that pays (``uses_runs``). Measured on
+issue 12's two-conv CNN (1 thread, forward + backward of one layer against the plain
+channels-first version): 0.80-0.85x at (32, 56, 56, 3) -> 16, 0.85-0.9x at (32, 28, 28, 16)
+-> 32. ``conv2d_reference`` / ``conv2d_backward_reference`` are the formulas written as
+einsums over the window view, what the fast path is tested against. Padding rule and window
+helpers: ``scratchnet.layers._windows`` (``same_padding`` is TensorFlow's rule).
 
-Work arrays (padded input, im2col matrix, output, dcols) come from ``buffer`` (the layer's
+Work arrays (padded input, one chunk's matrix, output, dcols) come from ``buffer`` (the layer's
 ``_buffer``, reused between calls; see ``layers.base``) or are allocated when it is None. The
 layer passes its gradient arrays in the cache's ``work`` dict so that dkernel and dbias are
 written straight into them, and ``dx: False`` when no input gradient is wanted.
@@ -23,7 +33,6 @@ import numpy as np
 
 from scratchnet import activations, checks, initializers
 from scratchnet.layers import _windows
-from scratchnet.layers._bias import add_bias
 from scratchnet.layers.base import Layer, pair, positive_int
 
 __all__ = ["Conv2D", "DepthwiseConv2D"]
@@ -43,17 +52,31 @@ def chunk_images(n: int, rows: int, pixels: int, itemsize: int, chunk: int | Non
     return -(-n // count)
 
 
-def _chunk_cols(cols, xt, n0, n1, kernel, strides, dilation, out_hw, groups, k):
-    """The im2col matrix of images n0..n1-1 in the first ``(n1 - n0) H_out W_out`` columns' worth
-    of the ``cols`` work array, as a contiguous (g, kb, (n1 - n0) H_out W_out) view: rows [0, k)
-    from ``_windows.im2col_channels_first``, row k (present when kb = k + 1) all ones."""
+def _chunk_cols(cols, xt, n0, n1, kernel, strides, dilation, out_hw, groups, k, run, grid):
+    """The im2col matrix of images n0..n1-1 in the first ``(n1 - n0) run`` columns' worth of the
+    ``cols`` work array, as a contiguous (g, kb, (n1 - n0) run) view: rows [0, k) from
+    ``_windows.im2col_rows`` (``grid``, stride 1: ``run`` = L, see there) or
+    ``im2col_channels_first`` (``run`` = H_out W_out), row k (present when kb = k + 1) all ones."""
     g, kb = cols.shape[0], cols.shape[1]
-    m = (n1 - n0) * out_hw[0] * out_hw[1]
+    m = (n1 - n0) * run
     cc = cols.reshape(-1)[:g * kb * m].reshape(g, kb, m)
-    _windows.im2col_channels_first(xt[:, n0:n1], kernel, strides, dilation, out_hw, groups, cc[:, :k])
+    if grid:
+        _windows.im2col_rows(xt[:, n0:n1], kernel, dilation, out_hw, groups, cc[:, :k])
+    else:
+        _windows.im2col_channels_first(xt[:, n0:n1], kernel, strides, dilation, out_hw, groups, cc[:, :k])
     if kb > k:
         cc[:, k] = 1
     return cc
+
+
+def uses_runs(strides, rows: int, filters: int) -> bool:
+    """Whether ``conv2d_forward`` builds its matrix on run positions (``_windows.im2col_rows``):
+    stride 1, and ``rows`` (g K, the matrix's rows) at least twice ``filters`` (F). The run layout
+    copies y out of the runs and dy into them, 2 F values per pixel, to copy the g K values per
+    pixel of the matrix (and add back as many in the backward) in runs of L cells instead of
+    W_out; measured (1 thread), on 3x3 kernels it pays from C/g = 16 -> F = 32 (0.85-0.9x the
+    time of the channels-first matrix at 14-28 px) and not on C = 3 -> F = 16 (1.1x)."""
+    return tuple(strides) == (1, 1) and rows >= 2 * filters
 
 
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
@@ -72,13 +95,15 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
         cols[K, (n, i, j)] = 1 and Wb[K, f] = b[f] when there is a bias         (K + 1 rows)
         y[(n, i, j), f] = sum_k cols[k, (n, i, j)] Wb[k, f]                     y = cols^T Wb
     ``cols`` is the transpose of the usual im2col matrix, built from a channels-first copy of the
-    padded input (``_windows.pad_channels_first``, ``im2col_channels_first``): its copies run
-    along image rows, not along the (few) channels. The columns (n, i, j) are taken ``chunk``
-    images at a time (``chunk_images``; the rows of y are independent), each chunk's matrix
-    written into one small work array and multiplied while it is in cache; the backward starts
-    from the last chunk, whose matrix is still there, and rebuilds the others from the padded
-    input. ``conv2d_reference`` is the plain formula this is tested against.
-    Returns ``(y, cache)``, y (N, H_out, W_out, F).
+    padded input (``_windows.pad_channels_first``): its copies run along image rows, not along
+    the (few) channels. With stride 1 (and ``uses_runs``) its columns are the L run positions of each flattened
+    padded image (``_windows.im2col_rows``: one copy of runs of L cells per kernel offset), the
+    products at the positions that are not output pixels computed and dropped (W_p / W_out more
+    columns, e.g. 58 / 56). The columns are taken ``chunk`` images at a time (``chunk_images``;
+    the rows of y are independent), each chunk's matrix written into one small work array and
+    multiplied while it is in cache; the backward starts from the last chunk, whose matrix is
+    still there, and rebuilds the others from the padded input. ``conv2d_reference`` is the
+    plain formula this is tested against. Returns ``(y, cache)``, y (N, H_out, W_out, F).
     """
     n, h, w, c = x.shape
     kh, kw, cg, f = kernel.shape
@@ -87,28 +112,36 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
     ho = _windows.output_size(xt.shape[2], kh, strides[0], dilation[0])
     wo = _windows.output_size(xt.shape[3], kw, strides[1], dilation[1])
     k = kh * kw * cg
+    grid = uses_runs(strides, g * k, f)
+    run = _windows.row_run(xt.shape[2:], (ho, wo)) if grid else ho * wo  # columns per image
     kb = k + (bias is not None)
     wb = _windows.alloc(buffer, "wb", (g, kb, fg), x.dtype)  # (g, K [+ 1], F/g): kernel rows, bias row
     wb[:, :k].reshape(g, kh, kw, cg, fg)[...] = kernel.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)
     if bias is not None:
         wb[:, k] = bias.reshape(g, fg)
-    per = chunk_images(n, g * kb, ho * wo, x.dtype.itemsize, chunk)
-    cols = _windows.alloc(buffer, "cols", (g, kb, per * ho * wo), x.dtype)  # one chunk's matrix
+    per = chunk_images(n, g * kb, run, x.dtype.itemsize, chunk)
+    cols = _windows.alloc(buffer, "cols", (g, kb, per * run), x.dtype)  # one chunk's matrix
     y = _windows.alloc(buffer, "y", (n, ho, wo, f), x.dtype)  # (N, H_out, W_out, F)
-    yg = None if g == 1 else _windows.alloc(buffer, "yg", (g, per * ho * wo, fg), x.dtype)
+    staged = grid or g > 1  # the products go through a work array before y
+    yw = _windows.alloc(buffer, "yw", (g, per * run, fg), x.dtype) if staged else None
     for n0 in range(0, n, per):
         n1 = min(n0 + per, n)
-        cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k)  # (g, kb, m)
+        cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k, run, grid)  # (g, kb, m)
         m = cc.shape[2]
-        yc = y[n0:n1].reshape(m, f)  # (m, F): these images' rows of y
-        if g == 1:
-            np.dot(cc[0].T, wb[0], out=yc)  # (m, kb) (kb, F)
-        else:  # channel = group * F/g + k
-            ygc = yg.reshape(-1)[:g * m * fg].reshape(g, m, fg)
-            np.matmul(cc.transpose(0, 2, 1), wb, out=ygc)  # (g, m, F/g)
-            np.copyto(yc.reshape(m, g, fg), ygc.transpose(1, 0, 2))  # (m, g, F/g)
+        if not staged:
+            np.dot(cc[0].T, wb[0], out=y[n0:n1].reshape(m, f))  # (m, kb) (kb, F)
+            continue
+        ywc = yw.reshape(-1)[:g * m * fg].reshape(g, m, fg)
+        np.matmul(cc.transpose(0, 2, 1), wb, out=ywc)  # (g, m, F/g); channel = group * F/g + k
+        if grid and g == 1:
+            np.copyto(y[n0:n1], _windows.grid_view(ywc[0].reshape(n1 - n0, run, f), (ho, wo), xt.shape[3]))
+        elif grid:
+            rows = _windows.grid_view(ywc.reshape(g * (n1 - n0), run, fg), (ho, wo), xt.shape[3])
+            np.copyto(y[n0:n1].reshape(n1 - n0, ho, wo, g, fg), rows.reshape(g, n1 - n0, ho, wo, fg).transpose(1, 2, 3, 0, 4))
+        else:
+            np.copyto(y[n0:n1].reshape(m, g, fg), ywc.transpose(1, 0, 2))  # (m, g, F/g)
     work = {"buffer": buffer}
-    return y, (xt, cols, wb, x.shape, (ho, wo), kernel.shape, strides, pads, dilation, groups, per, work)
+    return y, (xt, cols, wb, x.shape, (ho, wo), run, grid, kernel.shape, strides, pads, dilation, groups, per, work)
 
 
 def conv2d_backward(dy, cache):
@@ -117,15 +150,17 @@ def conv2d_backward(dy, cache):
 
         [dkernel; dbias] = cols dy   (kb, M) (M, F/g): the ones row of cols gives dbias = sum dy
         dcols   = W dy^T             (K, F/g) (F/g, M)
-        dx      = col2im(dcols)      (``_windows.col2im_channels_first``), cropped back from the
-                                     padded input and laid out channels-last again
+        dx      = col2im(dcols)      (``_windows.col2im_rows`` / ``col2im_channels_first``),
+                                     cropped back from the padded input, channels-last again
 
-    Without a bias in the forward, dbias = ones^T dy (a BLAS product: numpy's axis-0 sum of a
-    tall (M, F) array is ~15x slower). The cache's last entry ``work`` may name output arrays:
-    ``dkernel`` (kh, kw, C/g, F) and ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that
-    gradient (returned as None).
+    With stride 1, dy is laid out on the forward's run positions with zeros where no output
+    pixel is (so those columns of cols add nothing, and dcols is zero there). Without a bias in
+    the forward, dbias = ones^T dy (a BLAS product: numpy's axis-0 sum of a tall (M, F) array is
+    ~15x slower). The cache's last entry ``work`` may name output arrays: ``dkernel`` (kh, kw,
+    C/g, F) and ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that gradient (returned
+    as None).
     """
-    xt, cols, wb, x_shape, (ho, wo), k_shape, strides, pads, dilation, g, per, work = cache
+    xt, cols, wb, x_shape, (ho, wo), run, grid, k_shape, strides, pads, dilation, g, per, work = cache
     buffer = work.get("buffer")
     n, h, w, c = x_shape
     kh, kw, cg, f = k_shape
@@ -133,20 +168,24 @@ def conv2d_backward(dy, cache):
     want_dx = work.get("dx") is not False
     dwb = _windows.alloc(buffer, "dwb", (g, kb, fg), dy.dtype)  # (g, kb, F/g): [dkernel; dbias]
     part = _windows.alloc(buffer, "dwb_part", (g, kb, fg), dy.dtype) if per < n else None
+    dyw = _windows.alloc(buffer, "dy_runs", (per, run, f), dy.dtype, fill=0) if grid else None  # zero off the pixels
     if want_dx:
-        dcols = _windows.alloc(buffer, "dcols", (g, k, per * ho * wo), dy.dtype)
+        dcols = _windows.alloc(buffer, "dcols", (g, k, per * run), dy.dtype)
         dxt = _windows.alloc(buffer, "dxt", xt.shape, dy.dtype)  # (C, N, H_p, W_p)
     starts = range(0, n, per)
     for n0 in reversed(starts):  # the last chunk first: its matrix is still in cols
         n1 = min(n0 + per, n)
-        if n0 == starts[-1]:
-            m = (n1 - n0) * ho * wo
+        first = n0 == starts[-1]
+        m = (n1 - n0) * run
+        if first:
             cc = cols.reshape(-1)[:g * kb * m].reshape(g, kb, m)  # as the forward left it
         else:
-            cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k)  # (g, kb, m)
-            m = cc.shape[2]
-        dyc = dy[n0:n1].reshape(m, f)  # (m, F)
-        first = n0 == starts[-1]
+            cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k, run, grid)  # (g, kb, m)
+        if grid:
+            np.copyto(_windows.grid_view(dyw[:n1 - n0], (ho, wo), xt.shape[3]), dy[n0:n1])
+            dyc = dyw[:n1 - n0].reshape(m, f)  # (m, F)
+        else:
+            dyc = dy[n0:n1].reshape(m, f)  # (m, F)
         target = dwb if first else part
         if g == 1:
             np.dot(cc[0], dyc, out=target[0])  # (kb, m) (m, F)
@@ -160,7 +199,10 @@ def conv2d_backward(dy, cache):
                 np.dot(wb[0, :k], dyc.T, out=dc[0])  # (K, F) (F, m)
             else:
                 np.matmul(wb[:, :k], dyc.reshape(m, g, fg).transpose(1, 2, 0), out=dc)  # (g, K, m)
-            _windows.col2im_channels_first(dc, (kh, kw), strides, dilation, (ho, wo), g, dxt[:, n0:n1])
+            if grid:
+                _windows.col2im_rows(dc, (kh, kw), dilation, (ho, wo), g, dxt[:, n0:n1])
+            else:
+                _windows.col2im_channels_first(dc, (kh, kw), strides, dilation, (ho, wo), g, dxt[:, n0:n1])
     dkernel = work.get("dkernel")
     if dkernel is None:
         dkernel = np.empty(k_shape, dy.dtype)

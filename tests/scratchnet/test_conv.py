@@ -372,3 +372,82 @@ def test_col2im_channels_first_is_the_adjoint_of_its_im2col(kernel, strides, dil
         d6 = d[0].reshape(*kernel, 4, 3, ho, wo).transpose(3, 4, 5, 0, 1, 2)  # (N, H_out, W_out, kh, kw, C)
         plain = _windows.col2im(d6, (3, *xt.shape[2:], 4), kernel, strides, dilation)
         assert np.allclose(back.transpose(1, 2, 3, 0), plain, rtol=1e-13, atol=1e-13)
+
+
+# -- the fast path (chunks of images, run positions, bias row) against the plain formulas ------
+FAST_CASES = [  # kernel, strides, dilation, pads, groups
+    ((3, 2), (1, 1), (1, 1), ((1, 1), (0, 1)), 1),  # stride 1: run positions
+    ((3, 2), (1, 1), (2, 1), ((2, 0), (1, 1)), 2),  # dilated, grouped, asymmetric padding
+    ((1, 1), (1, 1), (1, 1), ((0, 0), (0, 0)), 1),  # g K < 2 F: channels-first matrix at stride 1
+    ((2, 3), (2, 1), (1, 2), ((0, 1), (2, 0)), 2),  # strided: channels-first matrix
+    ((3, 3), (1, 2), (2, 1), ((1, 2), (1, 1)), 4),
+]
+
+
+def _fast_and_reference(case, bias, chunk, rng):
+    kernel, strides, dilation, pads, groups = case
+    x = rng.standard_normal((5, 9, 7, 4))  # (N, H, W, C), F = 12: distinct sizes
+    k = rng.standard_normal((*kernel, 4 // groups, 12))
+    b = rng.standard_normal(12) if bias else None
+    y, cache = conv.conv2d_forward(x, k, b, strides, pads, dilation, groups, chunk=chunk)
+    dy = rng.standard_normal(y.shape)
+    fast = (y, *conv.conv2d_backward(dy, cache))
+    ref_y = conv.conv2d_reference(x, k, b, strides, pads, dilation, groups)
+    return fast, (ref_y, *conv.conv2d_backward_reference(dy, x, k, strides, pads, dilation, groups))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, None])  # 5 images: chunks of 1, of 2, 2, 1, one chunk
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", FAST_CASES)
+def test_fast_path_is_the_reference(case, bias, chunk):
+    fast, ref = _fast_and_reference(case, bias, chunk, np.random.default_rng(13))
+    for name, got, want in zip(("y", "dx", "dkernel", "dbias"), fast, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11, err_msg=name)
+
+
+def test_fast_cases_cover_both_matrix_layouts():
+    layouts = {conv.uses_runs(s, kh * kw * 4, 12) for (kh, kw), s, _, _, g in FAST_CASES}  # g K = kh kw C
+    assert layouts == {True, False}
+
+
+def test_reference_is_the_layer_on_hand_values():
+    """The reference's formula on a case small enough to write out: a 2x2 all-ones kernel sums
+    each 2x2 window; one group, no padding."""
+    x = np.arange(12.0).reshape(1, 3, 4, 1)
+    y = conv.conv2d_reference(x, np.ones((2, 2, 1, 1)), np.array([0.5]))
+    want = np.array([[0 + 1 + 4 + 5, 1 + 2 + 5 + 6, 2 + 3 + 6 + 7],
+                     [4 + 5 + 8 + 9, 5 + 6 + 9 + 10, 6 + 7 + 10 + 11]]) + 0.5
+    assert np.array_equal(y[0, :, :, 0], want)
+
+
+def _shifted_im2col_rows(xt, kernel, dilation, out_hw, groups, out):
+    return ORIGINAL_IM2COL_ROWS(xt, kernel, (1, 1), out_hw, groups, out)  # dropped the dilation
+
+
+def _undilated_col2im_rows(dcols, kernel, dilation, out_hw, groups, out):
+    return ORIGINAL_COL2IM_ROWS(dcols, kernel, (1, 1), out_hw, groups, out)  # dropped the dilation
+
+
+def _first_images_chunk_cols(cols, xt, n0, n1, *args):
+    return ORIGINAL_CHUNK_COLS(cols, xt, 0, n1 - n0, *args)  # every chunk built from the first images
+
+
+ORIGINAL_IM2COL_ROWS = _windows.im2col_rows
+ORIGINAL_COL2IM_ROWS = _windows.col2im_rows
+ORIGINAL_CHUNK_COLS = conv._chunk_cols
+
+
+@pytest.mark.parametrize("bug, broken", [("im2col_rows", "y"), ("col2im_rows", "dx"), ("chunk", "dkernel")])
+def test_planted_fast_path_bugs_are_caught(monkeypatch, bug, broken):
+    case = FAST_CASES[1]  # dilated, grouped, run positions
+    rng = np.random.default_rng(14)
+    if bug == "im2col_rows":
+        monkeypatch.setattr(_windows, "im2col_rows", _shifted_im2col_rows)
+    elif bug == "col2im_rows":
+        monkeypatch.setattr(_windows, "col2im_rows", _undilated_col2im_rows)
+    else:
+        monkeypatch.setattr(conv, "_chunk_cols", _first_images_chunk_cols)
+    fast, ref = _fast_and_reference(case, True, 2, rng)
+    wrong = {name for name, got, want in zip(("y", "dx", "dkernel", "dbias"), fast, ref)
+             if not np.allclose(got, want, rtol=1e-11, atol=1e-11)}
+    assert broken in wrong
