@@ -92,11 +92,23 @@ def metrics(a: np.ndarray, b: np.ndarray, dtype: str) -> Metrics:
         return _metrics(a64, b64, dtype)
 
 
-def _metrics(a64: np.ndarray, b64: np.ndarray, dtype: str) -> Metrics:
+def _difference(a64: np.ndarray, b64: np.ndarray) -> np.ndarray:
+    """|a - b| elementwise: 0 where both sides hold the same value, finite or not (NaN and NaN,
+    or one signed inf); inf where they differ and either is non-finite."""
     diff = np.abs(a64 - b64)
     if not np.all(np.isfinite(diff)):
-        diff = np.where(np.isfinite(diff), diff, np.inf)
-    scale = float(max(np.max(np.abs(a64)), np.max(np.abs(b64))))
+        same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
+        diff = np.where(same, 0.0, np.where(np.isfinite(diff), diff, np.inf))
+    return diff
+
+
+def _metrics(a64: np.ndarray, b64: np.ndarray, dtype: str) -> Metrics:
+    """An element both sides computed as the same non-finite value (NaN and NaN, or one signed
+    inf) agrees; any other non-finite difference is inf. ``scale`` is the largest finite magnitude,
+    so that a tolerance relative to it stays a number."""
+    diff = _difference(a64, b64)
+    finite = lambda v: float(np.max(np.abs(np.where(np.isfinite(v), v, 0.0))))  # noqa: E731
+    scale = max(finite(a64), finite(b64))
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
     max_abs = float(diff[worst])
     spacing = np.spacing(np.maximum(np.abs(a64), np.abs(b64)).astype(dtype)).astype(np.float64)
@@ -275,8 +287,9 @@ def _elementwise(a, b, m: Metrics, rtol: float, allowance: np.ndarray) -> tuple[
     fails, the largest-difference element when it passes (so that a pass has max_rel <= tolerance)."""
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     with np.errstate(all="ignore"):
-        diff = np.abs(a64 - b64)
-        bound = rtol * m.scale + np.asarray(allowance, np.float64)
+        diff = _difference(a64, b64)
+        allowance = np.asarray(allowance, np.float64)
+        bound = rtol * m.scale + np.where(np.isfinite(allowance), allowance, 0.0)
         ratio = np.where(np.isfinite(diff), diff / np.where(bound > 0, bound, np.inf), np.inf)
         ratio = np.where((diff == 0), 0.0, ratio)
     scale = m.scale if m.scale > 0 else 1.0

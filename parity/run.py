@@ -188,6 +188,7 @@ class CaseResult:
     defects: list = field(default_factory=list)  # (KnownDefect, why) triggered for the case
     counterfactuals: dict = field(default_factory=dict)  # cache of the reruns excuses ran
     variants: dict = field(default_factory=dict)  # backend -> Variant it ran instead of the case
+    crashes: dict = field(default_factory=dict)  # backend -> (KnownDefect, why, error line): a known crash
 
     @property
     def verdict(self) -> str:
@@ -274,6 +275,8 @@ def variant_case(case: PreparedCase, variant: Variant | None) -> PreparedCase:
 def backend_run(res_or_variants, backend: str, case: PreparedCase, **options) -> BackendResult:
     """``backend``'s run of ``case`` (scratch, scratch[torch], torch or keras) under its variant."""
     variants = res_or_variants.variants if isinstance(res_or_variants, CaseResult) else (res_or_variants or {})
+    if isinstance(res_or_variants, CaseResult) and backend in res_or_variants.crashes:
+        options = {**res_or_variants.crashes[backend][0].rerun_options, **options}
     variant = variants.get("scratch" if backend.startswith("scratch") else backend)
     case = variant_case(case, variant)
     if variant is not None and variant.hooks:
@@ -310,7 +313,21 @@ def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None, data
     for v in variants.values():
         variant_case(case, v)  # refuses a variant of another graph before anything runs
     convention = convention_difference(case)
-    run = lambda backend, **kw: backend_run(variants, backend, case, **kw)  # noqa: E731
+    crashes: dict = {}
+
+    def run(backend, **kw):
+        """The backend's run; a crash a registered defect explains (``defects.crash_defect``) is
+        recorded, and this and every later run of that backend go without the defect."""
+        if backend in crashes:
+            kw = {**crashes[backend][0].rerun_options, **kw}
+        try:
+            return backend_run(variants, backend, case, **kw)
+        except Exception as exc:
+            known = None if backend in crashes else defects.crash_defect(case, backend, exc)
+            if known is None:
+                raise
+            crashes[backend] = (*known, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+            return run(backend, **kw)
     with np.errstate(all="ignore"):  # a run that overflows is reported as diverged, not warned about
         results = {"scratch": run("scratch")}
         if convention:
@@ -324,7 +341,8 @@ def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None, data
     loss_dev = LOSSES[spec.loss.type].deviation(case, results["scratch"].loss)
     out = CaseResult(spec, case, results, fd, convention=convention, convention_quantities=convention_quantities(case),
                      deviations=deviations(case) + ([loss_dev] if loss_dev else []), noise=noise,
-                     free=free, defects=defects.triggered(case) if spec.steps else [], variants=variants)
+                     free=free, defects=defects.triggered(case) if spec.steps else [], variants=variants,
+                     crashes=crashes)
     out.diverged_at = diverged_at(out)
     out.rows = build_rows(out)
     return out
@@ -506,6 +524,8 @@ def build_rows(res: CaseResult) -> list[dict]:
             g["odd_one_out"] = odd
         rows.extend(group)
 
+    for backend in res.crashes:
+        rows.extend(crash_rows(res, backend))
     with np.errstate(all="ignore"):
         finite = lambda key: all(np.all(np.isfinite(r[n].outputs[key])) for n in FRAMEWORKS)  # noqa: E731
         for key in res.case.keys:
@@ -696,7 +716,8 @@ def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None
     names = ["scratch", *(["scratch[torch]"] if res.convention else []), "torch", "keras"]
     ref = {"scratch": "scratch", "scratch[torch]": "scratch[torch]", "keras": "scratch",
            "torch": reference_of("torch", res.convention)}
-    options = {n: dict((extra or {}).get(n, {})) for n in names}
+    options = {n: {**(res.crashes[n][0].rerun_options if n in res.crashes else {}), **(extra or {}).get(n, {})}
+               for n in names}
     if follow_of(res, "keras"):
         options["scratch"]["follow"] = follow_of(res, "keras")  # Keras's reference follows its declared constants too
     return {n: backend_run(variants, n, twin, sync=sync(ref[n]), **options[n]) for n in names}
@@ -772,6 +793,21 @@ def _chaos(res: CaseResult, a: str, t: int, key: str, m) -> tuple[bool, str]:
     return ok, (f"free-running trajectories part at step {t}: scratchnet from weights perturbed by "
                 f"{compare.RTOL[res.spec.dtype]:g} parts by {e:.2g} by then, the pair by {m.max_abs:.2g}; "
                 "trajectories are not compared after they part")
+
+
+def crash_rows(res: CaseResult, backend: str) -> list[dict]:
+    """Rule defect for a crash: the backend raised the error of a registered defect whose trigger
+    holds; one row per pair with it, and every other row of that backend is its rerun without the
+    defect (which must pass those rows on its own)."""
+    defect, why, error = res.crashes[backend]
+    note = (f"{backend} raised {error}; known defect {defect.name} ({defect.versions}): {why}; every {backend} row "
+            f"of this case is from the {defect.counterfactual[0].lower()}{defect.counterfactual[1:]}; repro "
+            f"repro/{defect.name}.py in the report folder")
+    return [{"case": res.spec.name, "dtype": res.spec.dtype, "step": 0, "quantity": "run", "tensor": "run",
+             "backend_a": a, "backend_b": b, "max_abs": float("nan"), "max_rel": float("nan"), "tolerance": 0.0,
+             "passed": True, "status": "defect", "mean_abs": float("nan"), "max_ulp": float("nan"),
+             "worst_index": "()", "note": note, "odd_one_out": backend, "rule": "defect"}
+            for a, b in FRAMEWORK_PAIRS if backend in (a, b)]
 
 
 def diverged_rows(res: CaseResult) -> list[dict]:

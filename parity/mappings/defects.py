@@ -19,11 +19,22 @@ twice, lr 0.1, the row moves (sparse vs the same gradient made dense with tf.con
     sgd, sgd with momentum, lion            unaffected (linear in g, or sign of the summed m)
 
 TF's legacy optimizers summed duplicates first (``_resource_apply_sparse_duplicate_indices``).
+
+KERAS_SPARSE_DIVIDE_CRASH (measured with Keras 3.15, TensorFlow 2.21). Dividing an IndexedSlices
+by a dense tensor that holds a zero (Keras's TF ``sparse_wrapper`` of ``divide``) re-gathers the
+slices over the union of their ids and the zero rows; the gather table is built with
+``tf.scatter_nd``, which sums a repeated id's positions, so the gather reads past the slices and
+raises ``InvalidArgumentError: GatherV2 indices[i] = n is not in [0, m)``. The optimizers that
+divide the sparse gradient by an accumulator meet a zero when epsilon is 0 and some row of the
+embedding is not in the batch (its accumulator is still 0): one id used twice in [[1, 3, 1]] of 5
+rows, float32 and float64 alike (``CRASHING_OPTIMIZERS``); with distinct ids the same runs finish
+(the untouched rows become 0/0 = NaN, as the dense update makes them).
 ``AFFECTED_OPTIMIZERS`` and ``AFFECTED_OPTIONS`` are the measured tables: an optimizer or option
 that lands later is measured (``repro_script``) and added here, never assumed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -55,6 +66,16 @@ def sparse_duplicate_note(name: str) -> str:
     return f"Keras sparse duplicate ids (measured, Keras 3.15): unaffected, {UNAFFECTED_OPTIMIZERS[name]}"
 
 
+# optimizer type -> the condition under which it divides the sparse gradient by a zero (Keras 3.15):
+# measured raising with epsilon 0 and a repeated id (tests/parity/test_keras_sparse_duplicates.py)
+CRASHING_OPTIMIZERS: dict[str, Callable[[dict], bool]] = {
+    "adadelta": lambda p: p["epsilon"] == 0,
+    "rmsprop": lambda p: p["epsilon"] == 0,  # plain, with momentum and centered alike
+    "adagrad": lambda p: p["epsilon"] == 0 and p["initial_accumulator_value"] == 0,
+}
+# measured finishing under epsilon 0 and a repeated id: adam, adamw, nadam, adamax (they divide a dense
+# moment), adagrad with initial_accumulator_value > 0, sgd, lion
+
 KERAS_VERSIONS = ((3, 0), (3, 15))  # measured on 3.15; Keras 3 has applied sparse slices so since 3.0
 
 
@@ -68,6 +89,7 @@ class KnownDefect:
     counterfactual: str  # what the rerun without the defect changes
     rerun_options: dict  # keyword arguments of the framework's backend ``run`` that remove the defect
     repro: Callable[[object], str]  # PreparedCase -> a standalone Python script
+    crash: str | None = None  # a regex the framework's "ExceptionType: message" matches when the defect raises
 
 
 def _keras_version() -> tuple[int, int]:
@@ -161,7 +183,73 @@ KERAS_SPARSE_DUPLICATES = KnownDefect(
     repro=_case_repro,
 )
 
-DEFECTS: tuple[KnownDefect, ...] = (KERAS_SPARSE_DUPLICATES,)
+def _crash_trigger(case) -> str | None:
+    spec = case.spec
+    if not spec.steps or not _embedding_inputs(case) or not _repeated_ids(case):
+        return None
+    lo, hi = KERAS_VERSIONS
+    crashes = CRASHING_OPTIMIZERS.get(spec.optimizer.type)
+    if not lo <= _keras_version() <= hi or crashes is None or not crashes(spec.optimizer.params):
+        return None
+    return (f"{_repeated_ids(case)} token ids occur more than once in the batch, and {spec.optimizer.type} with "
+            "epsilon 0 divides the embedding's IndexedSlices gradient by an accumulator holding zeros: Keras's sparse "
+            "divide gathers the slices through a tf.scatter_nd table that sums a repeated id's positions")
+
+
+def _crash_repro(case) -> str:
+    spec = case.spec
+    names = {"adadelta": "Adadelta", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
+    kwargs = "learning_rate=0.1, epsilon=0.0" + (", initial_accumulator_value=0.0" if spec.optimizer.type == "adagrad" else "")
+    return f'''"""Keras's sparse divide (an IndexedSlices gradient over a dense accumulator that holds a zero)
+raises when an id repeats: the union-of-indices gather reads past the slices.
+Run: python this_file.py  (the sparse update raises; the same gradient made dense runs)."""
+import os
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras
+import tensorflow as tf
+
+print("keras", keras.__version__, "tensorflow", tf.__version__)
+for mode in ("sparse", "dense"):
+    emb = keras.layers.Embedding(5, 2)
+    emb.build((None, 3))
+    opt = keras.optimizers.{names[spec.optimizer.type]}({kwargs})
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(emb(tf.constant([[1, 3, 1]])))  # id 1 used twice; rows 0, 2, 4 untouched
+    (grad,) = tape.gradient(loss, emb.trainable_variables)
+    if mode == "dense":
+        grad = tf.convert_to_tensor(grad)
+    try:
+        opt.apply_gradients([(grad, emb.embeddings)])
+        print(mode, "ran")
+    except Exception as exc:
+        print(mode, "raised", type(exc).__name__, str(exc).splitlines()[0][:120])
+'''
+
+
+KERAS_SPARSE_DIVIDE_CRASH = KnownDefect(
+    name="keras-sparse-divide-crash",
+    framework="keras",
+    versions="keras 3.0-3.15 (measured on 3.15.0 with TensorFlow 2.21)",
+    summary=("Keras's sparse divide of an Embedding's IndexedSlices gradient by an accumulator holding zeros "
+             "(epsilon 0) raises InvalidArgumentError when an id repeats in the batch"),
+    trigger=_crash_trigger,
+    counterfactual="Keras rerun with every gradient made dense (tf.convert_to_tensor sums the duplicates first)",
+    rerun_options={"densify": True},
+    repro=_crash_repro,
+    crash=r"InvalidArgumentError: .*GatherV2.* is not in \[0, ",
+)
+
+DEFECTS: tuple[KnownDefect, ...] = (KERAS_SPARSE_DUPLICATES, KERAS_SPARSE_DIVIDE_CRASH)
+
+
+def crash_defect(case, framework: str, exc: BaseException) -> tuple[KnownDefect, str] | None:
+    """The registered defect of ``framework`` that explains ``exc`` raised by its run of ``case``:
+    its trigger holds and the error matches its ``crash`` pattern; None otherwise."""
+    text = f"{type(exc).__name__}: {exc}"
+    for defect, why in triggered(case):
+        if defect.framework == framework and defect.crash and re.search(defect.crash, text, re.S):
+            return defect, why
+    return None
 
 
 def triggered(case) -> list[tuple[KnownDefect, str]]:

@@ -256,7 +256,8 @@ def _case_blocks(res, sub: pd.DataFrame) -> list:
         if name in ("pass", "convention", "deviation", "fail"):
             continue
         for tensor, rows in sub[status == name].groupby("tensor", sort=True):
-            blocks.append(Para(f"**{name.capitalize()}** ({tensor}; up to {e2(rows.max_rel.max())} relative, "
+            size = e2(rows.max_rel.max())  # empty for rows without a size (a known crash)
+            blocks.append(Para(f"**{name.capitalize()}** ({tensor}; {f'up to {size} relative, ' if size else ''}"
                                f"{len(rows)} rows): {rows.note.iloc[0]}."))
     failing = sub[~status.map(verdicts.passed)]
     if len(failing):
