@@ -28,7 +28,11 @@ raises ``InvalidArgumentError: GatherV2 indices[i] = n is not in [0, m)``. The o
 divide the sparse gradient by an accumulator meet a zero when epsilon is 0 and some row of the
 embedding is not in the batch (its accumulator is still 0): one id used twice in [[1, 3, 1]] of 5
 rows, float32 and float64 alike (``CRASHING_OPTIMIZERS``); with distinct ids the same runs finish
-(the untouched rows become 0/0 = NaN, as the dense update makes them).
+(the untouched rows become 0/0 = NaN, as the dense update makes them). A NaN in the dense tensor
+takes the same path: centered RMSprop's denominator v - a^2 + epsilon, which the dense update
+keeps >= epsilon, goes negative when n slices of one id of the same sign add n (1 - rho) g^2 to v
+and (n (1 - rho) g)^2 to a^2, that is when n (1 - rho) > 1 (id 1 three times, rho 0.5, at the
+default epsilon: raises; rho 0.9: runs).
 ``AFFECTED_OPTIMIZERS`` and ``AFFECTED_OPTIONS`` are the measured tables: an optimizer or option
 that lands later is measured (``repro_script``) and added here, never assumed.
 """
@@ -70,7 +74,7 @@ def sparse_duplicate_note(name: str) -> str:
 # measured raising with epsilon 0 and a repeated id (tests/parity/test_keras_sparse_duplicates.py)
 CRASHING_OPTIMIZERS: dict[str, Callable[[dict], bool]] = {
     "adadelta": lambda p: p["epsilon"] == 0,
-    "rmsprop": lambda p: p["epsilon"] == 0,  # plain, with momentum and centered alike
+    "rmsprop": lambda p: p["epsilon"] == 0 or p["centered"],  # epsilon 0: plain, momentum and centered alike
     "adagrad": lambda p: p["epsilon"] == 0 and p["initial_accumulator_value"] == 0,
 }
 # measured finishing under epsilon 0 and a repeated id: adam, adamw, nadam, adamax (they divide a dense
@@ -191,9 +195,11 @@ def _crash_trigger(case) -> str | None:
     crashes = CRASHING_OPTIMIZERS.get(spec.optimizer.type)
     if not lo <= _keras_version() <= hi or crashes is None or not crashes(spec.optimizer.params):
         return None
-    return (f"{_repeated_ids(case)} token ids occur more than once in the batch, and {spec.optimizer.type} with "
-            "epsilon 0 divides the embedding's IndexedSlices gradient by an accumulator holding zeros: Keras's sparse "
-            "divide gathers the slices through a tf.scatter_nd table that sums a repeated id's positions")
+    holds = ("NaN (the centered v - a^2 + epsilon, negative when a repeated id's slices are applied one by one)"
+             if spec.optimizer.params.get("centered") and spec.optimizer.params["epsilon"] else "zeros (epsilon 0)")
+    return (f"{_repeated_ids(case)} token ids occur more than once in the batch, and {spec.optimizer.type} divides "
+            f"the embedding's IndexedSlices gradient by an accumulator holding {holds}: Keras's sparse divide gathers "
+            "the slices through a tf.scatter_nd table that sums a repeated id's positions")
 
 
 def _crash_repro(case) -> str:
@@ -231,7 +237,7 @@ KERAS_SPARSE_DIVIDE_CRASH = KnownDefect(
     framework="keras",
     versions="keras 3.0-3.15 (measured on 3.15.0 with TensorFlow 2.21)",
     summary=("Keras's sparse divide of an Embedding's IndexedSlices gradient by an accumulator holding zeros "
-             "(epsilon 0) raises InvalidArgumentError when an id repeats in the batch"),
+             "(epsilon 0) or NaN (centered RMSprop) raises InvalidArgumentError when an id repeats in the batch"),
     trigger=_crash_trigger,
     counterfactual="Keras rerun with every gradient made dense (tf.convert_to_tensor sums the duplicates first)",
     rerun_options={"densify": True},

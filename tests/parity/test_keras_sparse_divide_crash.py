@@ -16,7 +16,7 @@ def raises(make, ids) -> bool:
     import tensorflow as tf
 
     emb = keras.layers.Embedding(5, 2, dtype="float64")
-    emb.build((None, 3))
+    emb.build((None, len(ids[0])))
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(emb(tf.constant(ids)))
     (grad,) = tape.gradient(loss, emb.trainable_variables)
@@ -33,7 +33,7 @@ MEASURED = [
     ("adadelta", {"epsilon": 1e-7}, {"epsilon": 1e-7}),
     ("rmsprop", {"epsilon": 0.0}, {"epsilon": 0.0}),
     ("rmsprop", {"epsilon": 0.0}, {"epsilon": 0.0, "momentum": 0.5}),
-    ("rmsprop", {"epsilon": 0.0}, {"epsilon": 0.0, "centered": True}),
+    ("rmsprop", {"epsilon": 0.0, "centered": True}, {"epsilon": 0.0, "centered": True}),
     ("adagrad", {"epsilon": 0.0, "initial_accumulator_value": 0.0}, {"epsilon": 0.0, "initial_accumulator_value": 0.0}),
     ("adagrad", {"epsilon": 0.0, "initial_accumulator_value": 0.1}, {"epsilon": 0.0, "initial_accumulator_value": 0.1}),
     ("adam", {"epsilon": 0.0}, {"epsilon": 0.0}),
@@ -49,9 +49,21 @@ def test_the_crashing_table_is_what_keras_does(kind, params, kw):
     import keras
 
     make = lambda: getattr(keras.optimizers, KERAS_NAMES[kind])(learning_rate=0.1, **kw)  # noqa: E731
-    predicted = kind in defects.CRASHING_OPTIMIZERS and defects.CRASHING_OPTIMIZERS[kind](params)
+    predicted = kind in defects.CRASHING_OPTIMIZERS and defects.CRASHING_OPTIMIZERS[kind]({"centered": False, **params})
     assert raises(make, [[1, 3, 1]]) == predicted  # id 1 twice, rows 0, 2, 4 untouched
     assert not raises(make, [[1, 3, 4]])  # distinct ids: the same update runs
+
+
+@pytest.mark.parametrize("rho, ids, crashes", [(0.5, [[1, 1, 1, 2]], True), (0.9, [[1, 1, 1, 2]], False),
+                                                (0.9, [[1] * 12], True), (0.5, [[1, 2, 3]], False)])
+def test_centered_rmsprop_crashes_when_a_repeated_id_makes_its_denominator_negative(rho, ids, crashes):
+    """n same-sign slices of one id: v - a^2 = n (1 - rho) g^2 - (n (1 - rho) g)^2 < 0 when
+    n (1 - rho) > 1, at the default epsilon; the trigger names every centered RMSprop."""
+    import keras
+
+    make = lambda: keras.optimizers.RMSprop(learning_rate=0.1, rho=rho, centered=True)  # noqa: E731
+    assert raises(make, ids) == crashes
+    assert defects.CRASHING_OPTIMIZERS["rmsprop"]({"epsilon": 1e-7, "centered": True})
 
 
 def spec(optimizer: dict, dtype="float32"):
