@@ -53,7 +53,9 @@ class _Part(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        return bool(np.isfinite(self.max_abs) and self.max_abs <= self.rtol * self.scale)
+        """Within rtol of scale; an exact agreement passes even where nothing is allowed (a zero
+        gradient against a zero difference: scale 0 and an infinite directional rtol)."""
+        return bool(self.max_abs == 0 or (np.isfinite(self.max_abs) and self.max_abs <= self.rtol * self.scale))
 
     @property
     def ratio(self) -> float:

@@ -76,3 +76,21 @@ def test_a_torch_difference_does_not_take_the_scratch_keras_excuse():
     w[key] = w[key] * (1 + 1e-6)
     r = parity.check(spec, variants={"torch": Variant(initial=w)})
     assert not r.passed and r.odd_one_out == "torch"
+
+
+def test_a_zero_gradient_against_zero_differences_passes_its_fd_row():
+    """fuzz seed 3 case 6: log_sigmoid's outputs are all below Keras's MSLE clip (epsilon), so every
+    gradient is exactly 0 and so is every difference of the loss; the directional part has nothing
+    to be relative to (scale 0, rtol inf) and 0 <= inf * 0 was NaN: a failed row on exact agreement.
+    An exact agreement passes; a planted gradient where the loss is flat still fails."""
+    from parity import fdcheck
+
+    spec = {"name": "msle-flat", "seed": 7, "dtype": "float64", "input_shape": [5, 70],
+            "layers": [{"type": "dense", "units": 3, "activation": "log_sigmoid"}],
+            "loss": {"type": "mean_squared_logarithmic_error"}, "optimizer": {"type": "sgd"}, "steps": 1}
+    r = parity.check(spec)
+    fd = r.rows[r.rows.quantity == "fd"]
+    assert (fd.note.str.contains("directions").any()), "the kernel must be large enough to be sampled"
+    assert fd.passed.all() and r.verdict == "pass", fd
+    zero = fdcheck._Part(0.0, 0.0, np.inf, 0.0, 0.0, "direction 0", False)
+    assert zero.passed and not zero._replace(max_abs=1e-12).passed
