@@ -21,7 +21,11 @@ Cross-entropy from probabilities: Keras renormalises categorical probabilities a
 loss, so the harness writes Keras's meaning: -(t log q), q = clip(p / sum_c p, 1e-7, 1 - 1e-7),
 summed over classes (``_keras_probabilities``), and for the sparse loss TF's other order: clip,
 then renormalise (``_keras_sparse_log_probabilities``); ``from_logits=True`` agrees exactly in
-every framework.
+every framework. Binary cross-entropy (and the binary focal loss's cross-entropy factor) from
+probabilities: BCELoss of p clamped to [1e-7, 1 - 1e-7] first, as Keras clips it (at p = 1, a
+softmax over one unit, Keras's loss is 16.1 a sample, plain BCELoss's 100). KL divergence: Keras
+clips both t and q to [1e-7, 1]; torch's kl_div takes 0 log 0 = 0, so the harness clamps both
+first (a target of 0 and q = 1 gives Keras 1e-7 log 1e-7 = -1.6e-6, plain kl_div 0).
 
 The Keras logits shortcut, and why the harness turns it off: ``keras.activations.softmax`` and
 ``sigmoid`` store their input on the output tensor (``y._keras_logits = x``), and in a
@@ -222,11 +226,12 @@ def _categorical_hinge(o, t, d, p):
 
 
 def _kl(o, t, d, p):
-    """F.kl_div(log q, t) = t (log t - log q) elementwise (0 where t = 0; Keras clips t to 1e-7
-    first), summed over the classes; torch's reduction='batchmean' is this summed, over N."""
+    """F.kl_div(log q', t') = t' (log t' - log q') elementwise on t' = clamp(t, 1e-7, 1) and
+    q' = clamp(q, 1e-7, 1), as Keras clips both (plain kl_div takes 0 log 0 = 0 where t = 0),
+    summed over the classes; torch's reduction='batchmean' is this summed, over N."""
     import torch
     import torch.nn.functional as F
-    return F.kl_div(torch.log(o), t, reduction="none").sum(d)
+    return F.kl_div(torch.log(o.clamp(EPSILON, 1)), t.clamp(EPSILON, 1), reduction="none").sum(d)
 
 
 def _poisson(o, t, d, p):
@@ -245,14 +250,14 @@ def _torch_bce(p, layout: Layout = SAME, sample_weight=None):
     import torch.nn as nn
     import torch.nn.functional as F
 
-    if _plain(p, sample_weight):
-        return nn.BCEWithLogitsLoss() if p["from_logits"] else nn.BCELoss()
+    if _plain(p, sample_weight) and p["from_logits"]:
+        return nn.BCEWithLogitsLoss()
 
     def bce(o, t, d, p):
         ts = _smooth_binary(t, p)  # torch has no label_smoothing for BCE: the twin smooths the target
         if p["from_logits"]:
             return F.binary_cross_entropy_with_logits(o, ts, reduction="none")
-        return F.binary_cross_entropy(o, ts, reduction="none")
+        return F.binary_cross_entropy(o.clamp(EPSILON, 1 - EPSILON), ts, reduction="none")  # Keras's clip
     return _per_sample(bce, True)(p, layout, sample_weight)
 
 
@@ -334,7 +339,7 @@ def _binary_focal(o, t, d, p):
     if p["from_logits"]:
         prob, bce = torch.sigmoid(o), F.binary_cross_entropy_with_logits(o, ts, reduction="none")
     else:
-        prob, bce = o, F.binary_cross_entropy(o, ts, reduction="none")
+        prob, bce = o, F.binary_cross_entropy(o.clamp(EPSILON, 1 - EPSILON), ts, reduction="none")  # p_t unclipped, as Keras
     p_t = ts * prob + (1 - ts) * (1 - prob)
     focal = (1 - p_t).clamp_min(0) ** p["gamma"] * bce
     if p["apply_class_balancing"]:
@@ -531,13 +536,14 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
     LossMapping("kl_divergence", _atlas(
         "kl_divergence", "l = sum_c t' log(t' / q'), t' = clip(t, 1e-7, 1), q' = clip(q, 1e-7, 1)",
         "scratchnet.losses.get('kl_divergence')",
-        "F.kl_div(log q, t, reduction='none').sum(-1), reduced as Keras (= nn.KLDivLoss(reduction='batchmean') "
-        "for (N, C) outputs)",
+        "F.kl_div(log q.clamp(1e-7, 1), t.clamp(1e-7, 1), reduction='none').sum(-1), reduced as Keras "
+        "(= nn.KLDivLoss(reduction='batchmean') for (N, C) outputs)",
         "keras.losses.KLDivergence()",
         "torch's reduction='mean' divides by every element: Keras/torch-mean = "
         f"{M['kl_mean_ratio']:g} = C on loss-kl (Keras {M['kl_keras']:.3g}); 'batchmean' divides by N and matches "
-        f"(difference {M['kl_batchmean_diff']:.2g}). Targets are distributions with every entry > 0 (Keras clips t to "
-        "1e-7, torch takes 0 log 0 = 0)"),
+        f"(difference {M['kl_batchmean_diff']:.2g}). Keras clips t and q to [1e-7, 1]; plain kl_div takes 0 log 0 = 0, "
+        "so a target entry of 0 differs (q = 1: Keras 1e-7 log 1e-7 = -1.6e-6 an entry, kl_div 0): the torch side clamps "
+        "both first"),
         _per_sample(_kl, False), _keras_class("KLDivergence"), _distribution_targets),
     LossMapping("poisson", _atlas(
         "poisson", "l = (1/C) sum [y - t log(y + 1e-7)];  dl/dy = (1 - t / (y + 1e-7)) / C",
@@ -551,18 +557,18 @@ MAPPINGS: dict[str, LossMapping] = {m.type: m for m in [
         "binary_crossentropy", "ts = t (1 - ls) + ls/2;  logits z: l = (1/C) sum [max(z,0) - z ts + log1p(exp(-|z|))], "
         "dl/dz = (sigmoid(z) - ts)/C;  probabilities p: l = -(1/C) sum [ts log p + (1-ts) log(1-p)]",
         "scratchnet.losses.get('binary_crossentropy', from_logits=..., label_smoothing=...)",
-        "nn.BCEWithLogitsLoss() (from_logits) | nn.BCELoss() (clamps log at -100); label_smoothing: the same "
-        "on smoothed targets (torch's BCE has no label_smoothing)",
+        "nn.BCEWithLogitsLoss() (from_logits) | nn.BCELoss()(p.clamp(1e-7, 1 - 1e-7), t) (Keras's clip; BCELoss alone "
+        "clamps log at -100); label_smoothing: the same on smoothed targets (torch's BCE has no label_smoothing)",
         "keras.losses.BinaryCrossentropy(from_logits=..., label_smoothing=...)  (clips p to [1e-7, 1-1e-7]). Given a "
         "Keras sigmoid's (or softmax's) output, a compiled Keras model uses its input as logits instead; the harness "
         "passes tf.identity(y_pred) so the loss is that of the output",
         "label smoothing: the torch twin from smoothed targets equals Keras (measured difference "
         f"{M['bce_smoothing_twin_diff']:g} on loss-bce-smoothing-weighted; the smoothing itself moves that loss by "
         f"{M['bce_smoothing_effect']:.2g} relative). Probability clipping: Keras clips p to [1e-7, 1 - 1e-7], torch's "
-        "BCELoss clamps log p at -100: they agree for 1e-7 <= p <= 1 - 1e-7 (every catalog case); at t = 1, "
-        f"p = 1e-9: Keras {M['clip_1e-9_keras']:.3g}, torch {M['clip_1e-9_torch']:.3g}; p = 0: Keras "
-        f"{M['clip_0_keras']:.3g}, torch {M['clip_0_torch']:g} (a convention; the spec's probabilities come from a "
-        "sigmoid or softmax, never saturated in the catalog)"),
+        "BCELoss clamps log p at -100: they agree for 1e-7 <= p <= 1 - 1e-7; at t = 1, "
+        f"p = 1e-9: Keras {M['clip_1e-9_keras']:.3g}, plain BCELoss {M['clip_1e-9_torch']:.3g}; p = 0: Keras "
+        f"{M['clip_0_keras']:.3g}, plain BCELoss {M['clip_0_torch']:g}, so the torch side clamps p first (a port "
+        "that must match Keras at saturation, e.g. a softmax over one unit, whose output is 1, does the same)"),
         _torch_bce, _keras_class("BinaryCrossentropy"), _binary_targets),
     LossMapping("categorical_crossentropy", _atlas(
         "categorical_crossentropy", "ts = t (1 - ls) + ls/C;  logits z: l = -sum_c ts log_softmax(z), dl/dz = softmax(z) - ts;  "

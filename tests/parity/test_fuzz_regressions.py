@@ -94,3 +94,32 @@ def test_a_zero_gradient_against_zero_differences_passes_its_fd_row():
     assert fd.passed.all() and r.verdict == "pass", fd
     zero = fdcheck._Part(0.0, 0.0, np.inf, 0.0, 0.0, "direction 0", False)
     assert zero.passed and not zero._replace(max_abs=1e-12).passed
+
+
+@pytest.mark.parametrize("loss", [{"type": "binary_crossentropy"}, {"type": "binary_focal_crossentropy"},
+                                  {"type": "kl_divergence"}])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_reads_saturated_probabilities_as_keras_does(loss, dtype):
+    """fuzz seeds 2 and 3 (fuzz-2-0024, fuzz-3-0088, 0077 and 12 more): a softmax over one unit is 1
+    exactly; on the xor targets (0 and 1) Keras clips p to [1e-7, 1 - 1e-7] (BCE, the focal loss's BCE)
+    and t, q to [1e-7, 1] (KL). Plain BCELoss (log clamped at -100) and kl_div (0 log 0 = 0) give
+    other losses, and torch was blamed; the torch side clamps as Keras does."""
+    import torch
+    import torch.nn.functional as F
+
+    spec = {"name": "saturated", "seed": 4, "dtype": dtype, "data": "xor",
+            "layers": [{"type": "dense", "units": 1, "activation": "softmax"}],
+            "loss": loss, "optimizer": {"type": "sgd", "learning_rate": 0.1}, "steps": 2}
+    r = parity.check(spec)
+    assert r.verdict == "pass", r.worst
+    import keras
+
+    p, t = np.ones((4, 1)), np.array([[0.0], [1.0], [1.0], [0.0]])
+    keras_value = float({"binary_crossentropy": keras.losses.BinaryCrossentropy(),
+                         "binary_focal_crossentropy": keras.losses.BinaryFocalCrossentropy(),
+                         "kl_divergence": keras.losses.KLDivergence()}[loss["type"]](t, p))
+    pt, tt = torch.tensor(p), torch.tensor(t)
+    plain = float({"binary_crossentropy": F.binary_cross_entropy,  # the planted alternative: no clip
+                   "binary_focal_crossentropy": F.binary_cross_entropy,  # (1 - p_t)^gamma is 1 where t = 0
+                   "kl_divergence": lambda q, y: F.kl_div(torch.log(q), y, reduction="batchmean")}[loss["type"]](pt, tt))
+    assert abs(plain - keras_value) > 1e-3 * max(abs(keras_value), 1e-6), (plain, keras_value)
