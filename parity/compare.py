@@ -154,6 +154,12 @@ RULES: tuple[Rule, ...] = (
          "grad and fd rows of a noise gradient: <= rtol * G in every framework and no two agree on it (float32)",
          "rounding errors are absolute, the size of the terms summed: a gradient zero by the math (a bias before "
          "a training-mode BatchNorm) is noise of about eps * G"),
+    Rule("loss-condition", "tolerance", "pass",
+         "max|a - b| <= rtol * max(scale, S); S = the loss's reduction of |w_i l_i| (scratchnet's per-sample "
+         "losses l_i with their weights w_i, at its own output)",
+         "the loss row, when the per-sample losses cancel (S > scale)",
+         "the rounding of a sum is relative to the sum of its terms' magnitudes: losses of opposite sign that "
+         "cancel to ~0 (a cosine similarity of +-1 per sample) leave an error of about eps * S, not eps * |L|"),
     Rule("finite-difference", "tolerance", "pass",
          "elements: max|a - fd| <= (FD_RTOL + 2 u |L| / (h * scale)) * scale; directions: |g.d - fd_d| <= "
          "fd_directional_tolerance * |g| |d|; FD_RTOL 1e-7, h 1e-6, u 2^-53",
@@ -247,7 +253,7 @@ def judge(a, b, dtype: str, quantity: str, step: int = 0, *, floor: float = 0.0,
           excuses: tuple[Excuse, ...] = ()) -> Judgement:
     """Apply ``RULES`` to one row: tensors ``a`` and ``b`` of ``quantity`` at ``step``.
 
-    ``floor``: G for a noise gradient (rule gradient-floor); ``allowance``: the elementwise A(a) + A(b)
+    ``floor``: G for a noise gradient (rule gradient-floor), S for the loss (rule loss-condition); ``allowance``: the elementwise A(a) + A(b)
     of rule step-propagation (same shape as a); ``fd_loss``: the loss, for fd rows; ``excuses``: the
     claims that may explain a failure, tried in the order of ``RULES``."""
     m = metrics(a, b, dtype)
@@ -258,7 +264,10 @@ def judge(a, b, dtype: str, quantity: str, step: int = 0, *, floor: float = 0.0,
                                                        np.asarray(b), floor=floor)
     elif quantity == "trajectory":
         name = "trajectory"
-    if floor > m.scale:
+    if floor > m.scale and quantity == "loss":
+        name = "loss-condition"
+        note = f"relative to the reduction of the per-sample losses' magnitudes, {floor:.3g} (the loss's is {m.scale:.2g})"
+    elif floor > m.scale:
         name = "gradient-floor" if quantity != "fd" else name
         note = f"relative to the case's largest gradient, {floor:.3g} (this one's largest is {m.scale:.2g})"
     if allowance is not None and quantity in ("step", "state"):

@@ -535,7 +535,7 @@ def build_rows(res: CaseResult) -> list[dict]:
         if d == 0:
             rows.extend(diverged_rows(res))
             return rows
-        triple(0, "loss", "loss", lambda b: np.asarray(b.loss))
+        triple(0, "loss", "loss", lambda b: np.asarray(b.loss), floor=loss_condition(res))
         grad_rows = (lambda key, get: rows.extend(grad_twin_rows(res, key, get, noise.floor_for(key)))) \
             if "grad" in res.convention_quantities else \
             (lambda key, get: triple(0, "grad", key, get, floor=noise.floor_for(key)))
@@ -793,6 +793,21 @@ def _chaos(res: CaseResult, a: str, t: int, key: str, m) -> tuple[bool, str]:
     return ok, (f"free-running trajectories part at step {t}: scratchnet from weights perturbed by "
                 f"{compare.RTOL[res.spec.dtype]:g} parts by {e:.2g} by then, the pair by {m.max_abs:.2g}; "
                 "trajectories are not compared after they part")
+
+
+def loss_condition(res: CaseResult) -> float:
+    """S of rule loss-condition: the loss's own reduction of |w_i l_i|, scratchnet's per-sample
+    losses (``reduction="none"``, weights applied) at scratchnet's output; 0 for reduction none."""
+    spec = res.spec
+    reduction = spec.loss.params.get("reduction", "sum_over_batch_size")
+    if reduction == "none":
+        return 0.0
+    out = res.results["scratch"].outputs[res.case.plan.output.name]
+    loss = LOSSES[spec.loss.type].scratch({**spec.loss.params, "reduction": "none"})
+    with np.errstate(all="ignore"):
+        terms = np.abs(np.asarray(loss.forward(res.case.y, out, res.case.sample_weight), np.float64))
+    total = float(np.sum(np.where(np.isfinite(terms), terms, 0.0)))
+    return total / terms.size if reduction == "sum_over_batch_size" and terms.size else total
 
 
 def crash_rows(res: CaseResult, backend: str) -> list[dict]:

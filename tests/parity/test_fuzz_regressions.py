@@ -123,3 +123,25 @@ def test_torch_reads_saturated_probabilities_as_keras_does(loss, dtype):
                    "binary_focal_crossentropy": F.binary_cross_entropy,  # (1 - p_t)^gamma is 1 where t = 0
                    "kl_divergence": lambda q, y: F.kl_div(torch.log(q), y, reduction="batchmean")}[loss["type"]](pt, tt))
     assert abs(plain - keras_value) > 1e-3 * max(abs(keras_value), 1e-6), (plain, keras_value)
+
+
+def test_a_loss_whose_per_sample_terms_cancel_is_judged_against_their_magnitudes():
+    """fuzz seed 3 case 248: a cosine similarity over one unit is sign(t) sign(y) per sample: on the
+    xor targets 0, -1, +1 ... the per-sample losses cancel to exactly 0 in scratchnet and torch, and
+    Keras's l2_normalize (x * rsqrt(x^2)) leaves 1.5e-8; strict, relative to the loss itself, that
+    was a 100% failure. Rule loss-condition: relative to S = mean |l_i| = 2/4 (two samples with
+    t = 1 have |cos| = 1, two with t = 0 have 0)."""
+    from parity import compare
+    from parity.run import loss_condition, run_case
+    from parity.spec import parse_spec
+
+    spec = parse_spec({"name": "cos-one-unit", "seed": 2, "dtype": "float32", "data": "xor",
+                       "layers": [{"type": "dense", "units": 1}], "loss": {"type": "cosine_similarity"},
+                       "optimizer": {"type": "sgd"}, "steps": 0})
+    res = run_case(spec)
+    assert loss_condition(res) == pytest.approx(0.5)
+    loss_rows = [r for r in res.rows if r["quantity"] == "loss"]
+    assert all(r["passed"] for r in loss_rows)
+    assert compare.judge(0.0, 1.5e-8, "float32", "loss", floor=0.5).rule == "loss-condition"
+    planted = compare.judge(0.0, 1e-5, "float32", "loss", floor=0.5)  # 2e-5 of S: past rtol 1e-5
+    assert not planted.passed and planted.rule == "loss-condition"
