@@ -184,6 +184,13 @@ RULES: tuple[Rule, ...] = (
          "max|a - b| <= rtol_declared * scale, stated by the layer's mapping (<= 1e-6)",
          "rows of the deviating backend from the deviating layer on (float64 only)",
          "a framework computes with a float32 constant in float64 (TF's GELU, torch's Hardsigmoid backward)"),
+    Rule("tf-flush", "excuse", "deviation",
+         "scratchnet and torch rerun with subnormals flushed to zero (the CPU's FTZ and DAZ flags, "
+         "torch.set_flush_denormal(True)), as TensorFlow's kernels run, agree strictly with Keras on this row",
+         "output, loss and grad rows of a Keras pair",
+         "TensorFlow's CPU kernels flush subnormal inputs and results to zero (1e-39 * 1.5 = 0 in float32, "
+         "1e-310 * 1.5 = 0 in float64); numpy and torch keep them, so a value near the smallest normal "
+         "(1.2e-38, 2.2e-308) or one computed from such values can differ by all of itself"),
     Rule("float32-rounding", "excuse", "noise",
          "the case rerun in float64 on the same data and weights (every backend) passes this row, and each side's "
          "float32 error max|x32 - x64| is at most max(64 x the backends' median float32 error, rtol * scale)",

@@ -396,6 +396,8 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0
             ok = compare.passes(m, dev.rtol, floor)
             return ok, f"{dev.reason} (declared rtol {dev.rtol:g}; measured {m.max_rel:.2g})"
         excuses = (*excuses, compare.Excuse("declared-deviation", check))
+    if "keras" in (a, b) and quantity in ("output", "loss", "grad"):
+        excuses = (*excuses, compare.Excuse("tf-flush", lambda m: _tf_flush(res, a, b, quantity, tensor, m)))
     if dtype == "float32" and quantity in ("output", "loss", "grad"):
         excuses = (*excuses, compare.Excuse("float32-rounding",
                                             lambda m: _float32_rounding(res, a, b, quantity, tensor, va, vb, m)))
@@ -485,6 +487,56 @@ def float64_twin(res: CaseResult) -> CaseResult:
         for n, v in res.variants.items()}
     return run_case(spec64(res.spec), variants, data=(up(case.x), up(case.y)),
                     initial={k: up(v) for k, v in case.initial.items()}, finite_differences=False)
+
+
+def flushed_runs(res: CaseResult) -> dict[str, BackendResult]:
+    """Rule tf-flush's counterfactual: scratchnet and torch rerun (forward and gradients, steps 0)
+    with the calling thread's flush-to-zero and denormals-are-zero flags set, as TensorFlow's CPU
+    kernels run; ``torch.set_flush_denormal`` sets them for numpy's operations in that thread too,
+    and they are cleared again before anything else runs."""
+    import torch
+
+    case = dataclasses.replace(res.case, spec=dataclasses.replace(res.spec, steps=0))
+    names = ["scratch", *(["scratch[torch]"] if res.convention else []), "torch"]
+    torch.set_flush_denormal(True)
+    try:
+        return {n: backend_run(res, n, case) for n in names}
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _tf_flush(res: CaseResult, a, b, quantity, tensor, m) -> tuple[bool, str]:
+    """Rule tf-flush: the other side of a Keras pair, rerun with subnormals flushed, agrees strictly
+    with Keras, and the flush changed it (a row no subnormal reaches is not this cause). scratchnet,
+    whose operation order may keep other intermediates normal, may instead go through torch: it
+    agrees strictly with torch, and torch flushed agrees strictly with Keras."""
+    other = b if a == "keras" else a
+    runs = _rerun(res, "tf-flush", lambda: flushed_runs(res))
+    keras = _value(res.results["keras"], quantity, tensor, 0)
+    dtype = res.spec.dtype
+
+    def flushed_agrees(name):
+        flushed = _value(runs[name], quantity, tensor, 0)
+        if np.array_equal(flushed, _value(res.results[name], quantity, tensor, 0), equal_nan=True):
+            return None  # no subnormal reaches this row in that backend
+        j = compare.judge(flushed, keras, dtype, quantity)
+        return j.passed and j.status == "pass", j.metrics.max_rel
+
+    own = flushed_agrees(other)
+    if own is not None and own[0]:
+        return True, (f"TensorFlow flushes subnormals to zero: {other} rerun with them flushed (FTZ/DAZ) agrees "
+                      f"strictly with keras ({own[1]:.2g}; {m.max_abs:.2g} apart without the flush)")
+    if other == "scratch" and "torch" in runs:
+        through = flushed_agrees("torch")
+        st = compare.judge(_value(res.results["scratch"], quantity, tensor, 0),
+                           _value(res.results["torch"], quantity, tensor, 0), dtype, quantity)
+        if through is not None and through[0] and st.passed and st.status == "pass":
+            return True, (f"TensorFlow flushes subnormals to zero: scratch agrees strictly with torch "
+                          f"({st.metrics.max_rel:.2g}), and torch rerun with them flushed (FTZ/DAZ) agrees strictly with "
+                          f"keras ({through[1]:.2g}; {m.max_abs:.2g} apart without the flush)")
+    if own is None:
+        return False, "subnormals flushed to zero: the rerun does not change this row (no subnormal reaches it)"
+    return False, f"subnormals flushed to zero: {other} rerun with them flushed still differs from keras ({own[1]:.2g})"
 
 
 def _float32_rounding(res: CaseResult, a, b, quantity, tensor, va, vb, m) -> tuple[bool, str]:

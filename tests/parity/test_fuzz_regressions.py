@@ -145,3 +145,40 @@ def test_a_loss_whose_per_sample_terms_cancel_is_judged_against_their_magnitudes
     assert compare.judge(0.0, 1.5e-8, "float32", "loss", floor=0.5).rule == "loss-condition"
     planted = compare.judge(0.0, 1e-5, "float32", "loss", floor=0.5)  # 2e-5 of S: past rtol 1e-5
     assert not planted.passed and planted.rule == "loss-condition"
+
+
+def _subnormal_focal(dtype="float32"):
+    # alpha the smallest normal float32: the focal loss's products fall below it, and TF flushes them
+    return {"name": "focal-subnormal", "seed": 3, "dtype": dtype, "input_shape": [4, 6],
+            "layers": [{"type": "dense", "units": 3, "activation": "softmax"}],
+            "loss": {"type": "categorical_focal_crossentropy", "alpha": 1.1754943508222875e-38},
+            "optimizer": {"type": "sgd"}, "steps": 0}
+
+
+def test_tensorflow_flushing_subnormals_is_demonstrated_not_assumed():
+    """fuzz seed 3 case 66: a focal loss scaled by alpha = 1.18e-38 is subnormal in its products;
+    TF's kernels flush subnormals to zero (FTZ/DAZ), numpy and torch keep them: Keras's loss was 0,
+    the others' 1.2e-38 (100% apart). Rule tf-flush reruns scratchnet and torch with the flags set
+    and asks strict agreement; the flags are cleared afterwards."""
+    from parity.run import run_case
+    from parity.spec import parse_spec
+
+    res = run_case(parse_spec(_subnormal_focal()))
+    assert res.verdict == "deviation", [r for r in res.rows if not r["passed"]]
+    flushed = [r for r in res.rows if r["rule"] == "tf-flush"]
+    assert flushed and all("keras" in (r["backend_a"], r["backend_b"]) for r in flushed)
+    assert np.float32(1e-39) * np.float32(1.5) != 0  # numpy keeps subnormals again
+
+
+def test_the_flush_excuse_does_not_hide_a_keras_weight_off_by_1e_3():
+    from parity.run import Variant, prepare, run_case
+    from parity.spec import parse_spec
+
+    spec = parse_spec(_subnormal_focal())
+    initial = {k: v.copy() for k, v in prepare(spec).initial.items()}
+    key = next(k for k in initial if k.endswith("/kernel"))
+    initial[key][4, 1] += 1e-3
+    res = run_case(spec, variants={"keras": Variant(initial=initial)})
+    failing = [r for r in res.rows if not r["passed"]]
+    assert failing and {r["odd_one_out"] for r in failing if r["quantity"] == "output"} == {"keras"}
+    assert res.verdict == "fail"
