@@ -214,9 +214,10 @@ RULES: tuple[Rule, ...] = (
          "a known framework bug, named, with a standalone repro in the report folder"),
     Rule("chaos", "excuse", "noise",
          "max|a - b| <= 2 e_t + rtol * sqrt(t) * scale; e_t = max|w_t - w'_t| of scratchnet from the same "
-         "weights perturbed by rtol (relative) in a random direction",
+         "weights perturbed by rtol (relative), the largest over 4 random directions",
          "trajectory rows",
-         "a chaotic run amplifies any rounding difference; the perturbed rerun measures this run's own amplification"),
+         "a chaotic run amplifies any rounding difference; the perturbed reruns measure this run's own amplification "
+         "(one direction is one sample of it: noise gradients under Adam flip steps of +-lr at random)"),
     Rule("diverged", "verdict", "diverged",
          "the loss non-finite or > 1e6 x its step-0 value, or a weight non-finite, at the same step in every "
          "framework, every earlier row having passed",

@@ -81,17 +81,20 @@ def step_allowances(optimizer_factory, initial: dict[str, np.ndarray], steps: li
     return out
 
 
-def perturbed_initial(initial: dict[str, np.ndarray], seed: int, rtol: float) -> dict[str, np.ndarray]:
+CHAOS_DRAWS = 4  # perturbed reruns of rule chaos: one draw is one sample of the run's amplification
+
+
+def perturbed_initial(initial: dict[str, np.ndarray], seed: int, rtol: float, draw: int = 0) -> dict[str, np.ndarray]:
     """The initial weights moved by up to rtol * max|w| elementwise, in a random direction
-    (Generator([seed, 3]): no other draw of the case moves)."""
-    rng = np.random.default_rng([seed, 3])
+    (Generator([seed, 3, draw]): no other draw of the case moves)."""
+    rng = np.random.default_rng([seed, 3, draw])
     return {k: (w + rtol * _max_abs(w) * rng.uniform(-1.0, 1.0, w.shape)).astype(w.dtype) if w.dtype.kind == "f" else w
             for k, w in initial.items()}
 
 
-def perturbed_run(case, run, convention: str):
-    """The reference rerun (``run(case, convention=...)``, scratchnet) from perturbed initial
-    weights: ``parity.compare`` rule chaos."""
+def perturbed_runs(case, run, convention: str) -> list:
+    """The reference rerun (``run(case, convention=...)``, scratchnet) from CHAOS_DRAWS perturbed
+    initial weights, each in its own random direction: ``parity.compare`` rule chaos."""
     spec = case.spec
-    moved = dataclasses.replace(case, initial=perturbed_initial(case.initial, spec.seed, compare.RTOL[spec.dtype]))
-    return run(moved, convention=convention, name="scratch-perturbed")
+    return [run(dataclasses.replace(case, initial=perturbed_initial(case.initial, spec.seed, compare.RTOL[spec.dtype], k)),
+                convention=convention, name="scratch-perturbed") for k in range(CHAOS_DRAWS)]

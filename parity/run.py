@@ -832,18 +832,19 @@ def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
 
 def _chaos(res: CaseResult, a: str, t: int, key: str, m) -> tuple[bool, str]:
     """Rule chaos: scratchnet from weights perturbed by rtol parts from the reference at least as
-    far as this pair."""
+    far as this pair (the farthest of ``propagation.CHAOS_DRAWS`` perturbed reruns)."""
     conv = "torch" if reference_of(a, res.convention) == "scratch[torch]" else "keras"
     ref = res.results["scratch[torch]" if conv == "torch" else "scratch"]
     v = res.variants.get("scratch")
     hooks = {"hooks": v.hooks} if v is not None and v.hooks else {}
-    moved = _rerun(res, f"chaos:{conv}", lambda: propagation.perturbed_run(
+    moved = _rerun(res, f"chaos:{conv}", lambda: propagation.perturbed_runs(
         variant_case(res.case, v), lambda c, **kw: scratch.run(c, **kw, **hooks), conv))
-    e = float(np.max(np.abs(np.asarray(ref.steps[t - 1][key], np.float64) - moved.steps[t - 1][key]), initial=0.0))
+    reference = np.asarray(ref.steps[t - 1][key], np.float64)
+    e = max(float(np.max(np.abs(reference - run.steps[t - 1][key]), initial=0.0)) for run in moved)
     bound = 2 * e + compare.tolerance(res.spec.dtype, "trajectory", t) * m.scale
     ok = m.max_abs <= bound
     return ok, (f"free-running trajectories part at step {t}: scratchnet from weights perturbed by "
-                f"{compare.RTOL[res.spec.dtype]:g} parts by {e:.2g} by then, the pair by {m.max_abs:.2g}; "
+                f"{compare.RTOL[res.spec.dtype]:g} ({len(moved)} directions) parts by up to {e:.2g} by then, the pair by {m.max_abs:.2g}; "
                 "trajectories are not compared after they part")
 
 
@@ -851,8 +852,8 @@ def loss_condition(res: CaseResult) -> float:
     """S of rule loss-condition: the loss's own reduction of |w_i l_i|, scratchnet's per-sample
     losses (``reduction="none"``, weights applied) at scratchnet's output; 0 for reduction none."""
     spec = res.spec
-    reduction = spec.loss.params.get("reduction", "sum_over_batch_size")
-    if reduction == "none":
+    reduction = spec.loss.params.get("reduction")
+    if reduction in (None, "none"):  # a loss of its own reduction (sum_squared_error: terms >= 0), or none
         return 0.0
     out = res.results["scratch"].outputs[res.case.plan.output.name]
     loss = LOSSES[spec.loss.type].scratch({**spec.loss.params, "reduction": "none"})
