@@ -303,16 +303,22 @@ def log_sigmoid_backward(dy, x, y):
     return dy * sigmoid(-x)
 
 
-def celu(x, alpha=1.0):
-    """y = max(x, 0) + min(0, alpha (exp(x / alpha) - 1))  (= elu with exp(x / alpha))."""
+def celu(x, alpha=1.0, float32_constants=False):
+    """y = max(x, 0) + min(0, alpha (exp(x / alpha) - 1))  (= elu with exp(x / alpha));
+    ``float32_constants`` touches the backward only."""
     t = x.dtype.type
     return np.maximum(x, t(0)) + t(alpha) * np.expm1(np.minimum(x, t(0)) / t(alpha))
 
 
-def celu_backward(dy, x, y, alpha=1.0):
+def celu_backward(dy, x, y, alpha=1.0, float32_constants=False):
     """dx = dy for x > 0, dy exp(x / alpha) otherwise (from x; the branch not taken never
-    overflows)."""
+    overflows). ``float32_constants``: dy alpha s exp(x s) with s = 1 / float32(alpha) instead
+    (torch's CELU backward is ``elu_backward(grad, alpha, 1, 1.0 / alpha.toFloat(), ...)``: its
+    input scale goes through float32, so dx is off by alpha / float32(alpha) - 1, up to 6e-8)."""
     t = x.dtype.type
+    if float32_constants:
+        s = t(1.0 / float(np.float32(alpha)))
+        return np.where(x > 0, dy, dy * s * t(alpha) * np.exp(np.minimum(x, t(0)) * s))
     return np.where(x > 0, dy, dy * np.exp(np.minimum(x, t(0)) / t(alpha)))
 
 
@@ -379,7 +385,7 @@ _FUNCTIONS: dict[str, tuple[Callable, Callable, dict]] = {
     "hard_silu": (hard_silu, hard_silu_backward, {}),
     "softsign": (softsign, softsign_backward, {}),
     "log_sigmoid": (log_sigmoid, log_sigmoid_backward, {}),
-    "celu": (celu, celu_backward, {"alpha": 1.0}),
+    "celu": (celu, celu_backward, {"alpha": 1.0, "float32_constants": False}),
     "hard_tanh": (hard_tanh, hard_tanh_backward, {}),
     "mish": (mish, mish_backward, {}),
     "softmax": (softmax, softmax_backward, {"axis": -1}),

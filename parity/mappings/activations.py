@@ -224,6 +224,13 @@ def deviations(name: str, params: dict, dtype: str, layer: bool = False) -> list
         out.append(Deviation("torch", ("grad", "step", "state"), 1e-7,
                              "torch's float64 Hardsigmoid backward multiplies by the float32 constant 1.0f/6.0f "
                              "(measured 3.0e-8 relative)", follow={"float32_constants": True} if layer else None))
+    if name == "celu" and not float32_representable(params["alpha"]):
+        alpha = params["alpha"]
+        size = abs(alpha / float(np.float32(alpha)) - 1)
+        out.append(Deviation("torch", ("grad", "step", "state"), 1e-7,
+                             f"torch's float64 CELU backward scales x by 1.0 / alpha.toFloat(): dx = dy alpha s exp(x s), "
+                             f"s = 1 / float32({alpha!r}), off by alpha / float32(alpha) - 1 = {size:.2g} relative",
+                             follow={"float32_constants": True} if layer else None))
     return out
 
 

@@ -11,7 +11,7 @@ from scratchnet.gradcheck import check_layer
 PARAMS = {"leaky_relu": [{"negative_slope": 0.3}], "elu": [{"alpha": 0.7}],
           "gelu": [{"approximate": True}, {"float32_constants": True}, {"approximate": True, "float32_constants": True}],
           "hard_sigmoid": [{"float32_constants": True}],
-          "softmax": [{"axis": 1}], "log_softmax": [{"axis": 1}], "celu": [{"alpha": 0.6}, {"alpha": 2.5}]}
+          "softmax": [{"axis": 1}], "log_softmax": [{"axis": 1}], "celu": [{"alpha": 0.6}, {"alpha": 2.5}, {"alpha": 0.6, "float32_constants": True}]}
 CASES = [(n, {}) for n in A.NAMES] + [(n, p) for n, ps in PARAMS.items() for p in ps]
 
 
