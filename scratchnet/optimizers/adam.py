@@ -29,17 +29,21 @@ def adam_torch_reference(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, ep
     """torch Adam.  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  [v_max = max(v_max, v)];
     m_hat = m / (1 - b1^t);  v_hat = v / (1 - b2^t) (v_max's);  p - lr m_hat / (sqrt(v_hat) + eps).
 
-    Returns (p_new, m, v, v_max).
+    Written in torch's own order (``torch.optim.adam._single_tensor_adam``): the bias corrections
+    are Python floats (1 - b1^t, 1 - b2^t from ``step.item()``), so they stay exact in a float32
+    model (1 - float32(0.999) is 1.3e-5 off 0.001), and the update is
+    p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). Returns (p_new, m, v, v_max).
     """
     dt = p.dtype.type
-    lr, b1, b2, eps, step = dt(learning_rate), dt(beta_1), dt(beta_2), dt(epsilon), dt(t)
+    b2, eps = dt(beta_2), dt(epsilon)
     m = m + dt(1 - beta_1) * (g - m)  # torch's lerp
     v = b2 * v + dt(1 - beta_2) * np.square(g)
     if v_max is not None:
         v_max = np.maximum(v_max, v)
-    m_hat = m / (dt(1) - b1 ** step)
-    v_hat = (v if v_max is None else v_max) / (dt(1) - b2 ** step)
-    return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v, v_max
+    bias_correction1, bias_correction2 = 1 - beta_1 ** float(t), 1 - beta_2 ** float(t)
+    step_size = float(learning_rate) / bias_correction1
+    denom = np.sqrt(v if v_max is None else v_max) / dt(bias_correction2 ** 0.5) + eps
+    return p - dt(step_size) * m / denom, m, v, v_max
 
 
 # -- the fast steps: the same operations in the same order as the references, written into the
@@ -95,11 +99,11 @@ def adam_torch(p, g, m, v, v_max, t, learning_rate, beta_1, beta_2, epsilon, out
     dt, lr, b1, b2, eps, step = _scalars(p, t, learning_rate, beta_1, beta_2, epsilon)
     w1, w2 = work[0, ...], work[1, ...]
     vv = _moments(g, m, v, v_max, dt(1 - beta_1), dt(1 - beta_2), w1, torch_order=True, b2=b2)
-    np.divide(vv, dt(1) - b2 ** step, w1)  # v_hat
-    np.sqrt(w1, w1)
-    np.add(w1, eps, w1)
-    np.divide(m, dt(1) - b1 ** step, w2)  # m_hat
-    np.multiply(w2, lr, w2)  # lr m_hat (the reference's lr * m_hat, same rounding)
+    bias_correction1, bias_correction2 = 1 - beta_1 ** float(t), 1 - beta_2 ** float(t)  # Python floats
+    np.sqrt(vv, w1)
+    np.divide(w1, dt(bias_correction2 ** 0.5), w1)
+    np.add(w1, eps, w1)  # sqrt(v) / sqrt(1 - b2^t) + eps
+    np.multiply(m, dt(float(learning_rate) / bias_correction1), w2)  # (lr / (1 - b1^t)) m
     np.divide(w2, w1, w2)
     return np.subtract(p, w2, out), m, v, v_max
 
