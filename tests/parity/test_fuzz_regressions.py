@@ -1,4 +1,6 @@
 """Harness bugs found by ``parity fuzz``, each kept as a case that failed before its fix."""
+import json
+
 import numpy as np
 import pytest
 
@@ -182,3 +184,47 @@ def test_the_flush_excuse_does_not_hide_a_keras_weight_off_by_1e_3():
     failing = [r for r in res.rows if not r["passed"]]
     assert failing and {r["odd_one_out"] for r in failing if r["quantity"] == "output"} == {"keras"}
     assert res.verdict == "fail"
+
+
+def test_a_case_gives_the_same_tensors_before_and_after_other_cases_in_one_process():
+    """fuzz seed 1 case 31 (float64, a graph that reads its input twice) failed once in a campaign
+    (torch's input gradient 100% off) and passed alone: a suspected state leak between cases of one
+    process (a campaign runs them all in one). The case is run, then cases that touch
+    every piece of global state the backends set and restore (Keras's floatx and policy in the
+    other dtype, dropout's random state, torch's flush-to-zero flags under rule tf-flush, a Keras
+    crash the crash defect explains), then run again: every tensor is bit for bit the same."""
+    from pathlib import Path
+
+    from parity.run import run_case
+    from parity.spec import parse_spec
+
+    spec = parse_spec(json.loads((Path(__file__).parent / "data" / "fuzz-1-0031.json").read_text()))
+    before = run_case(spec)
+    others = [_subnormal_focal(), {**_subnormal_focal("float64"), "loss": {"type": "binary_crossentropy"}},
+              {"name": "dropout32", "seed": 9, "dtype": "float32", "training": True, "input_shape": [5, 7],
+               "layers": [{"type": "dense", "units": 6}, {"type": "dropout", "rate": 0.4}, {"type": "dense", "units": 3}],
+               "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "adam"}, "steps": 2},
+              {"name": "emb-crash", "seed": 3, "dtype": "float32", "input_shape": [4, 3],
+               "input": {"kind": "integers", "high": 4},
+               "layers": [{"type": "embedding", "input_dim": 7, "output_dim": 2}, {"type": "flatten"},
+                          {"type": "dense", "units": 5}],
+               "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "rmsprop", "epsilon": 0.0}, "steps": 1}]
+    import keras
+
+    floatx = keras.config.floatx()
+    for other in others:
+        run_case(parse_spec(other))
+    assert np.float32(1e-39) * np.float32(1.5) != 0 and keras.config.floatx() == floatx  # flags and floatx restored
+    after = run_case(spec)
+    assert [(r["quantity"], r["tensor"], r["status"]) for r in after.rows] == \
+        [(r["quantity"], r["tensor"], r["status"]) for r in before.rows]
+    for name, result in before.results.items():
+        again = after.results[name]
+        assert set(result.grads) == set(again.grads)
+        for key in result.grads:
+            np.testing.assert_array_equal(result.grads[key], again.grads[key], err_msg=f"{name} {key}")
+        if result.input_grad is not None:
+            np.testing.assert_array_equal(result.input_grad, again.input_grad, err_msg=f"{name} input")
+        for t, (w, w2) in enumerate(zip(result.steps, again.steps)):
+            for key in w:
+                np.testing.assert_array_equal(w[key], w2[key], err_msg=f"{name} step {t + 1} {key}")
