@@ -261,17 +261,22 @@ def _torch_bce(p, layout: Layout = SAME, sample_weight=None):
     return _per_sample(bce, True)(p, layout, sample_weight)
 
 
-def _class_weights(t, p, sparse: bool, d: int):
-    """The per-sample weight class_weight[class] (class: the label, or argmax of the one-hot)."""
+def _class_weights(t, p, sparse: bool, d: int, layout: Layout = SAME):
+    """The per-sample weight class_weight[class] (class: the label, or argmax of the one-hot).
+    ``t`` is in torch's layout: after a flat layout's Flatten, torch position perm[i] holds
+    canonical class i (the label too is perm[i]), so the weights are read through the same
+    permutation (``Layout.from_canonical``)."""
     import torch
-    cw = torch.tensor(p["class_weight"], dtype=torch.get_default_dtype())
+    cw = np.asarray(p["class_weight"], dtype=np.float64)
+    cw = layout.from_canonical(cw[None, :])[0] if layout.kind == "flat" else cw
+    cw = torch.tensor(cw, dtype=torch.get_default_dtype())
     return cw[t if sparse else t.argmax(d)]
 
 
-def _weighted(sample_weight, t, p, sparse, d):
+def _weighted(sample_weight, t, p, sparse, d, layout: Layout = SAME):
     if p.get("class_weight") is None:
         return sample_weight
-    cw = _class_weights(t, p, sparse, d)
+    cw = _class_weights(t, p, sparse, d, layout)
     return cw if sample_weight is None else cw * sample_weight
 
 
@@ -309,7 +314,7 @@ def _torch_cce(p, layout: Layout = SAME, sample_weight=None):
         else:
             ts = t * (1 - ls) + ls / t.shape[d] if ls else t
             values = torch.sum(-ts * torch.log(_keras_probabilities(out, d)), dim=d)
-        return _keras_reduce(values, p, _weighted(sample_weight, t, p, False, d))
+        return _keras_reduce(values, p, _weighted(sample_weight, t, p, False, d, layout))
     return loss
 
 
@@ -328,7 +333,7 @@ def _torch_scce(p, layout: Layout = SAME, sample_weight=None):
         else:
             log_q = _keras_sparse_log_probabilities(out, layout.torch_axis(-1, out.dim()))
             values = F.nll_loss(_classes_to_dim1(log_q, layout), t, reduction="none")
-        return _keras_reduce(values, p, _weighted(sample_weight, t, p, True, -1))
+        return _keras_reduce(values, p, _weighted(sample_weight, t, p, True, -1, layout))
     return loss
 
 
@@ -357,7 +362,7 @@ def _torch_categorical_focal(p, layout: Layout = SAME, sample_weight=None):
         prob = torch.softmax(out, dim=d) if p["from_logits"] else out
         q = (prob / prob.sum(d, keepdim=True)).clamp(EPSILON, 1 - EPSILON)
         values = (p["alpha"] * (1 - q) ** p["gamma"] * -ts * torch.log(q)).sum(d)
-        return _keras_reduce(values, p, _weighted(sample_weight, t, p, False, d))
+        return _keras_reduce(values, p, _weighted(sample_weight, t, p, False, d, layout))
     return loss
 
 
