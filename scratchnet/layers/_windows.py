@@ -133,11 +133,22 @@ def pad_channels_first(x: np.ndarray, pads, buffer=None, key="xt") -> np.ndarray
     """x (N, H, W, C) zero-padded on H and W and laid out channels-first, (C, N, H_p, W_p):
         xt[c, n, top + i, left + j] = x[n, i, j, c].
     Written into a work array whose zero border is filled when it is (re)allocated; each call
-    copies the interior (one transposing pass over x)."""
+    copies the interior (``copy_channels_first``)."""
     (t, b), (l, r) = pads
     n, h, w, c = x.shape
     xt = alloc(buffer, key, (c, n, t + h + b, l + w + r), x.dtype, fill=0)
-    xt[:, :, t:t + h, l:l + w] = x.transpose(3, 0, 1, 2)  # (C, N, H, W) interior
+    return copy_channels_first(x, pads, xt)
+
+
+def copy_channels_first(x: np.ndarray, pads, xt: np.ndarray, images=slice(None)) -> np.ndarray:
+    """The interior of ``pad_channels_first``'s array: xt[c, n, top + i, left + j] = x[n, i, j, c]
+    for the images n in ``images`` (a slice of the N axis; all by default), one transposing copy.
+    A caller working chunk by chunk copies each chunk while it uses it: one pass over all of a
+    (32, 28, 28, 16) float32 x is ~1.5-2.5x slower than chunks of a few images (its reads, C
+    channels a pixel apart, do not stay in cache from one channel to the next)."""
+    (t, _), (l, _) = pads
+    h, w = x.shape[1], x.shape[2]
+    xt[:, images, t:t + h, l:l + w] = x[images].transpose(3, 0, 1, 2)  # (C, n, H, W)
     return xt
 
 

@@ -38,6 +38,14 @@ from scratchnet.layers.base import Layer, pair, positive_int
 __all__ = ["Conv2D", "DepthwiseConv2D"]
 
 
+_ZERO = {np.dtype(t): np.zeros((), t) for t in (np.float32, np.float64)}  # 0-d zeros (package docstring)
+
+
+def _relu_mask(y):
+    """[y > 0] for y = relu(z): relu'(z), 0 at the kink (``activations.relu_backward``)."""
+    return np.greater(y, _ZERO[y.dtype])
+
+
 CHUNK_BYTES = 2 << 20  # target size of one chunk's im2col matrix (module docstring)
 
 
@@ -80,7 +88,7 @@ def uses_runs(strides, rows: int, filters: int) -> bool:
 
 
 def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-                   groups=1, buffer=None, chunk=None):
+                   groups=1, buffer=None, chunk=None, relu=False):
     """Grouped 2-D cross-correlation (what every framework calls convolution), channels-last.
 
     x (N, H, W, C), kernel (kh, kw, C/g, F), bias (F,) or None, ``pads`` = ((top, bottom),
@@ -95,7 +103,7 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
         cols[K, (n, i, j)] = 1 and Wb[K, f] = b[f] when there is a bias         (K + 1 rows)
         y[(n, i, j), f] = sum_k cols[k, (n, i, j)] Wb[k, f]                     y = cols^T Wb
     ``cols`` is the transpose of the usual im2col matrix, built from a channels-first copy of the
-    padded input (``_windows.pad_channels_first``): its copies run along image rows, not along
+    padded input (``_windows.pad_channels_first``, chunk by chunk): its copies run along image rows, not along
     the (few) channels. With stride 1 (and ``uses_runs``) its columns are the L run positions of each flattened
     padded image (``_windows.im2col_rows``: one copy of runs of L cells per kernel offset), the
     products at the positions that are not output pixels computed and dropped (W_p / W_out more
@@ -103,17 +111,21 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
     the rows of y are independent), each chunk's matrix written into one small work array and
     multiplied while it is in cache; the backward starts from the last chunk, whose matrix is
     still there, and rebuilds the others from the padded input. ``conv2d_reference`` is the
-    plain formula this is tested against. Returns ``(y, cache)``, y (N, H_out, W_out, F).
+    plain formula this is tested against. ``relu``: y = max(conv, 0) instead, applied to each
+    chunk's rows while they are in cache (the values of ``activations.relu``; the backward then
+    takes dL/dy of the ReLU's output and applies dy [y > 0] chunk by chunk, as
+    ``activations.relu_backward``). Returns ``(y, cache)``, y (N, H_out, W_out, F).
     """
     n, h, w, c = x.shape
     kh, kw, cg, f = kernel.shape
     g, fg = groups, f // groups
-    xt = _windows.pad_channels_first(x, pads, buffer)  # (C, N, H_p, W_p)
-    ho = _windows.output_size(xt.shape[2], kh, strides[0], dilation[0])
-    wo = _windows.output_size(xt.shape[3], kw, strides[1], dilation[1])
+    (top, bottom), (left, right) = pads
+    hp, wp = top + h + bottom, left + w + right
+    ho = _windows.output_size(hp, kh, strides[0], dilation[0])
+    wo = _windows.output_size(wp, kw, strides[1], dilation[1])
     k = kh * kw * cg
     grid = uses_runs(strides, g * k, f)
-    run = _windows.row_run(xt.shape[2:], (ho, wo)) if grid else ho * wo  # columns per image
+    run = _windows.row_run((hp, wp), (ho, wo)) if grid else ho * wo  # columns per image
     kb = k + (bias is not None)
     wb = _windows.alloc(buffer, "wb", (g, kb, fg), x.dtype)  # (g, K [+ 1], F/g): kernel rows, bias row
     wb[:, :k].reshape(g, kh, kw, cg, fg)[...] = kernel.reshape(kh, kw, cg, g, fg).transpose(3, 0, 1, 2, 4)
@@ -124,24 +136,35 @@ def conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), 
     y = _windows.alloc(buffer, "y", (n, ho, wo, f), x.dtype)  # (N, H_out, W_out, F)
     staged = grid or g > 1  # the products go through a work array before y
     yw = _windows.alloc(buffer, "yw", (g, per * run, fg), x.dtype) if staged else None
+    xt = _windows.alloc(buffer, "xt", (c, n, hp, wp), x.dtype, fill=0)  # (C, N, H_p, W_p), zero border
     for n0 in range(0, n, per):
         n1 = min(n0 + per, n)
+        _windows.copy_channels_first(x, pads, xt, slice(n0, n1))  # these images' interior
         cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k, run, grid)  # (g, kb, m)
         m = cc.shape[2]
+        yc = y[n0:n1]  # (n, H_out, W_out, F): these images' outputs
         if not staged:
-            np.dot(cc[0].T, wb[0], out=y[n0:n1].reshape(m, f))  # (m, kb) (kb, F)
+            np.dot(cc[0].T, wb[0], out=yc.reshape(m, f))  # (m, kb) (kb, F)
+            if relu:
+                np.maximum(yc, _ZERO[x.dtype], out=yc)
             continue
         ywc = yw.reshape(-1)[:g * m * fg].reshape(g, m, fg)
         np.matmul(cc.transpose(0, 2, 1), wb, out=ywc)  # (g, m, F/g); channel = group * F/g + k
         if grid and g == 1:
-            np.copyto(y[n0:n1], _windows.grid_view(ywc[0].reshape(n1 - n0, run, f), (ho, wo), xt.shape[3]))
+            src = _windows.grid_view(ywc[0].reshape(n1 - n0, run, f), (ho, wo), wp)
         elif grid:
-            rows = _windows.grid_view(ywc.reshape(g * (n1 - n0), run, fg), (ho, wo), xt.shape[3])
-            np.copyto(y[n0:n1].reshape(n1 - n0, ho, wo, g, fg), rows.reshape(g, n1 - n0, ho, wo, fg).transpose(1, 2, 3, 0, 4))
+            rows = _windows.grid_view(ywc.reshape(g * (n1 - n0), run, fg), (ho, wo), wp)
+            yc = yc.reshape(n1 - n0, ho, wo, g, fg)
+            src = rows.reshape(g, n1 - n0, ho, wo, fg).transpose(1, 2, 3, 0, 4)
         else:
-            np.copyto(y[n0:n1].reshape(m, g, fg), ywc.transpose(1, 0, 2))  # (m, g, F/g)
+            yc, src = yc.reshape(m, g, fg), ywc.transpose(1, 0, 2)  # (m, g, F/g)
+        if relu:
+            np.maximum(src, _ZERO[x.dtype], out=yc)
+        else:
+            np.copyto(yc, src)
     work = {"buffer": buffer}
-    return y, (xt, cols, wb, x.shape, (ho, wo), run, grid, kernel.shape, strides, pads, dilation, groups, per, work)
+    return y, (xt, cols, wb, x.shape, (ho, wo), run, grid, kernel.shape, strides, pads, dilation, groups, per,
+               y if relu else None, work)
 
 
 def conv2d_backward(dy, cache):
@@ -160,7 +183,7 @@ def conv2d_backward(dy, cache):
     C/g, F) and ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that gradient (returned
     as None).
     """
-    xt, cols, wb, x_shape, (ho, wo), run, grid, k_shape, strides, pads, dilation, g, per, work = cache
+    xt, cols, wb, x_shape, (ho, wo), run, grid, k_shape, strides, pads, dilation, g, per, relu_y, work = cache
     buffer = work.get("buffer")
     n, h, w, c = x_shape
     kh, kw, cg, f = k_shape
@@ -169,9 +192,12 @@ def conv2d_backward(dy, cache):
     dwb = _windows.alloc(buffer, "dwb", (g, kb, fg), dy.dtype)  # (g, kb, F/g): [dkernel; dbias]
     part = _windows.alloc(buffer, "dwb_part", (g, kb, fg), dy.dtype) if per < n else None
     dyw = _windows.alloc(buffer, "dy_runs", (per, run, f), dy.dtype, fill=0) if grid else None  # zero off the pixels
+    dzw = _windows.alloc(buffer, "dz_chunk", (per * run, f), dy.dtype) if relu_y is not None and not grid else None
+    (top, _), (left, _) = pads
     if want_dx:
         dcols = _windows.alloc(buffer, "dcols", (g, k, per * run), dy.dtype)
         dxt = _windows.alloc(buffer, "dxt", xt.shape, dy.dtype)  # (C, N, H_p, W_p)
+        dx = _windows.alloc(buffer, "dx", x_shape, dy.dtype)  # (N, H, W, C)
     starts = range(0, n, per)
     for n0 in reversed(starts):  # the last chunk first: its matrix is still in cols
         n1 = min(n0 + per, n)
@@ -182,10 +208,17 @@ def conv2d_backward(dy, cache):
         else:
             cc = _chunk_cols(cols, xt, n0, n1, (kh, kw), strides, dilation, (ho, wo), g, k, run, grid)  # (g, kb, m)
         if grid:
-            np.copyto(_windows.grid_view(dyw[:n1 - n0], (ho, wo), xt.shape[3]), dy[n0:n1])
+            dst = _windows.grid_view(dyw[:n1 - n0], (ho, wo), xt.shape[3])
+            if relu_y is None:
+                np.copyto(dst, dy[n0:n1])
+            else:  # dz = dy [y > 0]
+                np.multiply(dy[n0:n1], _relu_mask(relu_y[n0:n1]), out=dst)
             dyc = dyw[:n1 - n0].reshape(m, f)  # (m, F)
-        else:
+        elif relu_y is None:
             dyc = dy[n0:n1].reshape(m, f)  # (m, F)
+        else:
+            dyc = dzw.reshape(-1)[:m * f].reshape(m, f)
+            np.multiply(dy[n0:n1].reshape(m, f), _relu_mask(relu_y[n0:n1].reshape(m, f)), out=dyc)
         target = dwb if first else part
         if g == 1:
             np.dot(cc[0], dyc, out=target[0])  # (kb, m) (m, F)
@@ -203,6 +236,7 @@ def conv2d_backward(dy, cache):
                 _windows.col2im_rows(dc, (kh, kw), dilation, (ho, wo), g, dxt[:, n0:n1])
             else:
                 _windows.col2im_channels_first(dc, (kh, kw), strides, dilation, (ho, wo), g, dxt[:, n0:n1])
+            np.copyto(dx[n0:n1], dxt[:, n0:n1, top:top + h, left:left + w].transpose(1, 2, 3, 0))  # (n, H, W, C)
     dkernel = work.get("dkernel")
     if dkernel is None:
         dkernel = np.empty(k_shape, dy.dtype)
@@ -216,13 +250,9 @@ def conv2d_backward(dy, cache):
         np.copyto(dbias, dwb[:, k].reshape(f))  # (F,): the ones row's products
     else:
         ones = _windows.alloc(buffer, "ones", (n * ho * wo,), dy.dtype, fill=1)
-        dbias = np.matmul(ones, dy.reshape(n * ho * wo, f), out=dbias)  # (F,)
-    if not want_dx:
-        return None, dkernel, dbias
-    (top, _), (left, _) = pads
-    dx = _windows.alloc(buffer, "dx", x_shape, dy.dtype)  # (N, H, W, C)
-    np.copyto(dx, dxt[:, :, top:top + h, left:left + w].transpose(1, 2, 3, 0))
-    return dx, dkernel, dbias
+        dz = dy if relu_y is None else dy * _relu_mask(relu_y)
+        dbias = np.matmul(ones, dz.reshape(n * ho * wo, f), out=dbias)  # (F,)
+    return (dx if want_dx else None), dkernel, dbias
 
 
 def conv2d_reference(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1), groups=1):
@@ -253,7 +283,7 @@ def conv2d_backward_reference(dy, x, kernel, strides=(1, 1), pads=((0, 0), (0, 0
 
 
 def depthwise_conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)),
-                             dilation=(1, 1), buffer=None):
+                             dilation=(1, 1), buffer=None, relu=False):
     """Depthwise convolution: x (N, H, W, C), kernel (kh, kw, C, m) -> y (N, H_out, W_out, C m),
 
         y[n, i, j, c m + k] = b[c m + k] + sum_{a, b} xp[n, i s_h + a d_h, j s_w + b d_w, c]
@@ -264,7 +294,7 @@ def depthwise_conv2d_forward(x, kernel, bias=None, strides=(1, 1), pads=((0, 0),
     """
     kh, kw, c, mult = kernel.shape
     return conv2d_forward(x, kernel.reshape(kh, kw, 1, c * mult), bias, strides, pads, dilation, groups=c,
-                          buffer=buffer)
+                          buffer=buffer, relu=relu)
 
 
 def depthwise_conv2d_backward(dy, cache):
@@ -292,16 +322,27 @@ class _ConvBase(Layer):
         return _windows.windows_out_hw(self.name, "kernel_size", (h, w), self.kernel_size,
                                        self.strides, self._pads(h, w), self.dilation_rate)
 
+    def _fused_relu(self) -> bool:
+        """Whether the convolution applies the activation itself (``conv2d_forward(relu=True)``)."""
+        return self.activation.name == "relu" and not self.activation.params
+
     def _activate(self, z, conv_cache):
-        """y = act(z), over z's own buffer when the activation allows it (else a fresh y)."""
+        """y = act(z), over z's own buffer when the activation allows it (else a fresh y); a
+        fused ReLU was applied by the convolution already (no activation cache then)."""
+        if self._fused_relu():
+            return z, (conv_cache, None)
         y, act_cache = self.activation.forward(z, out=z if self.activation.in_place else None)
         return y, (conv_cache, act_cache)
 
     def _work_for_backward(self, dy, cache, direct_kernel):
-        """dz = act'(z) dy, and the conv cache with its ``work`` naming the outputs: the bias
-        gradient (and, when its layout matches, the kernel gradient) written in place."""
+        """dz = act'(z) dy (left to the convolution's backward for a fused ReLU), and the conv
+        cache with its ``work`` naming the outputs: the bias gradient (and, when its layout
+        matches, the kernel gradient) written in place."""
         conv_cache, act_cache = cache
-        dz = self.activation.backward(dy, act_cache, out=self._dz_out(self.activation, dy))
+        if act_cache is None:
+            dz = dy
+        else:
+            dz = self.activation.backward(dy, act_cache, out=self._dz_out(self.activation, dy))
         work = conv_cache[-1]
         work["dbias"] = self.grads.get("bias", False)
         work["dkernel"] = self.grads["kernel"] if direct_kernel else None
@@ -389,7 +430,8 @@ class Conv2D(_ConvBase):
 
     def _forward(self, x, training):
         z, conv_cache = conv2d_forward(x, self.params["kernel"], self.params.get("bias"), self.strides,
-                                       self._padding, self.dilation_rate, self.groups, buffer=self._buffer)
+                                       self._padding, self.dilation_rate, self.groups, buffer=self._buffer,
+                                       relu=self._fused_relu())
         return self._activate(z, conv_cache)
 
     def _backward(self, dy, cache):
@@ -444,7 +486,7 @@ class DepthwiseConv2D(_ConvBase):
     def _forward(self, x, training):
         z, conv_cache = depthwise_conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
                                                  self.strides, self._padding, self.dilation_rate,
-                                                 buffer=self._buffer)
+                                                 buffer=self._buffer, relu=self._fused_relu())
         return self._activate(z, conv_cache)
 
     def _backward(self, dy, cache):

@@ -44,7 +44,7 @@ def test_conv2d_gradcheck(strides, padding, dilation, groups, shape):
 
 
 @pytest.mark.parametrize("kernel_size", [1, (2, 3), 3])
-@pytest.mark.parametrize("activation", [None, "tanh"])
+@pytest.mark.parametrize("activation", [None, "tanh", "relu"])  # relu: fused into the convolution
 def test_conv2d_gradcheck_kernels_and_activation(kernel_size, activation):
     rng = np.random.default_rng(2)
     layer = Conv2D(5, kernel_size, padding="same", activation=activation, rng=rng,
@@ -384,23 +384,30 @@ FAST_CASES = [  # kernel, strides, dilation, pads, groups
 ]
 
 
-def _fast_and_reference(case, bias, chunk, rng):
+def _fast_and_reference(case, bias, chunk, rng, relu=False):
+    """The fast path's (y, dx, dkernel, dbias) and the reference's; with ``relu`` the fused ReLU
+    against y = max(conv, 0) and the reference backward of dz = dy [y > 0]."""
     kernel, strides, dilation, pads, groups = case
     x = rng.standard_normal((5, 9, 7, 4))  # (N, H, W, C), F = 12: distinct sizes
     k = rng.standard_normal((*kernel, 4 // groups, 12))
     b = rng.standard_normal(12) if bias else None
-    y, cache = conv.conv2d_forward(x, k, b, strides, pads, dilation, groups, chunk=chunk)
+    y, cache = conv.conv2d_forward(x, k, b, strides, pads, dilation, groups, chunk=chunk, relu=relu)
     dy = rng.standard_normal(y.shape)
-    fast = (y, *conv.conv2d_backward(dy, cache))
+    fast = (y.copy(), *conv.conv2d_backward(dy, cache))
     ref_y = conv.conv2d_reference(x, k, b, strides, pads, dilation, groups)
+    if relu:
+        ref_y = np.maximum(ref_y, 0)
+        assert 0 < np.count_nonzero(ref_y) < ref_y.size  # both sides of the kink
+        dy = dy * (ref_y > 0)
     return fast, (ref_y, *conv.conv2d_backward_reference(dy, x, k, strides, pads, dilation, groups))
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("chunk", [1, 2, None])  # 5 images: chunks of 1, of 2, 2, 1, one chunk
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("case", FAST_CASES)
-def test_fast_path_is_the_reference(case, bias, chunk):
-    fast, ref = _fast_and_reference(case, bias, chunk, np.random.default_rng(13))
+def test_fast_path_is_the_reference(case, bias, chunk, relu):
+    fast, ref = _fast_and_reference(case, bias, chunk, np.random.default_rng(13), relu)
     for name, got, want in zip(("y", "dx", "dkernel", "dbias"), fast, ref):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11, err_msg=name)
 
@@ -437,17 +444,17 @@ ORIGINAL_COL2IM_ROWS = _windows.col2im_rows
 ORIGINAL_CHUNK_COLS = conv._chunk_cols
 
 
-@pytest.mark.parametrize("bug, broken", [("im2col_rows", "y"), ("col2im_rows", "dx"), ("chunk", "dkernel")])
+@pytest.mark.parametrize("bug, broken", [("im2col_rows", "y"), ("col2im_rows", "dx"), ("_chunk_cols", "dkernel"),
+                                        ("_relu_mask", "dkernel")])
 def test_planted_fast_path_bugs_are_caught(monkeypatch, bug, broken):
     case = FAST_CASES[1]  # dilated, grouped, run positions
     rng = np.random.default_rng(14)
-    if bug == "im2col_rows":
-        monkeypatch.setattr(_windows, "im2col_rows", _shifted_im2col_rows)
-    elif bug == "col2im_rows":
-        monkeypatch.setattr(_windows, "col2im_rows", _undilated_col2im_rows)
-    else:
-        monkeypatch.setattr(conv, "_chunk_cols", _first_images_chunk_cols)
-    fast, ref = _fast_and_reference(case, True, 2, rng)
+    planted = {"im2col_rows": (_windows, _shifted_im2col_rows), "col2im_rows": (_windows, _undilated_col2im_rows),
+               "_chunk_cols": (conv, _first_images_chunk_cols),
+               "_relu_mask": (conv, lambda y: np.greater_equal(y, 0))}  # relu'(0) = 1: dy leaks through y = 0
+    module, broken_function = planted[bug]
+    monkeypatch.setattr(module, bug, broken_function)
+    fast, ref = _fast_and_reference(case, True, 2, rng, relu=bug == "_relu_mask")
     wrong = {name for name, got, want in zip(("y", "dx", "dkernel", "dbias"), fast, ref)
              if not np.allclose(got, want, rtol=1e-11, atol=1e-11)}
     assert broken in wrong
