@@ -19,6 +19,12 @@
   convolutions use. The same matrix as ``im2col`` (the plain reference, tested against it),
   transposed, copied from a channels-first (C, N, H_p, W_p) copy of the padded input, so that
   every copy runs along W_out pixels instead of C channels (3 for an RGB image): 2-8x faster.
+- ``copy_channels_first``: the interior of ``pad_channels_first``'s array for a slice of the
+  images (a convolution copies each chunk of images as it reaches it).
+- ``row_run`` / ``im2col_rows`` / ``col2im_rows`` / ``grid_view``: the stride-1 matrix on the run
+  positions of each flattened padded image (one copy of runs of L = (H_out - 1) W_p + W_out cells
+  per kernel offset), its adjoint, and the view of the output pixels among the run positions;
+  tested against ``im2col_channels_first`` / the plain formulas in tests/scratchnet/test_conv.py.
 - ``alloc`` / ``pad_into``: work arrays from a layer's buffer (``Layer._buffer``) or fresh.
 
 The padding rule, per axis, with effective kernel k_eff = (k - 1) d + 1:

@@ -458,3 +458,23 @@ def test_planted_fast_path_bugs_are_caught(monkeypatch, bug, broken):
     wrong = {name for name, got, want in zip(("y", "dx", "dkernel", "dbias"), fast, ref)
              if not np.allclose(got, want, rtol=1e-11, atol=1e-11)}
     assert broken in wrong
+
+
+@pytest.mark.parametrize("kernel, dilation, pads, groups", [((3, 2), (1, 1), ((1, 1), (0, 1)), 1),
+                                                            ((2, 3), (2, 1), ((0, 2), (1, 0)), 2)])
+def test_im2col_rows_is_the_channels_first_matrix_at_the_pixels(kernel, dilation, pads, groups):
+    """At run position r = i W_p + j (j < W_out) the run matrix is im2col_channels_first's column
+    (n, i, j); and col2im_rows is its adjoint: <im2col_rows(x), D> = <x, col2im_rows(D)>."""
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((3, 7, 6, 4))  # (N, H, W, C)
+    xt = _windows.pad_channels_first(x, pads)
+    hp, wp = xt.shape[2:]
+    ho, wo = (_windows.output_size(s, k, 1, d) for s, k, d in zip((hp, wp), kernel, dilation))
+    k, run = kernel[0] * kernel[1] * 4 // groups, _windows.row_run((hp, wp), (ho, wo))
+    rows = _windows.im2col_rows(xt, kernel, dilation, (ho, wo), groups, np.full((groups, k, 3 * run), np.nan))
+    plain = _windows.im2col_channels_first(xt, kernel, (1, 1), dilation, (ho, wo), groups, np.empty((groups, k, 3 * ho * wo)))
+    at_pixels = _windows.grid_view(rows.reshape(groups * k, 3, run).transpose(1, 2, 0), (ho, wo), wp)  # (N, ho, wo, g k)
+    assert np.array_equal(at_pixels.reshape(3 * ho * wo, groups, k).transpose(1, 2, 0), plain)
+    d = rng.standard_normal(rows.shape)
+    back = _windows.col2im_rows(d, kernel, dilation, (ho, wo), groups, np.full(xt.shape, np.nan))
+    assert np.isclose(np.sum(rows * d), np.sum(xt * back), rtol=1e-12)
