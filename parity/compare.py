@@ -175,9 +175,11 @@ RULES: tuple[Rule, ...] = (
          "first-order propagation of an allowed gradient difference through the update: large where the update "
          "is steep in g (RMSprop and Adam where v is tiny, noise gradients under any normalizing optimizer)"),
     Rule("trajectory", "tolerance", "pass",
-         "max|a - b| <= rtol * sqrt(t) * scale",
+         "|a_e - b_e| <= rtol * sqrt(t) * scale + sum_{s <= t} A_s,e(a) + A_s,e(b) (rule step-propagation's "
+         "allowances of every step so far; 0 for running statistics)",
          "free-running trajectories (quantity trajectory): each backend on its own weights",
-         "independent rounding errors add up like a random walk"),
+         "independent rounding errors add up like a random walk, and each step's update may differ by what the "
+         "allowed gradient difference moves it (a noise gradient under Adam or Nadam: up to +-lr a step)"),
     Rule("declared-deviation", "excuse", "deviation",
          "scratchnet rerun following the framework's constant (Deviation.follow) agrees strictly with it, and the "
          "pair agrees strictly with scratchnet's own value in its place; a constant scratchnet cannot follow: "
@@ -278,9 +280,9 @@ def judge(a, b, dtype: str, quantity: str, step: int = 0, *, floor: float = 0.0,
     elif floor > m.scale:
         name = "gradient-floor" if quantity != "fd" else name
         note = f"relative to the case's largest gradient, {floor:.3g} (this one's largest is {m.scale:.2g})"
-    if allowance is not None and quantity in ("step", "state"):
+    if allowance is not None and quantity in ("step", "state", "trajectory"):
         ok, rtol, note = _elementwise(a, b, m, rtol, allowance)
-        name = "step-propagation" if np.any(allowance > 0) else name
+        name = "step-propagation" if np.any(allowance > 0) and quantity != "trajectory" else name
     else:
         ok = passes(m, rtol, floor)
     if floor > m.scale:

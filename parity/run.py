@@ -598,7 +598,7 @@ def build_rows(res: CaseResult) -> list[dict]:
         rows.extend(fdcheck.fd_rows(res, noise))
         steps = [t for t in compared_steps(spec.steps) if d is None or t < d]
         rows.extend(step_rows(res, noise, steps))
-        rows.extend(trajectory_rows(res, steps))
+        rows.extend(trajectory_rows(res, steps, noise))
         if d is not None:
             rows.extend(diverged_rows(res))
     return rows
@@ -641,7 +641,7 @@ def step_rows(res: CaseResult, noise: Noise, steps: list[int]) -> list[dict]:
     if not steps:
         return []
     r, spec, conv = res.results, res.spec, res.convention
-    allow = _allowances(res, noise)
+    allow = _rerun(res, "allowances", lambda: _allowances(res, noise))
     param_keys = set(r["scratch"].grads)
     pairs = [("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")] if conv else list(FRAMEWORK_PAIRS)
     rows = []
@@ -653,7 +653,7 @@ def step_rows(res: CaseResult, noise: Noise, steps: list[int]) -> list[dict]:
             for a, b in pairs:
                 va, vb = r[a].steps[t - 1][key], r[b].steps[t - 1][key]
                 allowance = _pair_allowance(allow, conv, a, b, t, key) if quantity == "step" else None
-                excuses = _excuses(res, a, b, t, key, quantity, by_pair)
+                excuses = _excuses(res, a, b, t, key, quantity, by_pair, allowance)
                 row = _row(res, t, quantity, key, a, b, va, vb, allowance=allowance, excuses=excuses)
                 by_pair[(a, b)] = row
                 group_rows.append(row)
@@ -686,8 +686,10 @@ def _blame(by_pair: dict, conv: str | None) -> None:
         row["odd_one_out"] = odd if not all(passed.values()) else ""
 
 
-def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, done: dict) -> tuple:
-    """The claims a failing step/state row of pair (a, b) may make, each with its counterfactual."""
+def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, done: dict, allowance=None) -> tuple:
+    """The claims a failing step/state row of pair (a, b) may make, each with its counterfactual;
+    ``allowance``: the row's own (rule step-propagation, or trajectory's sum), which the reruns'
+    rows are judged with too."""
     out = []
     if res.convention and (a, b) == ("torch", "keras"):
         def convention(m, done=done):
@@ -700,10 +702,12 @@ def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, d
     if "keras" in (a, b):
         rounded = OPTIMIZERS[res.spec.optimizer.type].tf_rounded(res.spec.optimizer.params, res.spec.dtype)
         if rounded is not None:
-            out.append(compare.Excuse("tf-rounding", lambda m: _tf_rounding(res, rounded, a, b, t, key, quantity, m)))
+            out.append(compare.Excuse("tf-rounding", lambda m: _tf_rounding(res, rounded, a, b, t, key, quantity, m,
+                                                                            allowance)))
         for defect, why in res.defects:
             if defect.framework in (a, b):
-                out.append(compare.Excuse("defect", lambda m, d=defect, w=why: _defect(res, d, w, a, b, t, key, quantity, m)))
+                out.append(compare.Excuse("defect", lambda m, d=defect, w=why: _defect(res, d, w, a, b, t, key, quantity, m,
+                                                                                       allowance)))
     through = _through_reference(res, a, b, done)
     if through is not None:
         out.append(through)
@@ -732,7 +736,7 @@ def _rerun(res: CaseResult, label: str, make):
     return res.counterfactuals[label]
 
 
-def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m) -> tuple[bool, str]:
+def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m, allowance=None) -> tuple[bool, str]:
     """Rule tf-rounding: all three rerun with the float32-exact hyperparameters (synced to the same
     reference weights); the excuse holds where the rerun pair agrees strictly and the difference is
     no larger than twice what the rounding moves either side of the pair by (Keras not at all where
@@ -742,7 +746,7 @@ def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m) -> t
     runs = _rerun(res, f"tf-rounding:{free}", lambda: _rounded_runs(res, rounded, free))
     orig = {**res.results, **res.free} if free else res.results
     va, vb = runs[a].steps[t - 1][key], runs[b].steps[t - 1][key]
-    rerun = compare.judge(va, vb, case.spec.dtype, quantity, t)
+    rerun = compare.judge(va, vb, case.spec.dtype, quantity, t, allowance=allowance)
     moved = max(float(np.max(np.abs(np.asarray(orig[n].steps[t - 1][key], np.float64)
                                     - runs[n].steps[t - 1][key]), initial=0.0)) for n in (a, b))
     bound = 2 * moved + compare.tolerance(case.spec.dtype, quantity, t) * m.scale
@@ -762,9 +766,12 @@ def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None
     twin = dataclasses.replace(res.case, spec=dataclasses.replace(
         spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
     sync = (lambda name: None) if free else (lambda name: res.results[name].steps)
-    variants = {name: dataclasses.replace(v, spec=dataclasses.replace(
-        v.spec, optimizer=dataclasses.replace(v.spec.optimizer, params=FrozenDict(rounded))))
-        if v.spec is not None else v for name, v in res.variants.items()}
+    def own_rounded(s: CaseSpec) -> CaseSpec:  # a variant's own hyperparameters, rounded as TF would round them
+        params = OPTIMIZERS[s.optimizer.type].tf_rounded(s.optimizer.params, s.dtype) or dict(s.optimizer.params)
+        return dataclasses.replace(s, optimizer=dataclasses.replace(s.optimizer, params=FrozenDict(params)))
+
+    variants = {name: dataclasses.replace(v, spec=own_rounded(v.spec)) if v.spec is not None else v
+                for name, v in res.variants.items()}
     names = ["scratch", *(["scratch[torch]"] if res.convention else []), "torch", "keras"]
     ref = {"scratch": "scratch", "scratch[torch]": "scratch[torch]", "keras": "scratch",
            "torch": reference_of("torch", res.convention)}
@@ -775,7 +782,7 @@ def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None
     return {n: backend_run(variants, n, twin, sync=sync(ref[n]), **options[n]) for n in names}
 
 
-def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m) -> tuple[bool, str]:
+def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m, allowance=None) -> tuple[bool, str]:
     """Rule defect: the framework rerun without the defect (same reference weights) agrees strictly.
     Where TF's float32 hyperparameters also reach the row (a Keras pair, ``tf_rounded``), both
     causes are removed in one rerun: every backend on the float32-exact values, the defect's
@@ -792,7 +799,8 @@ def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m) -> tup
         ref = None if free else res.results[reference_of(defect.framework, res.convention)].steps
         runs[defect.framework] = _rerun(res, f"defect:{defect.name}:{free}", lambda: backend_run(
             res, defect.framework, res.case, sync=ref, **defect.rerun_options))
-    rerun = compare.judge(runs[a].steps[t - 1][key], runs[b].steps[t - 1][key], res.spec.dtype, quantity, t)
+    rerun = compare.judge(runs[a].steps[t - 1][key], runs[b].steps[t - 1][key], res.spec.dtype, quantity, t,
+                          allowance=allowance)
     ok = rerun.passed and rerun.status == "pass"
     also = " (with TF's float32 hyperparameters removed in the same rerun)" if rounded is not None else ""
     return ok, (f"known defect {defect.name} ({defect.versions}): {why}; {defect.counterfactual}{also}: the pair "
@@ -800,14 +808,22 @@ def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m) -> tup
                 f"repro/{defect.name}.py in the report folder")
 
 
-def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
+def trajectory_rows(res: CaseResult, steps: list[int], noise: Noise | None = None) -> list[dict]:
     """Free-running trajectories (each backend on its own weights from step 1 on) against their
     reference, from step 2 (step 1 is the step row), up to and including the first step at which a
     pair parts beyond rule trajectory: after that they are no longer comparable, and the step at
-    which they parted is the figure worth reporting (``res.parted_at``)."""
+    which they parted is the figure worth reporting (``res.parted_at``). A parameter's tolerance
+    includes sum_{s <= t} A_s(a) + A_s(b), rule step-propagation's allowances of the steps so far
+    (each free-running update may differ by its A_s, whatever the weights it started from)."""
     if not res.free:
         return []
     r, conv = res.results, res.convention
+    allow = _rerun(res, "allowances", lambda: _allowances(res, noise or Noise(r, res.spec, res.case.initial)))
+
+    def accumulated(a, b, t, key):
+        if key not in allow["scratch"][t - 1]:
+            return None  # a state (running statistics): no gradient moves it
+        return sum(_pair_allowance(allow, conv, a, b, s, key) for s in range(1, t + 1))
     runs = {**{n: r[n] for n in ("scratch", "scratch[torch]") if n in r}, **res.free}
     pairs = [("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")] if conv else list(FRAMEWORK_PAIRS)
     rows = []
@@ -816,10 +832,11 @@ def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
         for key in r["scratch"].steps[t - 1]:
             by_pair = {}
             for a, b in pairs:
+                allowance = accumulated(a, b, t, key)
                 excuses = [compare.Excuse("chaos", lambda m, a=a, t=t, key=key: _chaos(res, a, t, key, m)),
-                           *_excuses(res, a, b, t, key, "trajectory", by_pair)]
+                           *_excuses(res, a, b, t, key, "trajectory", by_pair, allowance)]
                 row = _row(res, t, "trajectory", key, a, b, runs[a].steps[t - 1][key], runs[b].steps[t - 1][key],
-                           excuses=tuple(excuses))
+                           allowance=allowance, excuses=tuple(excuses))
                 by_pair[(a, b)] = row
                 parted |= row["status"] != "pass"
                 rows.append(row)
