@@ -183,7 +183,8 @@ def conv2d_backward(dy, cache):
     the forward, dbias = ones^T dy (a BLAS product: numpy's axis-0 sum of a tall (M, F) array is
     ~15x slower). The cache's last entry ``work`` may name output arrays: ``dkernel`` (kh, kw,
     C/g, F) and ``dbias`` (F,); ``dx: False`` or ``dbias: False`` skips that gradient (returned
-    as None).
+    as None); ``dy_writable: True`` lets a fused ReLU's dz be written over dy (``layers.base``'s
+    ``consume_dy``).
     """
     xt, cols, wb, x_shape, (ho, wo), run, grid, k_shape, strides, pads, dilation, g, per, relu_y, work = cache
     buffer = work.get("buffer")
@@ -194,7 +195,8 @@ def conv2d_backward(dy, cache):
     dwb = _windows.alloc(buffer, "dwb", (g, kb, fg), dy.dtype)  # (g, kb, F/g): [dkernel; dbias]
     part = _windows.alloc(buffer, "dwb_part", (g, kb, fg), dy.dtype) if per < n else None
     dyw = _windows.alloc(buffer, "dy_runs", (per, run, f), dy.dtype, fill=0) if grid else None  # zero off the pixels
-    dzw = _windows.alloc(buffer, "dz_chunk", (per * run, f), dy.dtype) if relu_y is not None and not grid else None
+    dz_over_dy = relu_y is not None and not grid and work.get("dy_writable", False) and dy.flags.c_contiguous
+    dzw = None if relu_y is None or grid or dz_over_dy else _windows.alloc(buffer, "dz_chunk", (per * run, f), dy.dtype)
     (top, _), (left, _) = pads
     if want_dx:
         dcols = _windows.alloc(buffer, "dcols", (g, k, per * run), dy.dtype)
@@ -219,7 +221,7 @@ def conv2d_backward(dy, cache):
         elif relu_y is None:
             dyc = dy[n0:n1].reshape(m, f)  # (m, F)
         else:
-            dyc = dzw.reshape(-1)[:m * f].reshape(m, f)
+            dyc = dy[n0:n1].reshape(m, f) if dz_over_dy else dzw.reshape(-1)[:m * f].reshape(m, f)
             np.multiply(dy[n0:n1].reshape(m, f), _relu_mask(relu_y[n0:n1].reshape(m, f)), out=dyc)
         target = dwb if first else part
         if g == 1:
@@ -349,6 +351,7 @@ class _ConvBase(Layer):
         work["dbias"] = self.grads.get("bias", False)
         work["dkernel"] = self.grads["kernel"] if direct_kernel else None
         work["dx"] = self._input_grad
+        work["dy_writable"] = self._consume_dy
         return conv_cache, dz
 
     def _store_grads(self, dx, dkernel, dbias):

@@ -384,16 +384,21 @@ FAST_CASES = [  # kernel, strides, dilation, pads, groups
 ]
 
 
-def _fast_and_reference(case, bias, chunk, rng, relu=False):
+def _fast_and_reference(case, bias, chunk, rng, relu=False, writable=False):
     """The fast path's (y, dx, dkernel, dbias) and the reference's; with ``relu`` the fused ReLU
-    against y = max(conv, 0) and the reference backward of dz = dy [y > 0]."""
+    against y = max(conv, 0) and the reference backward of dz = dy [y > 0]; ``writable``: the
+    backward may write over (a copy of) dy, which it must leave alone otherwise."""
     kernel, strides, dilation, pads, groups = case
     x = rng.standard_normal((5, 9, 7, 4))  # (N, H, W, C), F = 12: distinct sizes
     k = rng.standard_normal((*kernel, 4 // groups, 12))
     b = rng.standard_normal(12) if bias else None
     y, cache = conv.conv2d_forward(x, k, b, strides, pads, dilation, groups, chunk=chunk, relu=relu)
     dy = rng.standard_normal(y.shape)
-    fast = (y.copy(), *conv.conv2d_backward(dy, cache))
+    given = dy.copy()
+    cache[-1]["dy_writable"] = writable
+    fast = (y.copy(), *conv.conv2d_backward(given, cache))
+    if not writable:
+        assert np.array_equal(given, dy)
     ref_y = conv.conv2d_reference(x, k, b, strides, pads, dilation, groups)
     if relu:
         ref_y = np.maximum(ref_y, 0)
@@ -402,12 +407,12 @@ def _fast_and_reference(case, bias, chunk, rng, relu=False):
     return fast, (ref_y, *conv.conv2d_backward_reference(dy, x, k, strides, pads, dilation, groups))
 
 
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("relu, writable", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("chunk", [1, 2, None])  # 5 images: chunks of 1, of 2, 2, 1, one chunk
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("case", FAST_CASES)
-def test_fast_path_is_the_reference(case, bias, chunk, relu):
-    fast, ref = _fast_and_reference(case, bias, chunk, np.random.default_rng(13), relu)
+def test_fast_path_is_the_reference(case, bias, chunk, relu, writable):
+    fast, ref = _fast_and_reference(case, bias, chunk, np.random.default_rng(13), relu, writable)
     for name, got, want in zip(("y", "dx", "dkernel", "dbias"), fast, ref):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11, err_msg=name)
 
