@@ -300,6 +300,11 @@ def judge(a, b, dtype: str, quantity: str, step: int = 0, *, floor: float = 0.0,
     return Judgement("fail", False, rtol, name, "; ".join(filter(None, [note, *reasons])), m)
 
 
+def passes_elementwise(a, b, m: Metrics, rtol: float, allowance: np.ndarray) -> bool:
+    """|a_e - b_e| <= rtol * scale + allowance_e at every element (rule step-propagation's test)."""
+    return _elementwise(a, b, m, rtol, allowance)[0]
+
+
 def _elementwise(a, b, m: Metrics, rtol: float, allowance: np.ndarray) -> tuple[bool, float, str]:
     """Rule step-propagation: |a_e - b_e| <= rtol * scale + allowance_e. Returns (passed, the
     tolerance at the deciding element relative to scale, note): the worst-ratio element when it

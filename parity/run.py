@@ -393,7 +393,10 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0
         dev = max(declared, key=lambda d: d.rtol)
 
         def check(m, dev=dev):
-            ok = compare.passes(m, dev.rtol, floor)
+            if allowance is None:
+                ok = compare.passes(m, dev.rtol, floor)
+            else:  # the allowed gradient difference is dev.rtol, propagated through the optimizer as rtol's is
+                ok = compare.passes_elementwise(va, vb, m, dev.rtol, propagated(res, a, b, step, tensor, quantity, dev.rtol))
             return ok, f"{dev.reason} (declared rtol {dev.rtol:g}; measured {m.max_rel:.2g})"
         excuses = (*excuses, compare.Excuse("declared-deviation", check))
     if "keras" in (a, b) and quantity in ("output", "loss", "grad"):
@@ -566,7 +569,7 @@ def build_rows(res: CaseResult) -> list[dict]:
     r = res.results
     spec = res.spec
     rows: list[dict] = []
-    noise = res.noise or Noise(r, spec, res.case.initial)
+    noise = res.noise = res.noise or Noise(r, spec, res.case.initial)
     d = res.diverged_at
 
     def triple(step, quantity, tensor, get, **kw):
@@ -597,8 +600,8 @@ def build_rows(res: CaseResult) -> list[dict]:
             grad_rows("input", lambda b: b.input_grad)
         rows.extend(fdcheck.fd_rows(res, noise))
         steps = [t for t in compared_steps(spec.steps) if d is None or t < d]
-        rows.extend(step_rows(res, noise, steps))
-        rows.extend(trajectory_rows(res, steps, noise))
+        rows.extend(step_rows(res, steps))
+        rows.extend(trajectory_rows(res, steps))
         if d is not None:
             rows.extend(diverged_rows(res))
     return rows
@@ -607,7 +610,21 @@ def build_rows(res: CaseResult) -> list[dict]:
 FRAMEWORKS = ("scratch", "torch", "keras")
 
 
-def _allowances(res: CaseResult, noise: Noise) -> dict[str, list[dict[str, np.ndarray]]]:
+def propagated(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, rtol: float | None = None):
+    """Rule step-propagation's allowance A(a) + A(b) of a step row at step t, the sum over the
+    steps so far of a trajectory row, None for a state or any other row. ``rtol``: the allowed
+    gradient difference's size (the dtype's, or a declared deviation's), propagated through the
+    optimizer by rerunning it (``parity.propagation``: the update is not linear in it)."""
+    if quantity not in ("step", "trajectory") or key not in res.results["scratch"].grads:
+        return None
+    rtol = compare.RTOL[res.spec.dtype] if rtol is None else rtol
+    noise = res.noise or Noise(res.results, res.spec, res.case.initial)
+    allow = _rerun(res, f"allowances:{rtol!r}", lambda: _allowances(res, noise, rtol))
+    steps = [t] if quantity == "step" else range(1, t + 1)
+    return sum(_pair_allowance(allow, res.convention, a, b, s, key) for s in steps)
+
+
+def _allowances(res: CaseResult, noise: Noise, rtol: float) -> dict[str, list[dict[str, np.ndarray]]]:
     """Rule step-propagation's A_t for each reference run (``parity.propagation``)."""
     spec = res.spec
     mapping = OPTIMIZERS[spec.optimizer.type]
@@ -619,7 +636,7 @@ def _allowances(res: CaseResult, noise: Noise) -> dict[str, list[dict[str, np.nd
         convention = "torch" if name == "scratch[torch]" else "keras"
         out[name] = propagation.step_allowances(
             lambda c=convention: mapping.scratch(spec.optimizer.params, c),
-            res.case.initial, ref.steps, ref.step_grads, set(noise.tensors) - {"input"}, compare.RTOL[spec.dtype])
+            res.case.initial, ref.steps, ref.step_grads, set(noise.tensors) - {"input"}, rtol)
     return out
 
 
@@ -635,13 +652,12 @@ def grad_twin_rows(res: CaseResult, key: str, get, floor: float) -> list[dict]:
     return list(by_pair.values())
 
 
-def step_rows(res: CaseResult, noise: Noise, steps: list[int]) -> list[dict]:
+def step_rows(res: CaseResult, steps: list[int]) -> list[dict]:
     """Step and state rows: each backend's weights after step t, every backend having started step
     t from its reference's weights (rule step-propagation), with the excuses this case can claim."""
     if not steps:
         return []
     r, spec, conv = res.results, res.spec, res.convention
-    allow = _rerun(res, "allowances", lambda: _allowances(res, noise))
     param_keys = set(r["scratch"].grads)
     pairs = [("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")] if conv else list(FRAMEWORK_PAIRS)
     rows = []
@@ -652,7 +668,7 @@ def step_rows(res: CaseResult, noise: Noise, steps: list[int]) -> list[dict]:
             by_pair = {}
             for a, b in pairs:
                 va, vb = r[a].steps[t - 1][key], r[b].steps[t - 1][key]
-                allowance = _pair_allowance(allow, conv, a, b, t, key) if quantity == "step" else None
+                allowance = propagated(res, a, b, t, key, quantity)
                 excuses = _excuses(res, a, b, t, key, quantity, by_pair, allowance)
                 row = _row(res, t, quantity, key, a, b, va, vb, allowance=allowance, excuses=excuses)
                 by_pair[(a, b)] = row
@@ -808,7 +824,7 @@ def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m, allowa
                 f"repro/{defect.name}.py in the report folder")
 
 
-def trajectory_rows(res: CaseResult, steps: list[int], noise: Noise | None = None) -> list[dict]:
+def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
     """Free-running trajectories (each backend on its own weights from step 1 on) against their
     reference, from step 2 (step 1 is the step row), up to and including the first step at which a
     pair parts beyond rule trajectory: after that they are no longer comparable, and the step at
@@ -818,12 +834,6 @@ def trajectory_rows(res: CaseResult, steps: list[int], noise: Noise | None = Non
     if not res.free:
         return []
     r, conv = res.results, res.convention
-    allow = _rerun(res, "allowances", lambda: _allowances(res, noise or Noise(r, res.spec, res.case.initial)))
-
-    def accumulated(a, b, t, key):
-        if key not in allow["scratch"][t - 1]:
-            return None  # a state (running statistics): no gradient moves it
-        return sum(_pair_allowance(allow, conv, a, b, s, key) for s in range(1, t + 1))
     runs = {**{n: r[n] for n in ("scratch", "scratch[torch]") if n in r}, **res.free}
     pairs = [("scratch", "keras"), ("scratch[torch]", "torch"), ("torch", "keras")] if conv else list(FRAMEWORK_PAIRS)
     rows = []
@@ -832,7 +842,7 @@ def trajectory_rows(res: CaseResult, steps: list[int], noise: Noise | None = Non
         for key in r["scratch"].steps[t - 1]:
             by_pair = {}
             for a, b in pairs:
-                allowance = accumulated(a, b, t, key)
+                allowance = propagated(res, a, b, t, key, "trajectory")
                 excuses = [compare.Excuse("chaos", lambda m, a=a, t=t, key=key: _chaos(res, a, t, key, m)),
                            *_excuses(res, a, b, t, key, "trajectory", by_pair, allowance)]
                 row = _row(res, t, "trajectory", key, a, b, runs[a].steps[t - 1][key], runs[b].steps[t - 1][key],
