@@ -50,25 +50,27 @@ def tolerance(dtype: str, quantity: str, step: int = 0) -> float:
 
 
 def fd_tolerance(loss: float, analytic: np.ndarray, numeric: np.ndarray, eps: float = FD_EPS,
-                 floor: float = 0.0) -> float:
+                 floor: float = 0.0, noise: float = 0.0) -> float:
     """Tolerance for a central-difference gradient of a scalar loss L, relative to the larger of the
     two gradients' magnitudes (as every row): FD_RTOL for truncation, plus the rounding bound of
     (L(x+eps) - L(x-eps)) / (2 eps), about u |L| / eps in absolute terms (u = 2^-53). The bound is
     absolute, so a tiny true gradient (the bias before a training-mode BatchNorm) cannot excuse a
     large analytic one: the scale includes the analytic gradient. ``floor``: G for a noise gradient
-    (``parity.noise``), whose rows are judged against it."""
+    (``parity.noise``), whose rows are judged against it. ``noise``: the loss's measured evaluation
+    noise (``scratchnet.gradcheck.evaluation_noise``), the bound 2 max(2u |L|, 2 noise) / eps where
+    the loss is noisier than u |L| (long sums that cancel)."""
     scale = max(float(np.max(np.abs(analytic), initial=0.0)), float(np.max(np.abs(numeric), initial=0.0)), floor)
-    rounding = 2 * np.finfo(np.float64).eps * max(abs(loss), 1e-300) / eps
+    rounding = 2 * max(np.finfo(np.float64).eps * abs(loss), 2 * noise, 1e-300) / eps
     return FD_RTOL + (rounding / scale if scale > 0 else 0.0)
 
 
-def fd_directional_tolerance(loss: float, scale: float, eps: float = FD_EPS) -> float:
+def fd_directional_tolerance(loss: float, scale: float, eps: float = FD_EPS, noise: float = 0.0) -> float:
     """Tolerance for a directional difference (L(x+) - L(x-)) / (2 eps) against g . d, relative to
     ``scale`` = max(|g| |d|, |difference|, G |d| for a noise gradient): FD_RTOL for truncation plus
     the rounding bound 4u|L| / (eps * scale) (``scratchnet.gradcheck.directional_tolerance``)."""
     from scratchnet.gradcheck import directional_tolerance
 
-    return directional_tolerance(loss, scale, eps, FD_RTOL)
+    return directional_tolerance(loss, scale, eps, FD_RTOL, noise)
 
 
 @dataclass(frozen=True)

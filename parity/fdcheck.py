@@ -64,25 +64,26 @@ class _Part(NamedTuple):
         return self.max_abs / allowed if allowed > 0 else (0.0 if self.max_abs == 0 else np.inf)
 
 
-def _elements(g: np.ndarray, fd, keep: np.ndarray, loss: float, floor: float) -> _Part:
+def _elements(g: np.ndarray, fd, keep: np.ndarray, loss: float, floor: float, noise: float) -> _Part:
     a, n = g.reshape(-1)[fd.indices[keep]], fd.values[keep]
     m = compare.metrics(a, n, "float64")
     worst = np.unravel_index(int(fd.indices[keep][m.worst_index[0]]), fd.shape)
-    return _Part(m.max_abs, max(m.scale, floor), compare.fd_tolerance(loss, a, n, floor=floor), m.mean_abs,
+    return _Part(m.max_abs, max(m.scale, floor), compare.fd_tolerance(loss, a, n, floor=floor, noise=noise), m.mean_abs,
                  m.max_ulp, str(tuple(int(i) for i in worst)), floor > m.scale)
 
 
-def _direction(g: np.ndarray, norm: float, fd, j: int, loss: float, floor: float) -> _Part:
+def _direction(g: np.ndarray, norm: float, fd, j: int, loss: float, floor: float, noise: float) -> _Part:
     d = fd.steps[j]
     a, n, size = float(np.sum(g * d)), float(fd.directional[j]), float(np.linalg.norm(d))
     scale = max(norm * size, abs(n), floor * size)
     err, top = abs(a - n), max(abs(a), abs(n))
-    return _Part(err, scale, compare.fd_directional_tolerance(loss, scale), err,
+    return _Part(err, scale, compare.fd_directional_tolerance(loss, scale, noise=noise), err,
                  err / float(np.spacing(top)) if top > 0 else 0.0, f"direction {j}",
                  floor * size > max(norm * size, abs(n)))
 
 
-def tensor_row(res, key: str, analytic: np.ndarray, fd, loss: float, floor: float, noise: bool) -> dict:
+def tensor_row(res, key: str, analytic: np.ndarray, fd, loss: float, floor: float, noise: bool,
+               evaluation_noise: float = 0.0) -> dict:
     """The fd row of one tensor: ``fd`` a ``scratchnet.gradcheck.TensorDifferences``, ``analytic``
     scratchnet's gradient, ``loss`` the loss at the point, ``floor`` G for a noise gradient (else 0),
     ``noise`` whether it is one (its kinks are not told apart from rounding: nothing left out)."""
@@ -98,9 +99,9 @@ def tensor_row(res, key: str, analytic: np.ndarray, fd, loss: float, floor: floa
         notes.append(f"{int(crossed.sum())} of {crossed.size} directions crossed a kink (left out)")
     if not fd.exhaustive and not usable.size:
         notes.append(f"no direction free of kinks in {crossed.size} draws: only the sampled elements checked")
-    parts = [_elements(g, fd, ~kinks, loss, floor)] if (~kinks).any() else []
+    parts = [_elements(g, fd, ~kinks, loss, floor, evaluation_noise)] if (~kinks).any() else []
     norm = float(np.linalg.norm(g))
-    directions = [_direction(g, norm, fd, int(j), loss, floor) for j in usable]
+    directions = [_direction(g, norm, fd, int(j), loss, floor, evaluation_noise) for j in usable]
     if directions:
         worst = max(directions, key=lambda p: p.ratio)
         parts.append(worst._replace(mean_abs=float(np.mean([p.max_abs for p in directions])),
@@ -125,8 +126,28 @@ def fd_rows(res, noise) -> list[dict]:
     rows = []
     for key, fd in res.fd.items():
         analytic = scratch.input_grad if key == "input" else scratch.grads[key]
-        rows.append(tensor_row(res, key, analytic, fd, loss, noise.floor_for(key), key in noise.tensors))
+        row = tensor_row(res, key, analytic, fd, loss, noise.floor_for(key), key in noise.tensors)
+        if not row["passed"]:
+            row = _with_measured_noise(res, key, analytic, fd, loss, noise, row)
+        rows.append(row)
     return rows
+
+
+def _with_measured_noise(res, key: str, analytic, fd, loss: float, noise, first: dict) -> dict:
+    """A failing row judged again with the rounding bound of the loss's measured evaluation noise
+    (``parity.backends.scratch.loss_noise``) where that exceeds u |L|: a loss of long sums that
+    cancel (attention, normalisation) is noisier than one rounding of its value. The noise is
+    measured, not assumed; a wrong gradient is off by far more than noise / h."""
+    from parity.backends import scratch as scratch_backend
+    from parity.run import variant_case
+
+    measured = scratch_backend.loss_noise(variant_case(res.case, res.variants.get("scratch")), key)
+    if measured <= np.finfo(np.float64).eps * abs(loss):
+        return first
+    again = tensor_row(res, key, analytic, fd, loss, noise.floor_for(key), key in noise.tensors, measured)
+    note = (f"the loss's measured evaluation noise {measured:.2g} = {measured / (np.finfo(np.float64).eps * abs(loss)):.2g}"
+            f" u|L| (tolerance without it {first['tolerance']:.2g})")
+    return {**again, "note": f"{again['note']}; {note}"}
 
 
 def fd_tensors(fd: dict | None, prefix: str) -> dict[str, np.ndarray]:

@@ -60,6 +60,7 @@ draws per direction; the caller reports how many crossed.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -238,11 +239,39 @@ def evaluations(size: int, cap: int = ELEMENT_CAP, sample: int = SAMPLED_ELEMENT
     return 1 + 2 * sample + 2 * directions * tries
 
 
-def directional_tolerance(loss: float, scale: float, eps: float = 1e-6, rtol: float = 1e-7) -> float:
+def evaluation_noise(f: Callable[[], float], x: np.ndarray, rng: np.random.Generator, delta: float = 1e-9,
+                     points: int = 9) -> float:
+    """The rounding noise of one evaluation of ``f`` (its standard deviation), measured as Moré and
+    Wild's ECnoise does: f at x + (i - points // 2) delta v, i = 0..points-1, along a unit direction
+    v drawn from ``rng``; the k-th differences of those values cancel the smooth part of f (it
+    contributes about delta^k |f^(k)|, nothing at delta = 1e-9) and leave the noise, whose variance
+    they multiply by (2k)! / (k!)^2. The estimate is the median over k = 3..6 of
+    sqrt((k!)^2 / (2k)! * mean(Delta^k f)^2). x is restored."""
+    v = random_direction(rng, x.shape)
+    x0 = x.copy()
+    values = []
+    try:
+        for i in range(points):
+            x[...] = x0 + (i - points // 2) * delta * v
+            values.append(f())
+    finally:
+        x[...] = x0
+    table = np.asarray(values, np.float64) - values[points // 2]
+    estimates = []
+    for k in range(3, 7):
+        d = np.diff(table, k)
+        gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
+        estimates.append(math.sqrt(gamma * float(np.mean(d ** 2))))
+    return float(np.median(estimates))
+
+
+def directional_tolerance(loss: float, scale: float, eps: float = 1e-6, rtol: float = 1e-7,
+                          noise: float = 0.0) -> float:
     """The relative tolerance of a directional difference n against g . d, relative to
     ``scale`` = |g| |d| (module docstring): rtol for the truncation plus the rounding bound
-    4 u |L| / (eps * scale), u = 2^-53; inf for a zero scale (nothing to be relative to)."""
-    rounding = 4 * 2.0 ** -53 * max(abs(loss), 1e-300) / eps
+    4 max(u |L|, noise) / (eps * scale), u = 2^-53, ``noise`` a measured evaluation noise
+    (``evaluation_noise``); inf for a zero scale (nothing to be relative to)."""
+    rounding = 4 * max(2.0 ** -53 * abs(loss), noise, 1e-300) / eps
     return rtol + (rounding / scale if scale > 0 else np.inf)
 
 

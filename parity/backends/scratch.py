@@ -97,6 +97,26 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
     return result
 
 
+def loss_noise(case: PreparedCase, key: str) -> float:
+    """The evaluation noise of the case's loss along a random direction of tensor ``key`` (a
+    parameter, or ``input``): ``scratchnet.gradcheck.evaluation_noise``, directions from
+    Generator([seed, 4]), one BLAS thread as ``finite_difference_grads``."""
+    from threadpoolctl import threadpool_limits
+
+    from scratchnet.gradcheck import evaluation_noise
+
+    model = build_model(case)
+    loss = LOSSES[case.spec.loss.type].scratch(case.spec.loss.params)
+    x = np.array(case.x)
+
+    def value() -> float:
+        return float(loss.forward(case.y, model.forward(x, training=case.spec.training), case.sample_weight))
+
+    tensor = x if key == "input" else {k: p for k, (p, _) in model.parameters().items()}[key]
+    with threadpool_limits(limits=1, user_api="blas"):
+        return evaluation_noise(value, tensor, np.random.default_rng([case.spec.seed, 4]))
+
+
 def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> dict:
     """Finite differences of the loss at the initial weights (float64 only), for every parameter and
     the input (unless it is integer ids): ``{"<layer>/<param>" | "input": TensorDifferences}``, see

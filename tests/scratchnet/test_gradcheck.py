@@ -109,3 +109,21 @@ def test_float32_and_strided_arrays_are_refused():
         gc.tensor_differences(lambda: 0.0, np.zeros(3, np.float32), np.random.default_rng(0))
     with pytest.raises(ValueError, match="contiguous"):
         gc.numerical_gradient_at(lambda: 0.0, np.zeros((4, 4))[:, ::2], [0])
+
+
+@pytest.mark.parametrize("sigma", [1e-13, 1e-11])
+def test_evaluation_noise_measures_a_planted_noise(sigma):
+    """A smooth function of 7 variables plus independent noise of standard deviation sigma per
+    evaluation (drawn from its own generator): the ECnoise estimate is within a factor 3 of sigma;
+    without the noise it is at most a few u |f| (f's own rounding)."""
+    from scratchnet.gradcheck import evaluation_noise
+
+    x = np.linspace(-1.0, 1.3, 7)
+    jitter = np.random.default_rng(11)
+    noisy = lambda: float(np.sum(np.sin(x) * x) + 2.0 + sigma * jitter.standard_normal())  # noqa: E731
+    estimate = evaluation_noise(noisy, x, np.random.default_rng(5))
+    assert sigma / 3 <= estimate <= 3 * sigma
+    smooth = lambda: float(np.sum(np.sin(x) * x) + 2.0)  # noqa: E731
+    f = smooth()
+    assert evaluation_noise(smooth, x, np.random.default_rng(5)) <= 8 * 2.0 ** -53 * abs(f)
+    np.testing.assert_array_equal(x, np.linspace(-1.0, 1.3, 7))  # restored
