@@ -401,6 +401,8 @@ def _row(res: CaseResult, step, quantity, tensor, a, b, va, vb, floor: float = 0
         excuses = (*excuses, compare.Excuse("declared-deviation", check))
     if "keras" in (a, b) and quantity in ("output", "loss", "grad"):
         excuses = (*excuses, compare.Excuse("tf-flush", lambda m: _tf_flush(res, a, b, quantity, tensor, m)))
+    if quantity == "grad":
+        excuses = (*excuses, compare.Excuse("grad-condition", lambda m: _conditioned(res, tensor, m)))
     if dtype == "float32" and quantity in ("output", "loss", "grad"):
         excuses = (*excuses, compare.Excuse("float32-rounding",
                                             lambda m: _float32_rounding(res, a, b, quantity, tensor, va, vb, m)))
@@ -452,6 +454,8 @@ def _followed(res: CaseResult, devs: list[Deviation], quantity, tensor, step, va
                if follow else res.results[ref])
         j = compare.judge(value, _value(run, quantity, tensor, step), dtype, quantity, step, floor=floor,
                           allowance=allowance)
+        if not (j.passed and j.status == "pass") and quantity == "grad":  # rule grad-condition's bound
+            j = dataclasses.replace(j, passed=_conditioned(res, tensor, j.metrics)[0], status="pass")
         if not follow:
             if not (j.passed and j.status == "pass"):
                 return False, f"{side} differs from its reference {ref} ({j.metrics.max_rel:.2g}) beyond the declared causes"
@@ -490,6 +494,37 @@ def float64_twin(res: CaseResult) -> CaseResult:
         for n, v in res.variants.items()}
     return run_case(spec64(res.spec), variants, data=(up(case.x), up(case.y)),
                     initial={k: up(v) for k, v in case.initial.items()}, finite_differences=False)
+
+
+CONDITION_DRAWS = 4  # sign patterns of rule grad-condition's perturbed reruns
+
+
+def condition_runs(res: CaseResult) -> list[BackendResult]:
+    """Rule grad-condition's reruns: scratchnet's forward and gradients (steps 0) with every
+    initial weight and (real) input element scaled by (1 + s u), s = +-1 drawn from
+    Generator([seed, 5, k]), u the dtype's unit roundoff: how far one rounding of the inputs moves
+    each gradient."""
+    spec = dataclasses.replace(res.spec, steps=0)
+    u = float(np.finfo(res.spec.dtype).eps) / 2
+    out = []
+    for k in range(CONDITION_DRAWS):
+        rng = np.random.default_rng([res.spec.seed, 5, k])
+        scale = lambda a: (a * (1 + u * rng.choice([-1.0, 1.0], a.shape))).astype(a.dtype) if a.dtype.kind == "f" else a  # noqa: E731
+        case = dataclasses.replace(res.case, spec=spec, x=scale(np.asarray(res.case.x)),
+                                   initial={key: scale(np.asarray(w)) for key, w in res.case.initial.items()})
+        out.append(backend_run(res, "scratch", case))
+    return out
+
+
+def _conditioned(res: CaseResult, tensor: str, m) -> tuple[bool, str]:
+    """Rule grad-condition: the pair within 2 e + rtol * scale, e the largest move of scratchnet's
+    gradient of ``tensor`` under a one-rounding perturbation of its inputs (``condition_runs``)."""
+    runs = _rerun(res, "grad-condition", lambda: condition_runs(res))
+    base = np.asarray(_value(res.results["scratch"], "grad", tensor, 0), np.float64)
+    e = max(float(np.max(np.abs(base - _value(run, "grad", tensor, 0)), initial=0.0)) for run in runs)
+    bound = 2 * e + compare.tolerance(res.spec.dtype, "grad") * m.scale
+    return m.max_abs <= bound, (f"the gradient's condition: scratchnet's moves by up to {e:.2g} when its inputs move by "
+                                f"one rounding ({len(runs)} sign patterns); the pair differs by {m.max_abs:.2g}")
 
 
 def flushed_runs(res: CaseResult) -> dict[str, BackendResult]:

@@ -262,7 +262,7 @@ def test_blame_with_twins_names_keras_under_a_convention(monkeypatch):
 
 def test_the_policy_is_one_table_and_every_rule_is_used():
     names = [r["rule"] for r in compare.rules_table()]
-    assert len(names) == len(set(names)) == 14  # float32-rounding: test_float32_rounding.py; loss-condition, tf-flush: test_fuzz_regressions.py
+    assert len(names) == len(set(names)) == 15  # float32-rounding: test_float32_rounding.py; loss-condition, tf-flush, grad-condition: test_fuzz_regressions.py
     assert names[0] == "strict"
 
 
