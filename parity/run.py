@@ -766,18 +766,22 @@ def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, d
 
 
 def _through_reference(res: CaseResult, a: str, b: str, done: dict):
-    """torch vs Keras without a convention, when scratchnet (their common reference) agrees strictly
-    with torch and its row with Keras is explained: the same cause explains this row (max|t - k| <=
-    max|t - s| + max|s - k|), under the scratch-keras row's rule. For causes whose rerun cannot
-    reach torch (a Keras constant scratchnet follows, a Keras defect, TF's float32 values)."""
+    """torch vs Keras without a convention, when both of their rows with scratchnet (their common
+    reference) passed and at least one only by a demonstrated cause: max|t - k| <= max|t - s| +
+    max|s - k|, so the causes of those two rows explain this one, under the rule of the worse of
+    them. For causes whose rerun cannot reach torch (a Keras constant scratchnet follows, a Keras
+    defect, TF's float32 values), and for two causes, one on each side (torch's float32 constant
+    and TF's float32 hyperparameters)."""
     if (a, b) != ("torch", "keras") or res.convention:
         return None
     st, sk = done.get(("scratch", "torch")), done.get(("scratch", "keras"))
-    if st is None or sk is None or st["status"] != "pass" or not sk["passed"] or sk["status"] == "pass":
+    if st is None or sk is None or not st["passed"] or not sk["passed"] or st["status"] == sk["status"] == "pass":
         return None
-    return compare.Excuse(sk["rule"], lambda m: (True, (
-        f"scratch agrees strictly with torch ({st['max_rel']:.2g}) and its difference from keras is explained: "
-        f"{sk['note']}")))
+    worse = max((st, sk), key=lambda row: verdicts.rank(row["status"]))
+    return compare.Excuse(worse["rule"], lambda m: (True, (
+        f"both frameworks agree with scratch, their common reference: torch {st['status']} ({st['max_rel']:.2g}"
+        f"{': ' + st['note'] if st['note'] else ''}); keras {sk['status']} ({sk['max_rel']:.2g}"
+        f"{': ' + sk['note'] if sk['note'] else ''})")))
 
 
 def _rerun(res: CaseResult, label: str, make):
