@@ -222,6 +222,12 @@ RULES: tuple[Rule, ...] = (
          "strictly on this row",
          "rows of the defective framework (parity.mappings.defects)",
          "a known framework bug, named, with a standalone repro in the report folder"),
+    Rule("zero-over-zero", "excuse", "noise",
+         "every backend rerun with epsilon = the dtype's smallest normal (synced as the row) passes the row",
+         "step and state rows of a noise gradient under an optimizer whose epsilon is 0, and every trajectory row "
+         "of such a case (a free run carries the NaN into every tensor)",
+         "a normalising update m / sqrt(v) of a gradient element exactly 0 is 0 / 0 = NaN, of rounding noise "
+         "+-lr: which one a framework computes is chance; the rerun removes only the 0 / 0"),
     Rule("chaos", "excuse", "noise",
          "max|a - b| <= 2 e_t + rtol * sqrt(t) * scale; e_t = max|w_t - w'_t| of scratchnet from the same "
          "weights perturbed by rtol (relative), the largest over 4 random directions",

@@ -759,6 +759,10 @@ def _excuses(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, d
             if defect.framework in (a, b):
                 out.append(compare.Excuse("defect", lambda m, d=defect, w=why: _defect(res, d, w, a, b, t, key, quantity, m,
                                                                                        allowance)))
+    noise = res.noise.tensors if res.noise is not None else set()
+    if res.spec.optimizer.params.get("epsilon") == 0 and quantity in ("step", "state", "trajectory") and (
+            key in noise or (quantity == "trajectory" and noise)):  # a free run carries a 0 / 0 into every tensor
+        out.append(compare.Excuse("zero-over-zero", lambda m: _zero_over_zero(res, a, b, t, key, quantity, m, allowance)))
     through = _through_reference(res, a, b, done)
     if through is not None:
         out.append(through)
@@ -812,17 +816,20 @@ def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m, allo
                 f"the pair's backends by up to {moved:.2g}, the pair differs by {m.max_abs:.2g}")
 
 
-def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None = None) -> dict[str, BackendResult]:
+def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None = None,
+                  override: dict | None = None) -> dict[str, BackendResult]:
     """Every backend rerun with ``rounded`` hyperparameters: synced to the original references
     (step rows) or free-running (trajectory rows); scratchnet, Keras's reference, also follows
     Keras's declared layer constants (``follow_of``), so that both causes are removed at once.
-    ``extra``: backend -> run options of another cause removed in the same rerun (a defect's)."""
+    ``extra``: backend -> run options of another cause removed in the same rerun (a defect's);
+    ``override``: hyperparameters set in every backend's own (a variant's too) after the rounding."""
     spec = res.spec
     twin = dataclasses.replace(res.case, spec=dataclasses.replace(
         spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
     sync = (lambda name: None) if free else (lambda name: res.results[name].steps)
     def own_rounded(s: CaseSpec) -> CaseSpec:  # a variant's own hyperparameters, rounded as TF would round them
-        params = OPTIMIZERS[s.optimizer.type].tf_rounded(s.optimizer.params, s.dtype) or dict(s.optimizer.params)
+        params = {**(OPTIMIZERS[s.optimizer.type].tf_rounded(s.optimizer.params, s.dtype) or s.optimizer.params),
+                  **(override or {})}
         return dataclasses.replace(s, optimizer=dataclasses.replace(s.optimizer, params=FrozenDict(params)))
 
     variants = {name: dataclasses.replace(v, spec=own_rounded(v.spec)) if v.spec is not None else v
@@ -835,6 +842,28 @@ def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None
     if follow_of(res, "keras"):
         options["scratch"]["follow"] = follow_of(res, "keras")  # Keras's reference follows its declared constants too
     return {n: backend_run(variants, n, twin, sync=sync(ref[n]), **options[n]) for n in names}
+
+
+def _zero_over_zero(res: CaseResult, a, b, t, key, quantity, m, allowance=None) -> tuple[bool, str]:
+    """Rule zero-over-zero: with epsilon 0, a normalising update of a gradient element that is
+    exactly 0 is 0 / 0 (NaN), of one that is rounding noise +-lr: for a noise gradient, which a
+    framework gets is chance. Every backend rerun with epsilon the dtype's smallest normal (0 / 0
+    becomes 0, nothing else moves; TF's float32 hyperparameters, if any, rounded in all three)
+    must pass the row."""
+    tiny = float(np.finfo(res.spec.dtype).tiny)
+    free = quantity == "trajectory"
+    spec = res.spec  # TF's float32 hyperparameters removed in the same rerun, where they reach the row
+    params = {**(OPTIMIZERS[spec.optimizer.type].tf_rounded(spec.optimizer.params, spec.dtype) or spec.optimizer.params),
+              "epsilon": tiny}
+    runs = _rerun(res, f"zero-over-zero:{free}", lambda: _rounded_runs(res, params, free, override={"epsilon": tiny}))
+    rerun = compare.judge(runs[a].steps[t - 1][key], runs[b].steps[t - 1][key], res.spec.dtype, quantity, t,
+                          allowance=allowance)
+    ok = rerun.passed and rerun.status == "pass"
+    if not ok and free:  # a free-running rerun parts as any chaotic run does: rule chaos on the rerun's difference
+        ok = _chaos(res, a, t, key, rerun.metrics)[0]
+    return ok, (f"epsilon 0 makes the update of a gradient element that is exactly 0 a 0 / 0 (NaN) and of rounding "
+                f"noise +-lr; rerun with epsilon {tiny:.3g} the pair {'agrees' if ok else 'still differs'} "
+                f"({rerun.metrics.max_rel:.2g})")
 
 
 def _defect(res: CaseResult, defect, why: str, a, b, t, key, quantity, m, allowance=None) -> tuple[bool, str]:

@@ -375,3 +375,25 @@ def test_two_demonstrated_causes_one_on_each_side_explain_the_torch_keras_row():
     bad = run_case(spec, variants={"torch": Variant(spec=planted)})
     failing = [r for r in bad.rows if not r["passed"] and r["quantity"] == "step"]
     assert failing and {r["odd_one_out"] for r in failing} == {"torch"}
+
+
+def test_zero_over_zero_under_epsilon_0_is_demonstrated_by_a_rerun_and_a_wrong_rate_still_fails():
+    """fuzz seed 3 case 101 and seed 5 case 152: a bias before a BatchNorm (zero by the math) under
+    Adam or Nadam with epsilon 0; a framework whose gradient element is exactly 0 computes 0 / 0 =
+    NaN, one whose is rounding noise +-lr. Every backend rerun with epsilon the smallest normal
+    passes the row; a Keras learning rate 1e-3 off still fails."""
+    import dataclasses
+    from pathlib import Path
+
+    from parity.run import Variant, run_case
+    from parity.spec import FrozenDict, parse_spec
+
+    spec = parse_spec(json.loads((Path(__file__).parent / "data" / "fuzz-3-0101-min.json").read_text()))
+    res = run_case(spec)
+    assert res.passed and any(r["rule"] == "zero-over-zero" for r in res.rows), \
+        [r for r in res.rows if not r["passed"]][:2]
+    params = FrozenDict({**spec.optimizer.params, "learning_rate": spec.optimizer.params["learning_rate"] * (1 + 1e-3)})
+    planted = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=params))
+    bad = run_case(spec, variants={"keras": Variant(spec=planted)})
+    assert not bad.passed
+    assert {r["odd_one_out"] for r in bad.rows if not r["passed"] and r["quantity"] == "step"} == {"keras"}

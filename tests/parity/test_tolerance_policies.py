@@ -10,6 +10,7 @@ import pytest
 
 from parity import compare
 from parity.mappings import OPTIMIZERS
+from parity import run as run_module
 from parity.run import run_case
 from parity.spec import parse_spec
 
@@ -49,6 +50,9 @@ def test_zero_gradient_before_batchnorm_passes_with_the_floor_and_fails_without(
     res = run_case(parse_spec(DENSE_BN))
     assert not failing(res)
     monkeypatch.setattr(compare, "gradient_floor", lambda grads: 0.0)
+    # rule grad-condition measures the same noise by a rerun (a noise gradient moves by about itself
+    # when its inputs move by one rounding): off too, so that the floor is shown necessary on its own
+    monkeypatch.setattr(run_module, "_conditioned", lambda res, tensor, m: (False, "off"))
     bias = [r for r in failing(run_case(parse_spec(DENSE_BN))) if r["tensor"] == "0_dense/bias"]
     assert bias and all(r["quantity"] == "grad" for r in bias)
 
@@ -262,7 +266,7 @@ def test_blame_with_twins_names_keras_under_a_convention(monkeypatch):
 
 def test_the_policy_is_one_table_and_every_rule_is_used():
     names = [r["rule"] for r in compare.rules_table()]
-    assert len(names) == len(set(names)) == 15  # float32-rounding: test_float32_rounding.py; loss-condition, tf-flush, grad-condition: test_fuzz_regressions.py
+    assert len(names) == len(set(names)) == 16  # float32-rounding: test_float32_rounding.py; the rest: test_fuzz_regressions.py
     assert names[0] == "strict"
 
 
