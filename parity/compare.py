@@ -166,7 +166,8 @@ RULES: tuple[Rule, ...] = (
          "elements: max|a - fd| <= (FD_RTOL + 2 u |L| / (h * scale)) * scale; directions: |g.d - fd_d| <= "
          "fd_directional_tolerance * |g| |d|; FD_RTOL 1e-7, h 1e-6, u 2^-53",
          "fd rows: scratchnet's float64 gradients against central differences of the loss (every element of a "
-         "small tensor; sampled elements plus random directions of a large one: parity.fdcheck)",
+         "small tensor; sampled elements plus random directions of a large one: parity.fdcheck); a failing row "
+         "judged again with the loss's measured evaluation noise in place of u |L|, then measured at h / 10",
          "O(h^2) truncation plus the rounding of (L(x+h) - L(x-h)) / 2h (derived in scratchnet.gradcheck)"),
     Rule("step-propagation", "tolerance", "pass",
          "|a_e - b_e| <= rtol * scale + A_e(a) + A_e(b) for every element e; A_e = 2 max over sign patterns s "

@@ -117,7 +117,7 @@ def loss_noise(case: PreparedCase, key: str) -> float:
         return evaluation_noise(value, tensor, np.random.default_rng([case.spec.seed, 4]))
 
 
-def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> dict:
+def finite_difference_grads(case: PreparedCase, eps: float = 1e-6, keys: tuple | None = None) -> dict:
     """Finite differences of the loss at the initial weights (float64 only), for every parameter and
     the input (unless it is integer ids): ``{"<layer>/<param>" | "input": TensorDifferences}``, see
     ``scratchnet.gradcheck.tensor_differences`` (every element of a small tensor; sampled elements
@@ -144,4 +144,4 @@ def finite_difference_grads(case: PreparedCase, eps: float = 1e-6) -> dict:
         tensors["input"] = x
     with threadpool_limits(limits=1, user_api="blas"):
         return {k: tensor_differences(value, t, np.random.default_rng([case.spec.seed, 2, i]), eps)
-                for i, (k, t) in enumerate(tensors.items())}
+                for i, (k, t) in enumerate(tensors.items()) if keys is None or k in keys}

@@ -397,3 +397,28 @@ def test_zero_over_zero_under_epsilon_0_is_demonstrated_by_a_rerun_and_a_wrong_r
     bad = run_case(spec, variants={"keras": Variant(spec=planted)})
     assert not bad.passed
     assert {r["odd_one_out"] for r in bad.rows if not r["passed"] and r["quantity"] == "step"} == {"keras"}
+
+
+def test_a_truncation_error_is_shown_by_a_shorter_step_and_a_wrong_gradient_still_fails(monkeypatch):
+    """fuzz seed 5 case 453 (depthwise conv, layer norm, log_sigmoid, BatchNorm, multiply, Huber,
+    float64): a bias's central difference at h = 1e-6 was 2.3e-7 off, all three frameworks'
+    gradients agreeing to 1e-12: the step crosses Huber's transition (a kink of the second
+    derivative), the error linear in h (1.1e-4 at 1e-4, 3.6e-10 at 1e-7). The row is measured again
+    at h / 10 with the rounding bound there; a Dense kernel gradient 1e-4 off still fails."""
+    from pathlib import Path
+
+    from parity.run import run_case
+    from parity.spec import parse_spec
+    from scratchnet.layers import dense as dense_layer
+
+    spec = parse_spec(json.loads((Path(__file__).parent / "data" / "fuzz-5-0453.json").read_text()))
+    res = run_case(spec)
+    fd = [r for r in res.rows if r["quantity"] == "fd"]
+    assert all(r["passed"] for r in fd) and any("measured at h = 1e-07" in r["note"] for r in fd), \
+        [r for r in fd if not r["passed"]]
+    real = dense_layer.dense_backward
+    monkeypatch.setattr(dense_layer, "dense_backward",
+                        lambda dy, cache, **out: (lambda r: (r[0], (1 + 1e-4) * r[1], r[2]))(real(dy, cache)))
+    bad = run_case(spec)
+    dense = spec.layers[-1].name
+    assert any(not r["passed"] and r["tensor"] == f"{dense}/kernel" for r in bad.rows if r["quantity"] == "fd")
