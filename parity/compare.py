@@ -196,12 +196,6 @@ RULES: tuple[Rule, ...] = (
          "TensorFlow's CPU kernels flush subnormal inputs and results to zero (1e-39 * 1.5 = 0 in float32, "
          "1e-310 * 1.5 = 0 in float64); numpy and torch keep them, so a value near the smallest normal "
          "(1.2e-38, 2.2e-308) or one computed from such values can differ by all of itself"),
-    Rule("grad-condition", "excuse", "noise",
-         "max|a - b| <= 2 e + rtol * scale; e = max|g' - g| of scratchnet's gradient rerun with every weight and "
-         "input element scaled by (1 +- u), u the dtype's unit roundoff, the largest over 4 random sign patterns",
-         "grad rows (and the gradients a followed constant's rerun compares)",
-         "a gradient left small by cancellation (terms of 0.05 summing to 2.5e-7) moves by more than rtol of "
-         "itself when its inputs move by one rounding: the rerun measures that condition instead of assuming it"),
     Rule("float32-rounding", "excuse", "noise",
          "the case rerun in float64 on the same data and weights (every backend) passes this row, and each side's "
          "float32 error max|x32 - x64| is at most max(64 x the backends' median float32 error, rtol * scale)",
@@ -209,6 +203,12 @@ RULES: tuple[Rule, ...] = (
          "a tensor that cancels (a sum of large terms with a small result) carries float32 rounding far above rtol "
          "of its own size in every framework; the float64 rerun removes that one cause; 64 = 2^6 separates float32 "
          "implementations (measured up to 34x apart) from a silent TF32 or float16 computation (2^13 coarser)"),
+    Rule("grad-condition", "excuse", "noise",
+         "max|a - b| <= 2 e + rtol * scale; e = max|g' - g| of scratchnet's gradient rerun with every weight and "
+         "input element scaled by (1 +- u), u the dtype's unit roundoff, the largest over 4 random sign patterns",
+         "grad rows (and the gradients a followed constant's rerun compares)",
+         "a gradient left small by cancellation (terms of 0.05 summing to 2.5e-7) moves by more than rtol of "
+         "itself when its inputs move by one rounding: the rerun measures that condition instead of assuming it"),
     Rule("convention", "excuse", "convention",
          "both own-convention twin rows pass strictly (scratch vs keras, scratch[torch] vs torch)",
          "torch-keras step, state and trajectory rows of a case whose update rules differ by definition",
