@@ -9,6 +9,16 @@ from parity.mappings import LOSSES
 from parity.mappings.base import SAME
 
 
+def _learning_rate_times(spec, factor: float):
+    """``spec`` with its learning rate multiplied by ``factor``: a planted optimizer bug."""
+    import dataclasses
+
+    from parity.spec import FrozenDict
+
+    params = FrozenDict({**spec.optimizer.params, "learning_rate": spec.optimizer.params["learning_rate"] * factor})
+    return dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=params))
+
+
 @pytest.mark.parametrize("from_logits", [False, True])
 def test_sparse_labels_after_a_flatten_index_the_canonical_classes(from_logits):
     """fuzz seed 1 case 74: the model's output is a Flatten of an image (torch flattens C,H,W;
@@ -263,16 +273,13 @@ def test_a_noise_element_under_nadam_is_allowed_its_propagated_steps_in_trajecto
     from pathlib import Path
 
     from parity.run import Variant, run_case
-    from parity.spec import FrozenDict, parse_spec
+    from parity.spec import parse_spec
 
     spec = parse_spec(json.loads((Path(__file__).parent / "data" / "fuzz-2-0152.json").read_text()))
     res = run_case(spec)
     assert res.passed, [r for r in res.rows if not r["passed"]][:2]
     assert any(r["rule"] == "trajectory" and r["quantity"] == "trajectory" for r in res.rows)
-    params = FrozenDict({**spec.optimizer.params, "learning_rate": spec.optimizer.params["learning_rate"] * (1 + 1e-6)})
-    import dataclasses
-
-    planted = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=params))
+    planted = _learning_rate_times(spec, 1 + 1e-6)
     bad = run_case(spec, variants={"keras": Variant(spec=planted)})
     failing = [r for r in bad.rows if not r["passed"]]
     assert failing and {r["odd_one_out"] for r in failing if r["quantity"] == "step"} == {"keras"}
@@ -291,17 +298,14 @@ def test_a_declared_deviation_is_carried_through_the_optimizer_like_any_allowed_
     allowed gradient difference is the declared rtol: its propagation through the update scales
     with it. A Keras learning rate 1e-3 off still fails (1e-5 off moves the steps 2e-8, less than
     the float32 resize itself moves them through Adam: 1.2e-6)."""
-    import dataclasses
-
     from parity.run import Variant, run_case
-    from parity.spec import FrozenDict, parse_spec
+    from parity.spec import parse_spec
 
     spec = parse_spec(BILINEAR_ADAM)
     res = run_case(spec)
     assert res.passed, [r for r in res.rows if not r["passed"]][:2]
     assert any(r["quantity"] == "step" and r["status"] == "deviation" for r in res.rows)
-    params = FrozenDict({**spec.optimizer.params, "learning_rate": spec.optimizer.params["learning_rate"] * (1 + 1e-3)})
-    planted = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=params))
+    planted = _learning_rate_times(spec, 1 + 1e-3)
     bad = run_case(spec, variants={"keras": Variant(spec=planted)})
     assert {r["odd_one_out"] for r in bad.rows if not r["passed"] and r["quantity"] == "step"} == {"keras"}
 
@@ -359,19 +363,17 @@ def test_two_demonstrated_causes_one_on_each_side_explain_the_torch_keras_row():
     Keras is TF's float32 accumulator (rerun): each demonstrated, and torch vs Keras, 5.7e-11, is
     both at once. max|t - k| <= max|t - s| + max|s - k|: the row passes under the worse of the two.
     A torch learning rate 1e-6 off still fails, blamed on torch."""
-    import dataclasses
     from pathlib import Path
 
     from parity.run import Variant, run_case
-    from parity.spec import FrozenDict, parse_spec
+    from parity.spec import parse_spec
 
     spec = parse_spec(json.loads((Path(__file__).parent / "data" / "fuzz-5-0280.json").read_text()))
     res = run_case(spec)
     assert res.passed, [r for r in res.rows if not r["passed"]][:2]
     tk = [r for r in res.rows if (r["backend_a"], r["backend_b"]) == ("torch", "keras") and r["quantity"] == "step"]
     assert any("common reference" in r["note"] for r in tk)
-    params = FrozenDict({**spec.optimizer.params, "learning_rate": spec.optimizer.params["learning_rate"] * (1 + 1e-6)})
-    planted = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=params))
+    planted = _learning_rate_times(spec, 1 + 1e-6)
     bad = run_case(spec, variants={"torch": Variant(spec=planted)})
     failing = [r for r in bad.rows if not r["passed"] and r["quantity"] == "step"]
     assert failing and {r["odd_one_out"] for r in failing} == {"torch"}
@@ -382,18 +384,16 @@ def test_zero_over_zero_under_epsilon_0_is_demonstrated_by_a_rerun_and_a_wrong_r
     Adam or Nadam with epsilon 0; a framework whose gradient element is exactly 0 computes 0 / 0 =
     NaN, one whose is rounding noise +-lr. Every backend rerun with epsilon the smallest normal
     passes the row; a Keras learning rate 1e-3 off still fails."""
-    import dataclasses
     from pathlib import Path
 
     from parity.run import Variant, run_case
-    from parity.spec import FrozenDict, parse_spec
+    from parity.spec import parse_spec
 
     spec = parse_spec(json.loads((Path(__file__).parent / "data" / "fuzz-3-0101-min.json").read_text()))
     res = run_case(spec)
     assert res.passed and any(r["rule"] == "zero-over-zero" for r in res.rows), \
         [r for r in res.rows if not r["passed"]][:2]
-    params = FrozenDict({**spec.optimizer.params, "learning_rate": spec.optimizer.params["learning_rate"] * (1 + 1e-3)})
-    planted = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, params=params))
+    planted = _learning_rate_times(spec, 1 + 1e-3)
     bad = run_case(spec, variants={"keras": Variant(spec=planted)})
     assert not bad.passed
     assert {r["odd_one_out"] for r in bad.rows if not r["passed"] and r["quantity"] == "step"} == {"keras"}
