@@ -229,6 +229,12 @@ RULES: tuple[Rule, ...] = (
          "of such a case (a free run carries the NaN into every tensor)",
          "a normalising update m / sqrt(v) of a gradient element exactly 0 is 0 / 0 = NaN, of rounding noise "
          "+-lr: which one a framework computes is chance; the rerun removes only the 0 / 0"),
+    Rule("resync", "excuse", "noise",
+         "each framework's running statistic at step t agrees strictly with its reference rerun from that "
+         "framework's own free weights and statistics at t - 1",
+         "trajectory rows of running statistics (a BatchNorm's moving mean and variance)",
+         "a statistic is a function of the weights it is computed from: with the update itself shown exact, "
+         "its difference is the weights' difference, which their own rows judge"),
     Rule("chaos", "excuse", "noise",
          "max|a - b| <= 2 e_t + rtol * sqrt(t) * scale; e_t = max|w_t - w'_t| of scratchnet from the same "
          "weights perturbed by rtol (relative), the largest over 4 random directions",

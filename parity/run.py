@@ -912,7 +912,9 @@ def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
             by_pair = {}
             for a, b in pairs:
                 allowance = propagated(res, a, b, t, key, "trajectory")
-                excuses = [compare.Excuse("chaos", lambda m, a=a, t=t, key=key: _chaos(res, a, t, key, m)),
+                resync = ([compare.Excuse("resync", lambda m, a=a, b=b, t=t, key=key: _resynced(res, a, b, t, key))]
+                          if key not in r["scratch"].grads else [])  # a running statistic
+                excuses = [*resync, compare.Excuse("chaos", lambda m, a=a, t=t, key=key: _chaos(res, a, t, key, m)),
                            *_excuses(res, a, b, t, key, "trajectory", by_pair, allowance)]
                 row = _row(res, t, "trajectory", key, a, b, runs[a].steps[t - 1][key], runs[b].steps[t - 1][key],
                            allowance=allowance, excuses=tuple(excuses))
@@ -924,6 +926,25 @@ def trajectory_rows(res: CaseResult, steps: list[int]) -> list[dict]:
             res.parted_at = t
             break
     return rows
+
+
+def _resynced(res: CaseResult, a: str, b: str, t: int, key: str) -> tuple[bool, str]:
+    """Rule resync: a running statistic's free-running trajectory, each framework's value at step t
+    against its reference rerun from that framework's own free weights and statistics at t - 1:
+    where each agrees strictly, the framework updates the statistic as the math does, and the
+    pair's difference is carried by the weights it was computed from (judged by their own rows)."""
+    shown = []
+    for n in (a, b):
+        ref = reference_of(n, res.convention)
+        if n == ref:
+            continue
+        rerun = _rerun(res, f"resync:{n}", lambda n=n, ref=ref: backend_run(res, ref, res.case, sync=res.free[n].steps))
+        j = compare.judge(rerun.steps[t - 1][key], res.free[n].steps[t - 1][key], res.spec.dtype, "state", t)
+        if not (j.passed and j.status == "pass"):
+            return False, f"{ref} from {n}'s own weights and statistics at step {t - 1} differs ({j.metrics.max_rel:.2g})"
+        shown.append(f"{n} agrees with {ref} stepped from {n}'s own step-{t - 1} weights and statistics "
+                     f"({j.metrics.max_rel:.2g})")
+    return bool(shown), "; ".join(shown) + ": the difference is carried by the weights the statistic was computed from"
 
 
 def _chaos(res: CaseResult, a: str, t: int, key: str, m) -> tuple[bool, str]:
