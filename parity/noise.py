@@ -33,8 +33,12 @@ def _max_abs(a) -> float:
 class Noise:
     """Which of a case's gradients are noise (``tensors``) and their floor G."""
 
-    def __init__(self, results: dict, spec, initial: dict[str, np.ndarray]):
+    def __init__(self, results: dict, spec, initial: dict[str, np.ndarray], loose: dict[str, float] | None = None):
+        """``loose``: framework -> the rtol of a declared deviation of its gradients that is not a
+        followed constant (a float32 computation, e.g. TF's bilinear resize): its noise is that rtol
+        of G, not the dtype's."""
         frameworks = [results[n] for n in FRAMEWORKS]
+        self.loose = [max(compare.tolerance(spec.dtype, "grad"), (loose or {}).get(n, 0.0)) for n in FRAMEWORKS]
         grads = [[*b.grads.values(), *([] if b.input_grad is None else [b.input_grad])] for b in frameworks]
         self.floor = compare.gradient_floor([g for gs in grads for g in gs])
         self.rtol = compare.tolerance(spec.dtype, "grad")
@@ -43,11 +47,12 @@ class Noise:
         self.tensors = {k for k in keys if self._is_noise([_grad(b, k) for b in frameworks])}
 
     def _is_noise(self, values: list[np.ndarray]) -> bool:
-        """Noise when every framework's value is below rtol * G (and, in float32, no two agree);
-        a framework whose value is not finite has no say (its own rows fail on it)."""
-        values = [v for v in values if np.all(np.isfinite(v))]
-        bound = self.rtol * self.floor
-        if bound <= 0 or any(_max_abs(v) > bound for v in values):
+        """Noise when every framework's value is below rtol * G (its declared float32 deviation's
+        rtol for a framework that has one) and, in float32, no two agree; a framework whose value is
+        not finite has no say (its own rows fail on it)."""
+        pairs = [(v, rtol) for v, rtol in zip(values, self.loose) if np.all(np.isfinite(v))]
+        values = [v for v, _ in pairs]
+        if self.rtol * self.floor <= 0 or any(_max_abs(v) > rtol * self.floor for v, rtol in pairs):
             return False
         dtype = self.spec.dtype
         if dtype == "float64":  # below 1e-12 * G a real gradient is rare, and two frameworks often

@@ -337,10 +337,12 @@ def run_case(spec: CaseSpec, variants: Mapping[str, Variant] | None = None, data
         free = {"torch": run("torch"), "keras": run("keras")} if spec.steps >= 2 else {}
         fd = (scratch.finite_difference_grads(variant_case(case, variants.get("scratch")))
               if spec.dtype == "float64" and finite_differences else None)
-    noise = Noise(results, spec, case.initial)
     loss_dev = LOSSES[spec.loss.type].deviation(case, results["scratch"].loss)
+    declared = deviations(case) + ([loss_dev] if loss_dev else [])
+    noise = Noise(results, spec, case.initial, loose={
+        d.backend: d.rtol for d in declared if "grad" in d.quantities and d.follow is None})
     out = CaseResult(spec, case, results, fd, convention=convention, convention_quantities=convention_quantities(case),
-                     deviations=deviations(case) + ([loss_dev] if loss_dev else []), noise=noise,
+                     deviations=declared, noise=noise,
                      free=free, defects=defects.triggered(case) if spec.steps else [], variants=variants,
                      crashes=crashes)
     out.diverged_at = diverged_at(out)
@@ -648,20 +650,24 @@ FRAMEWORKS = ("scratch", "torch", "keras")
 
 def propagated(res: CaseResult, a: str, b: str, t: int, key: str, quantity: str, rtol: float | None = None):
     """Rule step-propagation's allowance A(a) + A(b) of a step row at step t, the sum over the
-    steps so far of a trajectory row, None for a state or any other row. ``rtol``: the allowed
-    gradient difference's size (the dtype's, or a declared deviation's), propagated through the
-    optimizer by rerunning it (``parity.propagation``: the update is not linear in it)."""
+    steps so far of a trajectory row, None for a state or any other row. ``rtol``: a declared
+    deviation's allowed gradient difference, relative to G in every tensor (a float32 computation's
+    error is the size of the terms it sums; default: the dtype's, G for noise gradients only),
+    propagated through the optimizer by rerunning it (``parity.propagation``: not linear in it)."""
     if quantity not in ("step", "trajectory") or key not in res.results["scratch"].grads:
         return None
+    declared = rtol is not None  # a declared deviation's float32 error is relative to G in every tensor
     rtol = compare.RTOL[res.spec.dtype] if rtol is None else rtol
     noise = res.noise or Noise(res.results, res.spec, res.case.initial)
-    allow = _rerun(res, f"allowances:{rtol!r}", lambda: _allowances(res, noise, rtol))
+    tensors = set(res.results["scratch"].grads) if declared else set(noise.tensors) - {"input"}
+    allow = _rerun(res, f"allowances:{rtol!r}", lambda: _allowances(res, tensors, rtol))
     steps = [t] if quantity == "step" else range(1, t + 1)
     return sum(_pair_allowance(allow, res.convention, a, b, s, key) for s in steps)
 
 
-def _allowances(res: CaseResult, noise: Noise, rtol: float) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Rule step-propagation's A_t for each reference run (``parity.propagation``)."""
+def _allowances(res: CaseResult, floored: set, rtol: float) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Rule step-propagation's A_t for each reference run (``parity.propagation``); ``floored``: the
+    tensors whose allowed gradient difference is relative to G (noise gradients)."""
     spec = res.spec
     mapping = OPTIMIZERS[spec.optimizer.type]
     out = {}
@@ -672,7 +678,7 @@ def _allowances(res: CaseResult, noise: Noise, rtol: float) -> dict[str, list[di
         convention = "torch" if name == "scratch[torch]" else "keras"
         out[name] = propagation.step_allowances(
             lambda c=convention: mapping.scratch(spec.optimizer.params, c),
-            res.case.initial, ref.steps, ref.step_grads, set(noise.tensors) - {"input"}, rtol)
+            res.case.initial, ref.steps, ref.step_grads, floored, rtol)
     return out
 
 
