@@ -4,7 +4,8 @@ A gradient is *noise* when the math makes it zero (a bias right before a trainin
 BatchNorm, which subtracts the batch mean; a bias under a softmax across the axis it is broadcast
 along) and the frameworks' sums leave only rounding behind. Over the three frameworks' gradients
 of one tensor:
-- small: max|g| <= rtol * G in every framework, G the case's largest gradient (rounding errors
+- small: max|g| <= rtol * G in every framework (rtol a declared float32 deviation's for a
+  framework that computes the gradient in float32), G the case's largest gradient (rounding errors
   are absolute, of the size of the terms summed, so G sets their scale). In float64 (rtol 1e-12)
   that is the whole test;
 - and in float32 (rtol 1e-5, far above rounding) also incoherent: no two frameworks agree on it

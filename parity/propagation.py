@@ -28,10 +28,11 @@ noise (|g| <= dg) Adam's A_t is ~2 lr, the size of the +-lr steps noise makes; f
 lr * dg. The rounding of the update itself is the row's ``rtol * scale``.
 
 Chaos. A free-running trajectory (each backend on its own weights) amplifies any rounding
-difference when the run is chaotic. ``perturbed_run`` reruns scratchnet from the initial weights
-perturbed by rtol (relative to each tensor's largest magnitude) in a random direction drawn from
-Generator([seed, 3]): the distance e_t between it and the reference measures how much this run
-amplifies a rounding-size difference by step t.
+difference when the run is chaotic. ``perturbed_runs`` reruns scratchnet from the initial weights
+perturbed by rtol (relative to each tensor's largest magnitude) in CHAOS_DRAWS random directions,
+direction k drawn from Generator([seed, 3, k]): the largest distance e_t between them and the
+reference measures how much this run amplifies a rounding-size difference by step t (one
+direction is one sample of it).
 """
 from __future__ import annotations
 

@@ -834,6 +834,7 @@ def _rounded_runs(res: CaseResult, rounded: dict, free: bool, extra: dict | None
     twin = dataclasses.replace(res.case, spec=dataclasses.replace(
         spec, optimizer=dataclasses.replace(spec.optimizer, params=FrozenDict(rounded))))
     sync = (lambda name: None) if free else (lambda name: res.results[name].steps)
+
     def own_rounded(s: CaseSpec) -> CaseSpec:  # a variant's own hyperparameters, rounded as TF would round them
         params = {**(OPTIMIZERS[s.optimizer.type].tf_rounded(s.optimizer.params, s.dtype) or s.optimizer.params),
                   **(override or {})}

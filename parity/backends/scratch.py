@@ -97,6 +97,23 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
     return result
 
 
+def _loss_at(case: PreparedCase):
+    """(value, tensors): the case's loss at scratchnet's initial weights as a function of no
+    arguments, and the arrays it reads, perturbed in place by the callers: every parameter, and
+    the input unless it is integer ids."""
+    model = build_model(case)
+    loss = LOSSES[case.spec.loss.type].scratch(case.spec.loss.params)
+    x = np.array(case.x)
+
+    def value() -> float:
+        return float(loss.forward(case.y, model.forward(x, training=case.spec.training), case.sample_weight))
+
+    tensors = {k: p for k, (p, _) in model.parameters().items()}
+    if x.dtype.kind not in "iu":
+        tensors["input"] = x
+    return value, tensors
+
+
 def loss_noise(case: PreparedCase, key: str) -> float:
     """The evaluation noise of the case's loss along a random direction of tensor ``key`` (a
     parameter, or ``input``): ``scratchnet.gradcheck.evaluation_noise``, directions from
@@ -105,16 +122,9 @@ def loss_noise(case: PreparedCase, key: str) -> float:
 
     from scratchnet.gradcheck import evaluation_noise
 
-    model = build_model(case)
-    loss = LOSSES[case.spec.loss.type].scratch(case.spec.loss.params)
-    x = np.array(case.x)
-
-    def value() -> float:
-        return float(loss.forward(case.y, model.forward(x, training=case.spec.training), case.sample_weight))
-
-    tensor = x if key == "input" else {k: p for k, (p, _) in model.parameters().items()}[key]
+    value, tensors = _loss_at(case)
     with threadpool_limits(limits=1, user_api="blas"):
-        return evaluation_noise(value, tensor, np.random.default_rng([case.spec.seed, 4]))
+        return evaluation_noise(value, tensors[key], np.random.default_rng([case.spec.seed, 4]))
 
 
 def finite_difference_grads(case: PreparedCase, eps: float = 1e-6, keys: tuple | None = None) -> dict:
@@ -132,16 +142,7 @@ def finite_difference_grads(case: PreparedCase, eps: float = 1e-6, keys: tuple |
 
     from scratchnet.gradcheck import tensor_differences
 
-    model = build_model(case)
-    loss = LOSSES[case.spec.loss.type].scratch(case.spec.loss.params)
-    x = np.array(case.x)
-
-    def value() -> float:
-        return float(loss.forward(case.y, model.forward(x, training=case.spec.training), case.sample_weight))
-
-    tensors = {k: p for k, (p, _) in model.parameters().items()}
-    if x.dtype.kind not in "iu":
-        tensors["input"] = x
+    value, tensors = _loss_at(case)
     with threadpool_limits(limits=1, user_api="blas"):
         return {k: tensor_differences(value, t, np.random.default_rng([case.spec.seed, 2, i]), eps)
                 for i, (k, t) in enumerate(tensors.items()) if keys is None or k in keys}
