@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchnet import fusion
 from scratchnet.layers.base import Layer, as_float_dtype
 from scratchnet.layers.merge import Merge
 from scratchnet.model import Sequential
@@ -215,6 +216,10 @@ class Model:
                 for layer in self.layers for name, value in {**layer.params, **layer.state}.items()}
 
     set_weights = Sequential.set_weights
+
+    def _relu_pools(self) -> list:
+        """``Sequential._relu_pools``: here, a pool whose one input is a convolution no other node reads."""
+        return fusion.relu_pool_pairs(self.layers, self.inputs)
 
     # -- training: Sequential's functions (they need forward, backward, layers, parameters) ---
     compile = Sequential.compile

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from scratchnet import fusion
 from scratchnet import losses as losses_mod
 from scratchnet import optimizers as optimizers_mod
 from scratchnet.layers.base import Layer, as_float_dtype
@@ -191,8 +192,16 @@ class Sequential:
         _check_batch(x, y, "train_step")
         return self._train_step(x, y)
 
+    def _relu_pools(self) -> list:
+        """The (convolution, max-pool) pairs whose ReLU a training step moves behind the pool
+        (``scratchnet.fusion``): here, a pool right after its convolution."""
+        layers = self.layers
+        return fusion.relu_pool_pairs(layers, {b.name: (a.name,) for a, b in zip(layers, layers[1:])})
+
     def _train_step(self, x: np.ndarray, y: np.ndarray) -> float:
-        out = self.forward(x, training=True)
+        with fusion.relu_after_pool(self._relu_pools()):  # the same numbers, fewer passes
+            out = self.forward(x, training=True)
+        self.outputs = type(self.outputs)()  # a fused convolution's output is its pre-activation: none kept
         value = self.loss.forward(y, out)
         self.backward(self.loss.backward(), input_grad=False)
         params, grads = {}, {}

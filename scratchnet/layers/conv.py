@@ -326,14 +326,21 @@ class _ConvBase(Layer):
         return _windows.windows_out_hw(self.name, "kernel_size", (h, w), self.kernel_size,
                                        self.strides, self._pads(h, w), self.dilation_rate)
 
+    relu_deferred = False  # set for one forward by ``scratchnet.fusion``: the max-pool reading y applies the ReLU
+
+    def relu_activation(self) -> bool:
+        """Whether the activation is a plain ReLU (what the convolution can fuse, or defer)."""
+        return self.activation.name == "relu" and not self.activation.params
+
     def _fused_relu(self) -> bool:
         """Whether the convolution applies the activation itself (``conv2d_forward(relu=True)``)."""
-        return self.activation.name == "relu" and not self.activation.params
+        return self.relu_activation() and not self.relu_deferred
 
     def _activate(self, z, conv_cache):
         """y = act(z), over z's own buffer when the activation allows it (else a fresh y); a
-        fused ReLU was applied by the convolution already (no activation cache then)."""
-        if self._fused_relu():
+        fused ReLU was applied by the convolution already, a deferred one is left to the pool
+        (no activation cache then: the backward takes dy as dz)."""
+        if self.relu_activation():
             return z, (conv_cache, None)
         y, act_cache = self.activation.forward(z, out=z if self.activation.in_place else None)
         return y, (conv_cache, act_cache)

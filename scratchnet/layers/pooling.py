@@ -20,8 +20,10 @@ from scratchnet.layers.base import Layer, pair
 
 __all__ = ["MaxPool2D", "AveragePool2D", "GlobalAveragePool2D"]
 
+_ZERO = {np.dtype(t): np.zeros((), t) for t in (np.float32, np.float64)}  # 0-d zeros (package docstring)
 
-def max_pool2d_forward(x, pool_size, strides, pads, buffer=None):
+
+def max_pool2d_forward(x, pool_size, strides, pads, buffer=None, relu=False):
     """y[n,i,j,c] = max_{a,b} xp[n, i s_h + a, j s_w + b, c], xp padded with -inf.
 
     Returns ``(y, cache)``; the cache keeps, per output, the flat index k = a pw + b of the
@@ -29,13 +31,18 @@ def max_pool2d_forward(x, pool_size, strides, pads, buffer=None):
     offset by offset: y = max(y, slice_k) and k where slice_k > y strictly (so the first maximum
     keeps it; since k only grows, idx = max(idx, k [slice_k > y])). A NaN in a window makes y
     NaN (``np.maximum`` propagates it) while the gradient goes to the first maximum of the cells
-    before the first NaN, or to the NaN when it is cell 0 (torch points at the NaN)."""
+    before the first NaN, or to the NaN when it is cell 0 (torch points at the NaN).
+
+    ``relu=True``: y = relu(max_{a,b} xp[...]) instead, which is max-pooling of relu(x) with
+    relu(x)'s gradient (``scratchnet.fusion``): a window whose routed cell's value z* is not > 0
+    sends no gradient anywhere, its index moved past the last offset (k + ph pw). z* is the
+    maximum y, except in a window with a NaN (y NaN), where it is read from the routed cell."""
     xp = _windows.pad_into(x, pads, -np.inf, buffer)  # (N, H_p, W_p, C)
     (ph, pw), (sh, sw) = pool_size, strides
     n, c = x.shape[0], x.shape[3]
     ho, wo = _windows.output_size(xp.shape[1], ph, sh), _windows.output_size(xp.shape[2], pw, sw)
     shape = (n, ho, wo, c)
-    idx_dtype = np.uint8 if ph * pw <= 256 else np.int32
+    idx_dtype = np.uint8 if 2 * ph * pw <= 256 else np.int32  # room for k + ph pw
     y = _windows.alloc(buffer, "y", shape, x.dtype)  # (N, H_out, W_out, C)
     idx = _windows.alloc(buffer, "idx", shape, idx_dtype)  # (N, H_out, W_out, C)
     mask = _windows.alloc(buffer, "mask", shape, np.uint8)  # shared with the backward's
@@ -50,13 +57,26 @@ def max_pool2d_forward(x, pool_size, strides, pads, buffer=None):
         k_won = np.multiply(mask, idx_dtype(k), out=mask if idx_dtype is np.uint8 else None)  # k or 0
         np.maximum(idx, k_won, out=idx)
         np.maximum(y, window, out=y)
+    if relu:  # relu' at the routed cell, [z* > 0]: the other windows' index past every offset
+        if np.isnan(y.sum()):  # (rare) a NaN window routes to a cell before its NaN: read z* there
+            routed = np.empty_like(y)
+            for k, (_, _, rows, cols) in enumerate(slices):
+                np.copyto(routed, xp[:, rows, cols, :], where=idx == k)
+            np.greater(routed, _ZERO[y.dtype], out=won)
+        else:  # z* = y
+            np.greater(y, _ZERO[y.dtype], out=won)
+        np.logical_not(won, out=won)
+        k_off = np.multiply(mask, idx_dtype(ph * pw), out=mask if idx_dtype is np.uint8 else None)
+        np.add(idx, k_off, out=idx)
+        np.maximum(y, _ZERO[y.dtype], out=y)
     return y, (idx, x.shape, xp.shape, pool_size, strides, pads, {"buffer": buffer})
 
 
 def max_pool2d_backward(dy, cache):
     """dxp[n, i s_h + a*, j s_w + b*, c] += dy[n,i,j,c] at each window's first maximum (a*, b*);
     dx = dxp without its padding (a padded -inf cell is never a maximum). Per offset k:
-    dxp[slice_k] = dy [idx == k] (+= where windows overlap)."""
+    dxp[slice_k] = dy [idx == k] (+= where windows overlap); an index past the last offset (a
+    fused ReLU's dropped window) matches none."""
     idx, x_shape, xp_shape, (ph, pw), strides, pads = cache[:6]
     buffer = cache[6]["buffer"] if len(cache) > 6 else None
     n, ho, wo, c = dy.shape
@@ -153,8 +173,11 @@ class MaxPool2D(_Pool2D):
     (alias ``MaxPool2D``) matches this layer; it has no explicit int padding.
     """
 
+    relu_output = False  # set for one forward by ``scratchnet.fusion``: y = relu(max), its gradient too
+
     def _forward(self, x, training):
-        return max_pool2d_forward(x, self.pool_size, self.strides, self._padding, buffer=self._buffer)
+        return max_pool2d_forward(x, self.pool_size, self.strides, self._padding, buffer=self._buffer,
+                                  relu=self.relu_output)
 
     def _backward(self, dy, cache):
         return max_pool2d_backward(dy, cache)
