@@ -117,9 +117,10 @@ def markdown(rows: list[dict], *, command: str, machine: Mapping, threads: int, 
         f"`threadpoolctl.threadpool_limits({threads})` for numpy's BLAS and every other loaded pool",
         f"- Math libraries: {'; '.join(blas[b] for b in BACKENDS if b in blas)}",
         f"- Samples: {warmup} untimed warm-up rounds, then {repeat} timed rounds; each round gives one sample of each "
-        "framework in turn (scratch, torch, keras): the mean of as many consecutive steps as fill 2 ms (one step when "
-        "a step is longer), the count sized on consecutive steps as `timeit` sizes its loops, so that the first, "
-        "cold step after another framework's is a small share of a sample. Clock: the process's CPU time "
+        "framework in turn (scratch, torch, keras): one untimed step (the first after another framework's pays for "
+        "its cold caches, which a training loop's steps do not), then the mean of as many consecutive steps as fill "
+        "2 ms (one step when a step is longer), the count sized on consecutive steps as `timeit` sizes its loops. "
+        "Clock: the process's CPU time "
         "(`time.process_time`, all threads; with one thread per framework, the step's own work, unaffected by other "
         "processes on a shared machine), garbage collector off",
         "",

@@ -2,18 +2,23 @@
 
 ``interleaved(steps, repeat, warmup)`` first runs ``warmup`` untimed rounds (the Keras step is
 traced in the first), then sizes each framework's samples, then runs ``repeat`` timed rounds; a
-round calls each step ``loops`` times in a row, framework by framework, in the order given
-(scratch, torch, keras). One sample is the mean over those ``loops`` consecutive steps.
+round calls each step ``1 + loops`` times in a row, framework by framework, in the order given
+(scratch, torch, keras), and times the last ``loops`` of them. One sample is the mean over those
+``loops`` consecutive steps.
 
-``loops`` is sized on consecutive calls, as ``timeit.autorange`` does: the smallest count whose run
-lasts at least ``MIN_SAMPLE_S``. Consecutive, because the first call after another framework's
-step pays for the cache lines that step evicted (and, after TensorFlow, for its threads going back
-to sleep): sized on those cold single calls, a 20 µs step got samples of a dozen calls and the
-cold start charged it about a fifth of its time. A training loop runs one framework's steps back
-to back, which is what a long sample measures. Interleaving the samples spreads slow drifts of
-the machine (other processes, clock changes) over all frameworks alike instead of charging them to
-whichever ran during the drift. The garbage collector is off while timing (as in ``timeit``) and
-runs before.
+What a sample measures is a step of a training loop, which runs one framework's steps back to back.
+The first call after another framework's step is not one: it pays for the cache lines that step
+evicted and, after TensorFlow, for its threads going back to sleep. Measured on the 56 px two-conv
+CNN (40 ms steps, 1 thread, 30 calls each): scratchnet 32.9 ms after its own step against 37.0 ms
+after Keras's and 44.8 ms after torch's, torch 36.2 ms after its own against 43.4 ms after Keras's
+and 42.9 ms after scratchnet's; with the order fixed, those penalties would be charged by
+whichever framework happens to follow which. So every sample starts with one untimed call (the
+"previous step" of its loop), and ``loops`` is sized on consecutive calls, as ``timeit.autorange``
+does: the smallest count whose run lasts at least ``MIN_SAMPLE_S`` (sized on cold single calls,
+a 20 us step got samples of a dozen calls and the cold start charged it about a fifth of its
+time). Interleaving the samples spreads slow drifts of the machine (other processes, clock
+changes) over all frameworks alike instead of charging them to whichever ran during the drift. The
+garbage collector is off while timing (as in ``timeit``) and runs before.
 
 The clock is the process's CPU time (``time.process_time``: user + system time of all its threads),
 not wall time: on a shared machine another process's work delays a step's wall time but not its
@@ -82,6 +87,7 @@ def interleaved(steps: Mapping[str, Callable[[], float]], repeat: int, warmup: i
         for _ in range(repeat):
             for name, step in steps.items():
                 loops = out.loops[name]
+                step()  # the step before the sample in its training loop: warms the caches, untimed
                 elapsed, loss = _run(step, loops)
                 out.times[name].append(elapsed / loops)
                 out.last_loss[name] = loss
