@@ -25,7 +25,9 @@ class Sequential:
     Buffers: ``forward`` returns (and ``outputs`` holds) the layers' own work arrays, valid until
     the next ``forward``; ``backward``'s dL/dx until the next ``backward``; the gradients between
     layers are handed down and may be overwritten (see ``layers.base``). ``predict`` returns a copy. ``train_step`` asks for no input gradient: layers before the
-    first one with parameters are not run backward, and that one skips its dL/dx.
+    first one with parameters are not run backward, and that one skips its dL/dx. ``train_step``
+    and ``fit`` keep no per-layer ``outputs`` (emptied): they move a convolution's ReLU behind the
+    max-pool that reads it (``scratchnet.fusion``: the same numbers, fewer passes).
 
     Training input: ``train_step``, ``fit`` and ``evaluate`` refuse a NaN or an infinity in x or
     (float) y, and ``train_step`` and ``fit`` an empty batch, with a ValueError before anything
