@@ -121,7 +121,9 @@ def _check(module, spec: dict, weights: dict, x=None) -> None:
     with torch_backend.torch_state(parsed.dtype):
         net, entries = torch_backend.build(case)
         layout0 = torch_backend.input_layout(x)
-        xt = torch.from_numpy(np.ascontiguousarray(layout0.from_canonical(x)))
+        # a fresh C-order copy: np.ascontiguousarray keeps a one-channel NHWC->NCHW transpose's strides,
+        # which torch reads as channels_last memory, and a user's x.view(-1, K) then refuses the conv output
+        xt = torch.from_numpy(np.array(layout0.from_canonical(x), order="C"))
         try:
             with torch.no_grad():
                 theirs = module.eval()(xt)
@@ -265,9 +267,10 @@ class _Walker:
     def _module(self, module, path: str, inputs: list[str], hints: dict, views: list[bool] | None = None):
         cls = type(module).__name__
         views = views or [False] * len(inputs)
-        if path in self.called:
+        stateless = not any(True for _ in module.parameters()) and not any(True for _ in module.buffers())
+        if path in self.called and not stateless:
             raise refuse(path, cls, "called twice: shared weights have no spec")
-        self.called.add(path)
+        self.called.add(path)  # a stateless module (ResNet's one self.relu) is one spec layer per call
         found = claim("from_torch", module, self._context(inputs, views, hints), path, cls)
         if found is None:
             raise refuse(path, cls, f"no parity mapping for torch class {cls} (parity explain lists the types)")
@@ -336,6 +339,14 @@ class _Walker:
 
         return isinstance(self.root.get_submodule(node.target), nn.RNNBase)
 
+    def _flat_size(self, src: str, rest: list) -> bool:
+        """``x.view(-1, K)`` (the PyTorch tutorial's LeNet: ``x.view(-1, 16 * 5 * 5)``) and
+        ``x.view(N, K)`` / ``x.view(x.size(0), K)`` where K is the whole per-sample size: a flatten."""
+        size = int(np.prod(self.shapes[src]))
+        if len(rest) == 1 and isinstance(rest[0], (tuple, list)):
+            rest = list(rest[0])
+        return len(rest) == 2 and rest[1] == size and (rest[0] == -1 or rest[0] == ("batch",))
+
     def _layer(self, name: str) -> Imported:
         return next(it for it in self.items if it.name == name)
 
@@ -367,7 +378,7 @@ class _Walker:
             return self._getitem(node, src, values, prefix)
         if isinstance(target, str) and target in ("view", "reshape") or target is torch.reshape:
             rest = [values.get(a, a) if hasattr(a, "op") else a for a in node.args[1:]]
-            if isinstance(src, str) and rest in ([("batch",), -1], [("batch",), -1]):
+            if isinstance(src, str) and (rest == [("batch",), -1] or self._flat_size(src, rest)):
                 return self._add(prefix + node.name, "flatten", {"type": "flatten"}, [src], {})
             raise refuse(prefix + node.name, f"{target}", "a reshape other than x.view(x.size(0), -1) acts on torch's "
                          "NCHW order: no spec layer")

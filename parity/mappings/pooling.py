@@ -183,6 +183,8 @@ def _pool_from_torch(module, ictx, kind: str):
         k, st = pool.kernel_size, pool.stride
         pads = ((top, bottom), (left, right))
         return _pool_import(kind, k, st, pads, ictx)
+    if type(pool) is (nn.AdaptiveMaxPool2d if kind == "max" else nn.AdaptiveAvgPool2d):
+        return _adaptive_as_pool(pool, ictx, kind)
     if type(pool) is not cls:
         return None
     name = type(pool).__name__
@@ -200,6 +202,56 @@ def _pool_from_torch(module, ictx, kind: str):
     if kind == "avg" and pool.divisor_override is not None:
         raise Refused("nn.AvgPool2d(divisor_override=...): no Keras twin")
     return _pool_import(kind, k, st, pads, ictx)
+
+
+# F.max_pool2d / F.avg_pool2d's arguments after the input, in order (their modules' keywords)
+_POOL_ARGS = {"max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+              "avg": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")}
+
+
+def _pool_call(target, args, kwargs, ictx, kind: str):
+    """``F.max_pool2d(x, k, ...)`` / ``F.avg_pool2d(x, k, ...)`` (the PyTorch tutorial's LeNet) read as
+    the module with the same arguments; ``F.adaptive_avg_pool2d(x, size)`` / ``_max_`` as the module."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from parity.mappings.base import TENSOR
+
+    if args[:1] != (TENSOR,):
+        return None
+    if target is (F.max_pool2d if kind == "max" else F.avg_pool2d):
+        names = _POOL_ARGS[kind]
+        if len(args) - 1 > len(names):
+            return None
+        given = {**dict(zip(names, args[1:])), **kwargs}
+        if given.get("stride") in ((), []):
+            given["stride"] = None  # torch's own default: the kernel size
+        module = (nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(**given)
+    elif target is (F.adaptive_max_pool2d if kind == "max" else F.adaptive_avg_pool2d):
+        size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
+        module = (nn.AdaptiveMaxPool2d if kind == "max" else nn.AdaptiveAvgPool2d)(size)
+    else:
+        return None
+    found = _pool_from_torch(module, ictx, kind)
+    return None if found is None else found.fields
+
+
+def _adaptive_as_pool(pool, ictx, kind: str):
+    """``nn.AdaptiveAvgPool2d((oh, ow))`` (torchvision's VGG and AlexNet heads) on an H x W image with
+    oh | H and ow | W: window i covers rows [floor(i H / oh), ceil((i + 1) H / oh)), i.e. exactly
+    the pool of size and stride (H / oh, W / ow); (1, 1) is the global pool's (None for it here)."""
+    if len(ictx.in_shape) != 3 or ictx.in_layout.kind != "channels_first":
+        raise Refused(f"2-d adaptive pooling on a tensor of shape {ictx.in_shape} (expected an NCHW image)")
+    h, w = ictx.in_shape[:2]
+    size = pool.output_size if isinstance(pool.output_size, (tuple, list)) else (pool.output_size,) * 2
+    oh, ow = (h if size[0] is None else size[0]), (w if size[1] is None else size[1])
+    if (oh, ow) == (1, 1):
+        return None
+    if h % oh or w % ow or getattr(pool, "return_indices", False):
+        raise Refused(f"nn.{type(pool).__name__}(({oh}, {ow})) on a {h}x{w} image: only an output size dividing "
+                      "the input's is a fixed pool (Keras has no adaptive pooling)")
+    k = (h // oh, w // ow)
+    return _pool_import(kind, k, k, ((0, 0), (0, 0)), ictx)
 
 
 def _pool_import(kind, k, st, pads, ictx):
@@ -307,7 +359,8 @@ register(
             notes=_POOL_PADDING),
         torch=lambda ctx: _torch_pool(ctx, "max"), keras=lambda ctx: _keras_pool(ctx, "max"),
         scratch_class="MaxPool2D", value_preserving=True, shift_preserving=True,
-        from_torch=lambda m, ictx: _pool_from_torch(m, ictx, "max"), from_keras=lambda l, ictx: _pool_from_keras(l, ictx, "max")),
+        from_torch=lambda m, ictx: _pool_from_torch(m, ictx, "max"),
+        from_torch_call=lambda t, a, k, ictx: _pool_call(t, a, k, ictx, "max"), from_keras=lambda l, ictx: _pool_from_keras(l, ictx, "max")),
     LayerMapping(
         type="average_pool2d", family="pooling",
         atlas=Atlas(
@@ -327,7 +380,8 @@ register(
             notes=_POOL_PADDING),
         torch=lambda ctx: _torch_pool(ctx, "avg"), keras=lambda ctx: _keras_pool(ctx, "avg"),
         scratch_class="AveragePool2D", value_preserving=True, shift_preserving=True,
-        from_torch=lambda m, ictx: _pool_from_torch(m, ictx, "avg"), from_keras=lambda l, ictx: _pool_from_keras(l, ictx, "avg")),
+        from_torch=lambda m, ictx: _pool_from_torch(m, ictx, "avg"),
+        from_torch_call=lambda t, a, k, ictx: _pool_call(t, a, k, ictx, "avg"), from_keras=lambda l, ictx: _pool_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_average_pool2d", family="pooling",
         atlas=Atlas(

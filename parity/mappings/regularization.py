@@ -123,6 +123,19 @@ def _from_torch(module, ictx):
     return None
 
 
+def _from_torch_call(target, args, kwargs, ictx):
+    """``F.dropout(x, p, training=self.training)`` (torch.fx records the module's mode as a constant;
+    the spec's ``training`` is that mode); ``inplace`` changes nothing the spec sees."""
+    import torch.nn.functional as F
+
+    from parity.mappings.base import TENSOR
+
+    if target is not F.dropout or args[:1] != (TENSOR,):
+        return None
+    p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+    return {"type": "dropout", "rate": float(p)}
+
+
 def _from_keras(layer, ictx):
     """``keras.layers.Dropout(rate)`` (without noise_shape) or the harness's ``MaskedDropout(rate)``."""
     import keras
@@ -158,5 +171,6 @@ register(LayerMapping(
         notes=("Masks come from different generators in each framework, so parity injects one mask drawn by the "
                "harness (numpy Generator from the case seed) into all three. x * (1/(1-p)) matches torch's and "
                "Keras's own kernels bit for bit; x / (1-p) is 1 ulp off. Keras noise_shape is not supported.")),
-    torch=_torch, keras=_keras, scratch_class="Dropout", from_torch=_from_torch, from_keras=_from_keras,
+    torch=_torch, keras=_keras, scratch_class="Dropout", from_torch=_from_torch, from_torch_call=_from_torch_call,
+    from_keras=_from_keras,
 ))

@@ -1,0 +1,172 @@
+"""from_torch on public architectures as their authors write them (small sizes, the same code
+idioms): the PyTorch tutorial's LeNet (``F.max_pool2d``, ``x.view(-1, 16 * 5 * 5)``), torchvision's
+ResNet BasicBlock (one ``self.relu`` called twice, a downsample shortcut, ``out += identity``),
+torchvision's VGG head (``nn.AdaptiveAvgPool2d((7, 7))``) and ``F.dropout(x, p, self.training)``.
+Each import is checked by the importer against the module's own output; the refusals below show
+that what is not a spec layer is still refused by name."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import parity  # noqa: E402
+from parity import importers as imp  # noqa: E402
+
+
+def _randomise_bn(module):
+    """Trained-looking BatchNorm statistics and affine parameters (a fresh BN is the identity-ish)."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+    return module.eval()
+
+
+class TutorialLeNet(nn.Module):
+    """The PyTorch 60-minute blitz's network, on 1 x 20 x 16 images (one channel: the importer's check feeds
+    a fresh C-order NCHW tensor, not a transposed NHWC one that torch reads as channels_last memory)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3)
+        self.conv2 = nn.Conv2d(6, 16, 3)
+        self.fc1 = nn.Linear(16 * 3 * 2, 12)
+        self.fc2 = nn.Linear(12, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(-1, 16 * 3 * 2)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def test_tutorial_lenet_functional_pools_and_view_minus_one():
+    torch.manual_seed(0)
+    m = TutorialLeNet().eval()
+    spec, w = parity.from_torch(m, (3, 20, 16, 1))
+    assert [l["type"] for l in spec["layers"]] == ["conv2d", "relu", "max_pool2d", "conv2d", "relu", "max_pool2d",
+                                                  "flatten", "dense", "relu", "dense"]
+    assert spec["layers"][2]["pool_size"] == [2, 2] and spec["layers"][2]["strides"] == [2, 2]
+    # the flatten is torch's (C, H, W) order: fc1's rows are permuted to the spec's (H, W, C)
+    perm = np.arange(96).reshape(16, 3, 2).transpose(1, 2, 0).ravel()
+    np.testing.assert_array_equal(w["fc1/kernel"], m.fc1.weight.detach().numpy().T[perm])
+
+
+def test_view_that_is_not_a_flatten_is_refused():
+    class Half(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x).view(-1, 6)  # 12 values a sample: two rows per sample
+
+    with pytest.raises(imp.ImportRefused, match=r"^view \(view\): a reshape other than"):
+        parity.from_torch(Half(), (2, 4, 5, 1))
+
+
+def test_functional_pool_arguments_are_read():
+    class Pools(nn.Module):
+        def forward(self, x):
+            return F.avg_pool2d(F.max_pool2d(x, 3, 2, 1), kernel_size=2, stride=1)
+
+    spec, _ = parity.from_torch(Pools(), (2, 9, 7, 2))
+    mp, ap = spec["layers"]
+    assert (mp["type"], mp["pool_size"], mp["strides"], mp["padding"]) == ("max_pool2d", [3, 3], [2, 2], "same")
+    assert (ap["type"], ap["pool_size"], ap["strides"]) == ("average_pool2d", [2, 2], [1, 1])
+
+    class Counted(nn.Module):
+        def forward(self, x):
+            return F.avg_pool2d(x, 3, 1, 1)  # count_include_pad=True by default: not Keras's average
+
+    with pytest.raises(imp.ImportRefused, match=r"count_include_pad=True\) counts the padded zeros"):
+        parity.from_torch(Counted(), (2, 6, 5, 2))
+
+
+def conv3x3(i, o, stride=1):
+    return nn.Conv2d(i, o, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """torchvision.models.resnet.BasicBlock, verbatim but for the norm_layer argument."""
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+def test_resnet_basic_block_reuses_its_relu_and_downsamples():
+    torch.manual_seed(1)
+    down = nn.Sequential(nn.Conv2d(4, 6, 1, stride=2, bias=False), nn.BatchNorm2d(6))
+    m = _randomise_bn(nn.Sequential(BasicBlock(4, 6, 2, down), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                    nn.Linear(6, 3)))
+    spec, _ = parity.from_torch(m, (2, 7, 6, 4))
+    named = [(l["name"], l["type"], l["inputs"]) for l in spec["layers"]]
+    assert named == [
+        ("0_conv1", "conv2d", ["input"]), ("0_bn1", "batch_normalization", ["0_conv1"]), ("0_relu", "relu", ["0_bn1"]),
+        ("0_conv2", "conv2d", ["0_relu"]), ("0_bn2", "batch_normalization", ["0_conv2"]),
+        ("0_downsample_0", "conv2d", ["input"]), ("0_downsample_1", "batch_normalization", ["0_downsample_0"]),
+        ("add", "add", ["0_bn2", "0_downsample_1"]), ("0_relu_2", "relu", ["add"]),
+        ("1", "global_average_pool2d", ["0_relu_2"]), ("3", "dense", ["1"])]
+
+
+def test_a_module_with_weights_called_twice_is_still_refused():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.fc(x)))
+
+    with pytest.raises(imp.ImportRefused, match=r"^fc \(Linear\): called twice: shared weights have no spec"):
+        parity.from_torch(Shared(), (2, 4))
+
+
+def test_vgg_adaptive_average_pool_to_a_divisor_is_a_fixed_pool():
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((2, 3)),
+                      nn.Flatten(), nn.Linear(4 * 2 * 3, 5)).eval()
+    spec, _ = parity.from_torch(m, (2, 6, 9, 3))
+    pool = spec["layers"][2]
+    assert (pool["type"], pool["pool_size"], pool["strides"]) == ("average_pool2d", [3, 3], [3, 3])
+    with pytest.raises(imp.ImportRefused, match=r"^2 \(AdaptiveAvgPool2d\): .*only an output size dividing"):
+        parity.from_torch(m, (2, 7, 9, 3))  # 7 rows into 2 windows overlap: no fixed pool
+
+
+def test_functional_dropout_reads_as_dropout_and_runs():
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(5, 7)
+            self.fc2 = nn.Linear(7, 3)
+
+        def forward(self, x):
+            return self.fc2(F.dropout(F.relu(self.fc1(x)), p=0.25, training=self.training))
+
+    torch.manual_seed(3)
+    spec, _ = parity.from_torch(Head().train(), (4, 5))
+    assert [l["type"] for l in spec["layers"]] == ["dense", "relu", "dropout", "dense"]
+    assert spec["layers"][2]["rate"] == 0.25 and spec["training"] is True
