@@ -297,7 +297,7 @@ class _Walker:
         if not isinstance(module, nn.RNNBase):
             return {}
         lstm = isinstance(module, nn.LSTM)
-        seq = last = 0
+        seq = last = halves = 0
         for u in node.users:
             if not _item(u, 0, 1):
                 last = seq = -1
@@ -311,7 +311,16 @@ class _Walker:
                 seq = last = -1  # the cell state c_n is used
             for st in states:
                 for v in st.users:
+                    if module.bidirectional:  # h[-2], h[-1]: each direction's final state
+                        halves += 1 if _item(v, 0, 1, -2, -1) else 0
+                        seq += 0 if _item(v, 0, 1, -2, -1) else 1
+                        continue
                     last, seq = (last + 1, seq) if _state_last(v) else (last, seq + 1)
+        if halves:
+            if seq or last:
+                raise refuse(node.target, type(module).__name__, "both its sequence and its final states are used "
+                             "(a spec layer has one output)")
+            return {"return_sequences": False, "final_states": True}
         if seq and last or seq < 0:
             raise refuse(node.target, type(module).__name__, "both its sequence and its last step are used (a spec "
                          "layer has one output), or its outputs are used in a way the importer does not read")
@@ -324,15 +333,36 @@ class _Walker:
         if parent.op == "call_module" and isinstance(src, str) and self._is_rnn(parent):
             lstm = type(self.root.get_submodule(parent.target)).__name__ == "LSTM"
             if index == 0:
-                return src if self._layer(src).layer.params["return_sequences"] else ("rnn-pending", src)
+                params = self._layer(src).layer.params
+                if "layer" in params:  # bidirectional: its inner layer's
+                    params = params["layer"].params
+                return src if params["return_sequences"] else ("rnn-pending", src)
             return ("rnn-states" if lstm else "rnn-state", src)
         if isinstance(src, tuple) and src[0] == "rnn-pending" and _last_step(node):
             return src[1]
         if isinstance(src, tuple) and src[0] == "rnn-states":
             return ("rnn-state", src[1]) if index == 0 else ("rnn-cell", src[1])
+        if isinstance(src, tuple) and src[0] == "rnn-state" and self._layer(src[1]).layer.type == "bidirectional" \
+                and index in (0, 1, -2, -1):
+            return ("rnn-half", src[1], index % 2)  # h_n (2, N, U): 0 forward, 1 backward
         if isinstance(src, tuple) and src[0] == "rnn-state" and index in (0, -1):
             return src[1]
         raise refuse(prefix + node.name, "getitem", f"indexing ({index!r}) has no spec layer")
+
+    @staticmethod
+    def _final_states(target, args, kwargs, values):
+        """``torch.cat([h_n[-2], h_n[-1]], dim=1)`` of a bidirectional layer (its two directions'
+        final states, forward first): the layer itself, read without return_sequences; else None."""
+        import torch
+
+        if target is not torch.cat or not args or not isinstance(args[0], (list, tuple)) or len(args[0]) != 2:
+            return None
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+        halves = [values.get(a) if hasattr(a, "op") else None for a in args[0]]
+        if dim in (1, -1) and all(isinstance(h, tuple) and h[0] == "rnn-half" for h in halves) and \
+                halves[0][1] == halves[1][1] and (halves[0][2], halves[1][2]) == (0, 1):
+            return halves[0][1]
+        return None
 
     def _is_rnn(self, node) -> bool:
         import torch.nn as nn
@@ -382,6 +412,9 @@ class _Walker:
                 return self._add(prefix + node.name, "flatten", {"type": "flatten"}, [src], {})
             raise refuse(prefix + node.name, f"{target}", "a reshape other than x.view(x.size(0), -1) acts on torch's "
                          "NCHW order: no spec layer")
+        final = self._final_states(target, node.args, node.kwargs, values)
+        if final is not None:
+            return final
         inputs: list[str] = []
         views: list[bool] = []
 
@@ -437,9 +470,10 @@ def _item(node, *indices) -> bool:
 
 
 def _last_step(node) -> bool:
-    """``out[:, -1]``."""
+    """``out[:, -1]`` or ``out[:, -1, :]``."""
+    every = slice(None, None, None)
     return node.op == "call_function" and node.target is operator.getitem and \
-        node.args[1] == (slice(None, None, None), -1)
+        node.args[1] in ((every, -1), (every, -1, every))
 
 
 def _state_last(node) -> bool:

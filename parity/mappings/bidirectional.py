@@ -176,24 +176,42 @@ def _parameter_shapes(params: dict, in_shape: tuple) -> list[tuple[str, tuple]]:
 
 # -- the way back (parity.importers) --------------------------------------------------------------
 def _from_torch(module, ictx):
-    """The harness's ``BidirectionalSequence(rnn=nn.LSTM|GRU|RNN(bidirectional=True))``."""
+    """The harness's ``BidirectionalSequence(rnn=nn.LSTM|GRU|RNN(bidirectional=True))``, or a bare
+    ``nn.LSTM|GRU|RNN(batch_first=True, bidirectional=True)`` whose sequence ``out`` is used (a text
+    classifier's ``out, _ = self.lstm(x)``): Keras's ``Bidirectional(..., merge_mode="concat")`` with
+    return_sequences; its ``torch.cat([h_n[-2], h_n[-1]], dim=1)`` (the importer's hint
+    ``final_states``): the same without return_sequences. Its ``out[:, -1]`` is refused: the backward half there has read one step
+    (Keras's last output of the backward direction has read the whole sequence, torch's ``h_n[1]``)."""
     import torch.nn as nn
 
     from parity.mappings.base import Refused, TorchImport, torch_tensors
 
-    if type(module) is not _torch_modules()["BidirectionalSequence"]:
+    if type(module) in (nn.LSTM, nn.GRU, nn.RNN) and module.bidirectional and ictx.hints.get("final_states"):
+        rnn, return_sequences, merge_mode = module, False, "concat"  # torch.cat([h_n[-2], h_n[-1]], 1)
+    elif type(module) in (nn.LSTM, nn.GRU, nn.RNN) and module.bidirectional:
+        if not ictx.hints.get("return_sequences", True):
+            raise Refused(f"nn.{type(module).__name__}(bidirectional=True)'s out[:, -1] (or h_n[-1]): the backward "
+                          "half there is one step in, or the backward direction alone; Keras's Bidirectional "
+                          "without return_sequences is torch.cat([h_n[0], h_n[1]], -1) (the harness's "
+                          "BidirectionalSequence)")
+        rnn, return_sequences, merge_mode = module, True, "concat"
+    elif type(module) is _torch_modules()["BidirectionalSequence"]:
+        rnn, return_sequences, merge_mode = module.rnn, bool(module.return_sequences), module.merge_mode
+    else:
         return None
-    rnn = module.rnn
     kind = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "simple_rnn"}.get(type(rnn))
-    if kind is None or not rnn.batch_first or rnn.num_layers != 1:
+    if kind is None or not rnn.batch_first or rnn.num_layers != 1 or getattr(rnn, "proj_size", 0):
         raise Refused("a bidirectional module around something other than one batch_first nn.LSTM/GRU/RNN layer")
-    inner = {"type": kind, "units": rnn.hidden_size, "return_sequences": bool(module.return_sequences)}
+    if not rnn.bias:
+        raise Refused(f"nn.{type(rnn).__name__}(bias=False): the spec's {kind} always has a bias")
+    if len(ictx.in_shape) != 2 or ictx.in_shape[-1] != rnn.input_size:
+        raise Refused(f"nn.{type(rnn).__name__}({rnn.input_size}, ...) on input (N, {', '.join(map(str, ictx.in_shape))})")
+    inner = {"type": kind, "units": rnn.hidden_size, "return_sequences": return_sequences}
     if kind == "simple_rnn":
         inner["activation"] = rnn.nonlinearity
     if kind == "gru":
         inner["reset_after"] = True
-    return TorchImport({"type": "bidirectional", "layer": inner, "merge_mode": module.merge_mode},
-                       torch_tensors(rnn, "rnn."))
+    return TorchImport({"type": "bidirectional", "layer": inner, "merge_mode": merge_mode}, torch_tensors(rnn, "rnn."))
 
 
 def _from_keras(layer, ictx):

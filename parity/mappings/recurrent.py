@@ -194,6 +194,8 @@ def _from_torch(kind: str):
         if type(module).__qualname__ == "_sequence_module.<locals>.Sequence" and type(module.rnn) is cls:
             rnn, return_sequences = module.rnn, bool(module.return_sequences)
         elif type(module) is cls:
+            if module.bidirectional and module.num_layers == 1:
+                return None  # bidirectional.py reads it
             rnn, return_sequences = module, ictx.hints.get("return_sequences", True)
         else:
             return None

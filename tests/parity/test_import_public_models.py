@@ -170,3 +170,59 @@ def test_functional_dropout_reads_as_dropout_and_runs():
     spec, _ = parity.from_torch(Head().train(), (4, 5))
     assert [l["type"] for l in spec["layers"]] == ["dense", "relu", "dropout", "dense"]
     assert spec["layers"][2]["rate"] == 0.25 and spec["training"] is True
+
+
+class TextClassifier(nn.Module):
+    """The embedding -> (bi)LSTM -> linear text classifier of the tutorials, in its three readings
+    of the recurrent output: ``out[:, -1, :]``, the final states ``cat(h[-2], h[-1])``, the mean over
+    time."""
+
+    def __init__(self, read: str, bidirectional: bool):
+        super().__init__()
+        self.read = read
+        self.embedding = nn.Embedding(13, 5)
+        self.lstm = nn.LSTM(5, 6, batch_first=True, bidirectional=bidirectional)
+        self.fc = nn.Linear(12 if bidirectional else 6, 3)
+
+    def forward(self, x):
+        out, (h, _) = self.lstm(self.embedding(x))
+        if self.read == "last":
+            return self.fc(out[:, -1, :])
+        if self.read == "states":
+            return self.fc(torch.cat((h[-2], h[-1]), dim=1))
+        return self.fc(out.mean(dim=1))
+
+
+def _text(read, bidirectional):
+    torch.manual_seed(4)
+    return TextClassifier(read, bidirectional).eval()
+
+
+def test_last_step_with_a_trailing_slice():
+    spec, _ = parity.from_torch(_text("last", False), (3, 7))
+    assert [l["type"] for l in spec["layers"]] == ["embedding", "lstm", "dense"]
+    assert spec["layers"][1]["return_sequences"] is False
+
+
+def test_bidirectional_lstm_final_states_and_mean_over_time():
+    m = _text("states", True)
+    spec, w = parity.from_torch(m, (3, 7))
+    bi = spec["layers"][1]
+    assert (bi["type"], bi["merge_mode"], bi["layer"]["type"], bi["layer"]["units"], bi["layer"]["return_sequences"]) \
+        == ("bidirectional", "concat", "lstm", 6, False)
+    # the backward direction's input kernel is weight_ih_l0_reverse, transposed (gates i, f, g, o alike)
+    np.testing.assert_array_equal(w["lstm/backward/kernel"], m.lstm.weight_ih_l0_reverse.detach().numpy().T)
+    spec, _ = parity.from_torch(_text("mean", True), (3, 7))
+    assert [l["type"] for l in spec["layers"]] == ["embedding", "bidirectional", "global_average_pool1d", "dense"]
+    assert spec["layers"][1]["layer"]["return_sequences"] is True
+
+
+def test_bidirectional_last_step_is_refused_with_the_reason():
+    with pytest.raises(imp.ImportRefused, match=r"^lstm \(LSTM\): .*out\[:, -1\].*backward half there is one step in"):
+        parity.from_torch(_text("last", True), (3, 7))
+
+
+def test_bidirectional_import_runs_three_ways():
+    spec, _ = parity.from_torch(_text("states", True).double(), (3, 7), steps=1)
+    r = parity.check(spec)
+    assert r.passed, r.worst
