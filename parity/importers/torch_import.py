@@ -216,12 +216,21 @@ class _Walker:
                 sub = root.get_submodule(node.target)
                 path = prefix + node.target
                 hints = self._rnn_hints(node, sub)
-                args, views = self._tensor_args(node.args, values, path, type(sub).__name__)
+                call_args = node.args
+                if type(sub).__name__ in ("TransformerEncoderLayer", "TransformerEncoder") and \
+                        type(sub).__module__.startswith("torch.nn"):
+                    values[node] = self._encoder(node, sub, values, path)
+                    continue
+                if _is_mha(sub):
+                    call_args, hints = self._attention_call(node, sub, values, path)
+                args, views = self._tensor_args(call_args, values, path, type(sub).__name__)
                 if len(list(sub.children())) and not self._claims(sub):
                     raise refuse(path, type(sub).__name__, "a container torch.fx could not trace through")
                 values[node] = self._module(sub, path, args, hints, views)
             elif node.op in ("call_function", "call_method"):
                 values[node] = self._call(node, values, prefix)
+            elif node.op == "get_attr" and node.users and all(_is_mask_use(u, node, root) for u in node.users):
+                values[node] = ("attn-mask", _attr(root, node.target))
             elif node.op == "get_attr" and node.users:
                 raise refuse(prefix + str(node.target), "tensor", "a parameter used directly in forward (not through a "
                              "module) has no spec layer")
@@ -326,10 +335,120 @@ class _Walker:
                          "layer has one output), or its outputs are used in a way the importer does not read")
         return {"return_sequences": not last}
 
+    def _encoder(self, node, module, values, path):
+        """``nn.TransformerEncoderLayer`` (and ``nn.TransformerEncoder``'s stack of them, then its
+        ``norm``) as the spec layers its forward computes, torch's own order:
+        post-norm: x = norm1(x + dropout1(self_attn(x))); x = norm2(x + dropout2(linear2(dropout(act(linear1(x))))))
+        pre-norm (norm_first): x = x + dropout1(self_attn(norm1(x))); x = x + dropout2(linear2(...(norm2(x))))
+        each child one spec layer named by its path (``layer.self_attn``, ``layer.linear1``), the two
+        sums ``<path>_add1`` and ``<path>_add2``; dropouts of rate 0 are nothing. Masks are refused."""
+        cls = type(module).__name__
+        if len(node.args) != 1 or any(v is not None and v is not False for v in node.kwargs.values()):
+            raise refuse(path, cls, "called with masks or options: the importer reads encoder(x) alone")
+        src = values.get(node.args[0])
+        if not isinstance(src, str):
+            raise refuse(path, cls, "called with an argument that is not a tensor of the model")
+        if cls == "TransformerEncoder":
+            x = src
+            for i, layer in enumerate(module.layers):
+                x = self._encoder_layer(layer, f"{path}.layers.{i}", x)
+            return x if module.norm is None else self._module(module.norm, f"{path}.norm", [x], {})
+        return self._encoder_layer(module, path, src)
+
+    def _encoder_layer(self, layer, path: str, x: str) -> str:
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        if not layer.self_attn.batch_first:
+            raise refuse(path, type(layer).__name__, "batch_first=False: parity's sequences are (N, T, E)")
+
+        def child(name, value, hints=None):
+            module = getattr(layer, name)
+            if isinstance(module, nn.Dropout) and module.p == 0:
+                return value
+            return self._module(module, f"{path}.{name}", [value], hints or {})
+
+        def act(value):
+            fn = layer.activation
+            if isinstance(fn, nn.Module):
+                return self._module(fn, f"{path}.activation", [value], {})
+            kind = {F.relu: "relu", F.gelu: "gelu"}.get(fn)
+            if kind is None:
+                raise refuse(path, type(layer).__name__, f"activation {fn!r}: the importer reads F.relu, F.gelu or a module")
+            return self._add(f"{path}.activation", kind, {"type": kind}, [value], {})
+
+        def block(value, first):
+            if first:
+                return child("dropout1", child("self_attn", value, {"causal": False}))
+            return child("dropout2", child("linear2", child("dropout", act(child("linear1", value)))))
+
+        for k, (norm, first) in enumerate((("norm1", True), ("norm2", False)), start=1):
+            if layer.norm_first:
+                x = self._add(f"{path}_add{k}", "add", {"type": "add"}, [x, block(child(norm, x), first)], {})
+            else:
+                x = child(norm, self._add(f"{path}_add{k}", "add", {"type": "add"}, [x, block(x, first)], {}))
+        return x
+
+    def _attention_call(self, node, module, values, path):
+        """A bare ``nn.MultiheadAttention`` called ``(query, key, value, ...)``: the spec's inputs
+        [query] (all three one tensor), [query, value] (key is value) or [query, value, key], and
+        its ``causal`` hint. Of the keywords, need_weights and average_attn_weights change nothing
+        the output reads; attn_mask must be a buffer holding the causal mask (True or -inf above the
+        diagonal, the query and key of one length); everything else is refused."""
+        import torch
+
+        cls = type(module).__name__
+        names = dict(zip(("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask",
+                          "average_attn_weights", "is_causal"), node.args))
+        names.update(node.kwargs)
+        if any(k not in ("query", "key", "value") for k in names) and len(node.args) > 3:
+            raise refuse(path, cls, "called with positional options: the importer reads (query, key, value) and "
+                         "keywords")
+        q, k, v = names.get("query"), names.get("key"), names.get("value")
+        for option in names:
+            if option in ("query", "key", "value", "need_weights", "average_attn_weights"):
+                continue
+            if option == "key_padding_mask" and names[option] is None:
+                continue
+            if option == "is_causal" and names[option] in (False, True) and names.get("attn_mask") is not None:
+                continue  # a hint to torch about attn_mask, which decides
+            if option == "attn_mask" and names[option] is None:
+                continue
+            if option == "attn_mask" and hasattr(names[option], "op") and \
+                    isinstance(values.get(names[option]), tuple) and values[names[option]][0] == "attn-mask":
+                continue
+            raise refuse(path, cls, f"{option}={names[option]!r}: the spec's attention has no masks other than the "
+                         "causal one (an attn_mask buffer)")
+        causal = False
+        if names.get("attn_mask") is not None:
+            mask = values[names["attn_mask"]][1]
+            t = mask.shape[-1]
+            upper = torch.ones(t, t, dtype=torch.bool).triu(1)
+            blocked = mask if mask.dtype == torch.bool else torch.isneginf(mask)
+            ok = mask.shape == (t, t) and torch.equal(blocked, upper) and \
+                (mask.dtype == torch.bool or bool((mask[~upper] == 0).all()))
+            query = values.get(q)
+            if not ok or not isinstance(query, str) or self.shapes[query][0] != t:
+                raise refuse(path, cls, "attn_mask is not the causal mask of the query's length (True or -inf above "
+                             "the diagonal, elsewhere False or 0): the spec has no other mask")
+            causal = True
+        if q is k and k is v:
+            return (q,), {"causal": causal}
+        if k is v:
+            return (q, v), {"causal": causal}
+        return (q, v, k), {"causal": causal}
+
     def _getitem(self, node, src, values, prefix):
         parent, index = node.args[0], node.args[1]
         if isinstance(src, tuple) and src[0] == "shape" and index == 0:
             return ("batch",)
+        if parent.op == "call_module" and isinstance(src, str) and _is_mha(self.root.get_submodule(parent.target)):
+            if index == 0:
+                return src
+            if not node.users:
+                return ("unused",)  # ``out, _ = self.attn(...)``
+            raise refuse(parent.target, "MultiheadAttention", "its attention weights (output 1) are used: the spec's "
+                         "layer has the attention output only")
         if parent.op == "call_module" and isinstance(src, str) and self._is_rnn(parent):
             lstm = type(self.root.get_submodule(parent.target)).__name__ == "LSTM"
             if index == 0:
@@ -444,6 +563,26 @@ class _Walker:
 
 
 CHANNELS_FIRST = Layout("channels_first")
+
+
+def _is_mha(module) -> bool:
+    import torch.nn as nn
+
+    return type(module) is nn.MultiheadAttention
+
+
+def _attr(root, target: str):
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_mask_use(user, attr_node, root) -> bool:
+    """Whether ``user`` passes the buffer ``attr_node`` to a bare nn.MultiheadAttention as attn_mask."""
+    if user.op != "call_module" or not _is_mha(root.get_submodule(user.target)):
+        return False
+    return user.kwargs.get("attn_mask") is attr_node or (len(user.args) > 5 and user.args[5] is attr_node)
 
 
 def _is_view(value) -> bool:

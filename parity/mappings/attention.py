@@ -319,18 +319,24 @@ def _check_inputs(layer, in_shapes: tuple, case) -> tuple[str, str, object] | No
 
 # -- the way back (parity.importers) ---------------------------------------------------------------
 def _from_torch(module, ictx):
-    """The harness's ``TwinAttention`` (around ``nn.MultiheadAttention``) or ``FunctionalAttention``.
-    A bare ``nn.MultiheadAttention`` returns (output, weights) and takes (query, key, value): no
-    spec layer reads it (wrap it as TwinAttention does)."""
+    """The harness's ``TwinAttention`` (around ``nn.MultiheadAttention``) or ``FunctionalAttention``,
+    or a bare ``nn.MultiheadAttention`` as a user calls it: ``out, _ = self.attn(q, k, v)`` (the
+    importer reorders torch's (query, key, value) into the spec's inputs and reads ``causal`` from
+    an ``attn_mask`` buffer that is the causal mask: ``ictx.hints["causal"]``). Its tensors are
+    TwinAttention's (``mha.`` + torch's names): one rule table for both."""
+    import torch.nn as nn
+
     from parity.mappings.base import Refused, TorchImport, torch_tensors
 
     twin, functional = _torch_classes()
-    if type(module) is twin:
-        mha = module.mha
+    if type(module) in (twin, nn.MultiheadAttention):
+        mha, causal = (module.mha, module.causal) if type(module) is twin else (module, ictx.hints.get("causal", False))
         if mha.dropout or mha.bias_k is not None or mha.add_zero_attn or not mha.batch_first:
-            raise Refused("nn.MultiheadAttention with dropout, add_bias_kv, add_zero_attn or batch_first=False")
+            raise Refused(f"nn.MultiheadAttention(dropout={mha.dropout}, add_bias_kv={mha.bias_k is not None}, "
+                          f"add_zero_attn={mha.add_zero_attn}, batch_first={mha.batch_first}): the spec's attention "
+                          "is dropout=0.0, batch_first=True without the extra key/value row")
         return TorchImport({"type": "multi_head_attention", "num_heads": mha.num_heads, "key_dim": mha.head_dim,
-                            "use_bias": mha.in_proj_bias is not None, "causal": bool(module.causal)},
+                            "use_bias": mha.in_proj_bias is not None, "causal": bool(causal)},
                            torch_tensors(mha, "mha."))
     if type(module) is functional:
         _, h, dk = module.query.kernel.shape

@@ -226,3 +226,126 @@ def test_bidirectional_import_runs_three_ways():
     spec, _ = parity.from_torch(_text("states", True).double(), (3, 7), steps=1)
     r = parity.check(spec)
     assert r.passed, r.worst
+
+
+class PostNormEncoder(nn.Module):
+    """A transformer encoder block written out by hand (the "Attention is all you need" post-norm
+    order): a bare nn.MultiheadAttention called ``out, _ = self.attn(x, x, x)``."""
+
+    def __init__(self, d=8, heads=2, ff=12):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.ff1, self.ff2 = nn.Linear(d, ff), nn.Linear(ff, d)
+
+    def forward(self, x):
+        a, _ = self.attn(x, x, x, need_weights=False)
+        x = self.ln1(x + a)
+        return self.ln2(x + self.ff2(F.gelu(self.ff1(x))))
+
+
+class CausalBlock(nn.Module):
+    """A GPT block with nn.MultiheadAttention and a registered causal mask (True above the diagonal)."""
+
+    def __init__(self, d=8, t=5, float_mask=False):
+        super().__init__()
+        self.ln = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, 4, batch_first=True)
+        mask = torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
+        if float_mask:  # nn.Transformer.generate_square_subsequent_mask's form
+            mask = torch.zeros(t, t).masked_fill(mask, float("-inf"))
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        h = self.ln(x)
+        return x + self.attn(h, h, h, attn_mask=self.mask)[0]
+
+
+def test_bare_multihead_attention_in_a_hand_written_encoder():
+    torch.manual_seed(5)
+    m = PostNormEncoder().eval()
+    spec, w = parity.from_torch(m, (2, 5, 8))
+    assert [l["type"] for l in spec["layers"]] == ["multi_head_attention", "add", "layer_normalization", "dense",
+                                                  "gelu", "dense", "add", "layer_normalization"]
+    attn = spec["layers"][0]
+    assert (attn["num_heads"], attn["key_dim"], attn["causal"], attn["inputs"]) == (2, 4, False, ["input"])
+    # Keras's query kernel (E, heads, key_dim) is the first E rows of torch's packed in_proj_weight, transposed
+    q = m.attn.in_proj_weight.detach().numpy()[:8].T.reshape(8, 2, 4)
+    np.testing.assert_array_equal(w["attn/query/kernel"], q)
+
+
+@pytest.mark.parametrize("float_mask", [False, True])
+def test_causal_mask_buffer_reads_as_causal(float_mask):
+    torch.manual_seed(6)
+    spec, _ = parity.from_torch(CausalBlock(float_mask=float_mask).eval(), (2, 5, 8))
+    assert spec["layers"][1]["type"] == "multi_head_attention" and spec["layers"][1]["causal"] is True
+
+
+def test_cross_attention_inputs_are_reordered_and_other_masks_refused():
+    class Cross(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 8)
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            k = torch.tanh(self.proj(x))
+            return self.attn(x, k, x)[0]  # query x, key k, value x: the spec's [query, value, key]
+
+    spec, _ = parity.from_torch(Cross().eval(), (2, 5, 8))
+    assert spec["layers"][-1]["inputs"] == ["input", "input", "tanh"]
+    # a mask that is not the causal one (the diagonal blocked too) has no spec
+    with pytest.raises(imp.ImportRefused, match=r"^attn \(MultiheadAttention\): attn_mask is not the causal mask"):
+        m = CausalBlock().eval()
+        m.mask = torch.triu(torch.ones(5, 5, dtype=torch.bool), 0)
+        parity.from_torch(m, (2, 5, 8))
+
+
+def test_attention_weights_used_or_dropout_refused():
+    class Weights(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            out, weights = self.attn(x, x, x)
+            return out * weights.mean()
+
+    with pytest.raises(imp.ImportRefused, match=r"^attn \(MultiheadAttention\): its attention weights"):
+        parity.from_torch(Weights(), (2, 5, 8))
+    m = PostNormEncoder()
+    m.attn.dropout = 0.1
+    with pytest.raises(imp.ImportRefused, match=r"^attn \(MultiheadAttention\): nn.MultiheadAttention\(dropout=0.1"):
+        parity.from_torch(m, (2, 5, 8))
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_torch_transformer_encoder_layer_reads_as_its_pieces(norm_first):
+    torch.manual_seed(7)
+    layer = nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=norm_first)
+    m = nn.Sequential(nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False), nn.Linear(8, 3)).eval()
+    spec, _ = parity.from_torch(m, (2, 5, 8))
+    one = ["multi_head_attention", "add", "layer_normalization", "dense", "gelu", "dense", "add", "layer_normalization"]
+    if norm_first:
+        one = ["layer_normalization", "multi_head_attention", "add", "layer_normalization", "dense", "gelu", "dense", "add"]
+    assert [l["type"] for l in spec["layers"]] == one * 2 + ["dense"]
+    names = [l["name"] for l in spec["layers"]]
+    assert "0_layers_1_self_attn" in names and "0_layers_0_add2" in names
+
+
+def test_transformer_encoder_with_a_mask_or_dropout_is_refused():
+    layer = nn.TransformerEncoderLayer(8, 2, 12, batch_first=True)  # dropout 0.1 by default
+
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, batch_first=True)
+
+        def forward(self, x):
+            return self.layer(x, is_causal=True)  # torch's hint without its mask
+
+    with pytest.raises(imp.ImportRefused, match=r"^self_attn \(MultiheadAttention\): nn.MultiheadAttention\(dropout=0.1"):
+        parity.from_torch(layer, (2, 5, 8))
+    with pytest.raises(imp.ImportRefused, match=r"^layer \(TransformerEncoderLayer\): called with masks"):
+        parity.from_torch(Masked(), (2, 5, 8))
