@@ -159,16 +159,41 @@ def ln_axes(ctx: BuildContext) -> tuple[int, ...]:
 
 
 def _ln_unsupported(ctx: BuildContext) -> str | None:
-    rank = len(ctx.in_shape) + 1
-    axes = ln_axes(ctx)
-    k = len(axes)
-    if axes != tuple(range(rank - k, rank)):
-        return (f"layer_normalization axis {ctx.spec.params['axis']!r} on input (N, "
-                f"{', '.join(map(str, ctx.in_shape))}) normalises axes {list(axes)}; torch's nn.LayerNorm only "
-                f"normalises trailing contiguous dims (axis=[-k, ..., -1]), so it has no torch twin")
-    if ctx.in_layout.kind == "flat" and k != 1:
+    if ctx.in_layout.kind == "flat" and len(ln_axes(ctx)) != 1:
         return "layer_normalization after a flattened channels-first image: only axis -1 exists"
     return None
+
+
+def _ln_trailing(ctx: BuildContext) -> bool:
+    """Whether the canonical axes are the trailing ones [-k, ..., -1] (``nn.LayerNorm``'s own case)."""
+    rank = len(ctx.in_shape) + 1
+    axes = ln_axes(ctx)
+    return axes == tuple(range(rank - len(axes), rank))
+
+
+def _axes_last(inner, axes: tuple[int, ...], rank: int, channels_first: bool):
+    """A torch module applying ``inner`` (an ``nn.LayerNorm`` over the trailing dims) to the
+    canonical ``axes`` of any rank: the tensor (in canonical order; an NCHW image's channels moved
+    last first) is permuted to ``(other axes..., axes...)``, normalised, and permuted back.
+    ``inner``'s weight is shaped like the normalised dims in sorted order, as Keras's gamma.
+    Parameters live under ``inner.``."""
+    import torch.nn as nn
+
+    perm = [a for a in range(rank) if a not in axes] + list(axes)  # canonical -> (others, normalised)
+    back = [perm.index(a) for a in range(rank)]
+
+    class AxesLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            if channels_first:
+                x = x.movedim(1, -1)  # (N, C, H, W) -> canonical (N, H, W, C)
+            y = self.inner(x.permute(perm)).permute(back)
+            return y.movedim(-1, 1) if channels_first else y
+
+    return AxesLast()
 
 
 def _ln_shape(ctx: BuildContext) -> tuple[int, ...]:
@@ -183,6 +208,9 @@ def _ln_torch(ctx: BuildContext):
     if why:
         raise ValueError(why)
     ln = nn.LayerNorm(_ln_shape(ctx), eps=ctx.spec.params["epsilon"], dtype=getattr(torch, ctx.dtype))
+    if not _ln_trailing(ctx):
+        return _axes_last(ln, ln_axes(ctx), len(ctx.in_shape) + 1,
+                          ctx.in_layout.kind == "channels_first"), ctx.in_layout
     if ctx.in_layout.kind == "channels_first":
         return _move_channels(ln, "last"), ctx.in_layout
     return ln, ctx.in_layout
@@ -200,7 +228,7 @@ def _ln_rules(ctx: BuildContext) -> list[WeightRule]:
     names = [("gamma", "weight"), ("beta", "bias")]
     if ctx.in_layout.kind == "flat":
         return _vector_rules(names, ctx.in_shape[-1], ctx.in_layout, "")
-    prefix = "inner." if ctx.in_layout.kind == "channels_first" else ""
+    prefix = "inner." if ctx.in_layout.kind == "channels_first" or not _ln_trailing(ctx) else ""
     shape = _ln_shape(ctx)
     return [_checked_identity(c, prefix + t, shape) for c, t in names]
 
@@ -347,13 +375,14 @@ register(
                   "the same in training and inference"),
             scratch="scratchnet.LayerNormalization(axis=axis, epsilon=epsilon)",
             torch=("nn.LayerNorm(normalized_shape=in_shape[-k:], eps=epsilon) for axis=[-k, ..., -1]; on an NCHW "
-                   "image wrapped as ln(x.movedim(1, -1)).movedim(-1, 1)"),
+                   "image wrapped as ln(x.movedim(1, -1)).movedim(-1, 1); other axes: nn.LayerNorm(the normalised "
+                   "dims in sorted order) on x.permute(other axes..., normalised axes...), permuted back"),
             keras="keras.layers.LayerNormalization(axis=axis, epsilon=epsilon)",
             layout=("gamma, beta = torch weight, bias, both shaped like the normalised dims in order (e.g. (T, F) "
                     "for axis=[-2, -1]); no transpose; permuted like the features after a flattened NCHW image"),
             defaults="eps: Keras 1e-3, torch 1e-5; Keras axis -1, torch normalized_shape has no default",
-            notes=("torch normalises trailing contiguous dims only: a Keras axis list that is not [-k, ..., -1] has "
-                   "no torch twin and the mapping refuses it. Keras computes x * inv + (beta - mean * inv), inv = "
+            notes=("torch normalises trailing contiguous dims only: for a Keras axis list that is not [-k, ..., -1] "
+                   "the torch side moves the normalised axes last (a permutation, no arithmetic). Keras computes x * inv + (beta - mean * inv), inv = "
                    "gamma * rsqrt(var + eps): the same math in a different rounding order (ulp level).")),
         torch=_ln_torch, keras=_ln_keras, rules=_ln_rules, torch_only_if=_ln_unsupported,
         scratch_class="LayerNormalization", trainable=True, from_torch=_ln_from_torch, from_keras=_ln_from_keras,

@@ -88,13 +88,72 @@ def test_layer_norm_rules_round_trip(axis, in_shape, layout):
     round_trip(ctx, {"gamma": shape, "beta": shape})
 
 
-def test_layer_norm_refuses_non_trailing_axes():
-    ctx = ctx_for("layer_normalization", {"epsilon": 0.001, "axis": (1,)}, (7, 5))
+@pytest.mark.parametrize("axis, in_shape, layout", [
+    ((1,), (7, 5), SAME), (2, (3, 4, 7), Layout("channels_first")), ((1, 3), (3, 4, 7), Layout("channels_first")),
+    ((1, 2), (3, 4, 7), Layout("channels_first")), ((-3, -1), (6, 2, 5), SAME),
+])
+def test_layer_norm_non_trailing_axes_normalise_those_axes_in_torch(axis, in_shape, layout):
+    """Keras normalises any axes; torch's side moves them last around nn.LayerNorm. Checked against
+    the formula y = gamma * (x - mean_R x) / sqrt(var_R x + eps) + beta, R = the spec's axes, with
+    gamma and beta shaped like R's dims in sorted order (Keras's layout)."""
+    import torch
+
     m = mappings.REGISTRY["layer_normalization"]
-    assert "trailing" in m.torch_only_if(ctx)
-    with pytest.raises(ValueError, match="trailing contiguous"):
-        m.torch(ctx)
-    assert m.torch_only_if(ctx_for("layer_normalization", {"epsilon": 0.001, "axis": (-2, -1)}, (7, 5))) is None
+    ctx = ctx_for("layer_normalization", {"epsilon": 0.0009765625, "axis": axis}, in_shape, layout)
+    assert m.torch_only_if(ctx) is None
+    rank = len(in_shape) + 1
+    axes = tuple(sorted(a % rank for a in (axis if isinstance(axis, tuple) else (axis,))))
+    shape = tuple(in_shape[a - 1] for a in axes)
+    round_trip(ctx, {"gamma": shape, "beta": shape})
+    module, out_layout = m.torch(ctx)
+    assert out_layout == layout
+    x = RNG.standard_normal((2, *in_shape))  # canonical, distinct sizes on every axis
+    gamma, beta = RNG.standard_normal(shape), RNG.standard_normal(shape)
+    for rule, value in zip(m.rules(ctx), (gamma, beta)):
+        module.get_parameter(rule.torch).data = torch.from_numpy(rule.to_torch(value, ctx))
+    got = layout.to_canonical(module(torch.from_numpy(layout.from_canonical(x))).detach().numpy())
+    bshape = [in_shape[a - 1] if a in axes else 1 for a in range(1, rank)]
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    want = gamma.reshape(bshape) * (x - mean) / np.sqrt(var + 0.0009765625) + beta.reshape(bshape)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    # the trailing-axes case of the same shape normalises different values: the check can fail
+    assert not np.allclose(got, x - x.mean(axis=-1, keepdims=True))
+
+
+def test_layer_norm_still_refuses_several_axes_after_a_flattened_image():
+    ctx = ctx_for("layer_normalization", {"epsilon": 0.001, "axis": (-2, -1)}, (24,), Layout("flat", flat_perm((3, 2, 4))))
+    assert "flattened" in mappings.REGISTRY["layer_normalization"].torch_only_if(ctx)
+
+
+LN_MIDDLE_CASE = {"name": "ln-middle-axis", "input_shape": [3, 4, 5, 2],
+                  "layers": [{"type": "conv2d", "filters": 6, "kernel_size": 2},
+                             {"type": "layer_normalization", "axis": 2},
+                             {"type": "flatten"}, {"type": "dense", "units": 3}],
+                  "loss": {"type": "mean_squared_error"}, "optimizer": OPT, "steps": 1}
+
+
+def test_layer_norm_middle_axis_case_passes_three_ways():
+    res = run_case(parse_spec(LN_MIDDLE_CASE))
+    assert res.passed, [r for r in res.rows if not r["passed"]][:3]
+    assert any(r["tensor"] == "1_layer_normalization" and r["backend_b"] == "torch" for r in res.rows)
+
+
+def test_layer_norm_torch_on_the_wrong_axis_fails_and_blames_torch(monkeypatch):
+    """Planted: torch normalises W where the spec says H. H_out == W_out (4) here on purpose, so
+    the planted module takes the same gamma; N, C and the other sizes stay distinct."""
+    ln = mappings.REGISTRY["layer_normalization"]
+
+    def torch_build(ctx):
+        return ln.torch(dataclasses.replace(ctx, spec=LayerSpec("layer_normalization", {**ctx.spec.params, "axis": 2})))
+
+    monkeypatch.setitem(mappings.REGISTRY, "layer_normalization", dataclasses.replace(ln, torch=torch_build))
+    case = {**LN_MIDDLE_CASE, "input_shape": [3, 5, 5, 2],
+            "layers": [{"type": "conv2d", "filters": 6, "kernel_size": 2}, {"type": "layer_normalization", "axis": 1},
+                       {"type": "flatten"}, {"type": "dense", "units": 7}]}
+    res = run_case(parse_spec(case))
+    bad = [r for r in failing(res, "output") if r["tensor"] == "1_layer_normalization"]
+    assert bad and {r["odd_one_out"] for r in bad} == {"torch"}
 
 
 def test_embedding_rule_round_trip_and_keras_name():
