@@ -135,7 +135,7 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
 
 def _torch_only_if(ctx: BuildContext) -> str | None:
     inner_ctx = inner_context(ctx)
-    check = {"simple_rnn": recurrent._simple_rnn_torch_only_if, "gru": recurrent._gru_torch_only_if}.get(inner_ctx.spec.type)
+    check = {"simple_rnn": recurrent._simple_rnn_torch_only_if, "gru": recurrent._gru_bidirectional_torch_only_if}.get(inner_ctx.spec.type)
     reason = check(inner_ctx) if check else None
     return None if reason is None else f"layer.{reason}"
 

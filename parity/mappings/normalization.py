@@ -186,6 +186,7 @@ def _axes_last(inner, axes: tuple[int, ...], rank: int, channels_first: bool):
         def __init__(self):
             super().__init__()
             self.inner = inner
+            self.axes, self.channels_first = tuple(axes), channels_first
 
         def forward(self, x):
             if channels_first:
@@ -286,6 +287,16 @@ def _ln_from_torch(module, ictx):
     harness's wrapper moving an NCHW image's channels last."""
     import torch.nn as nn
 
+    if type(module).__qualname__ == "_axes_last.<locals>.AxesLast" and type(module.inner) is nn.LayerNorm:
+        ln, rank = module.inner, len(ictx.in_shape) + 1
+        if not ln.elementwise_affine or ln.bias is None:
+            raise Refused("nn.LayerNorm without weight or bias: Keras's LayerNormalization has gamma and beta")
+        if module.channels_first != (ictx.in_layout.kind == "channels_first") or \
+                tuple(ln.normalized_shape) != tuple(ictx.in_shape[a - 1] for a in module.axes):
+            raise Refused(f"nn.LayerNorm{tuple(ln.normalized_shape)} over axes {list(module.axes)} on input (N, "
+                          f"{', '.join(map(str, ictx.in_shape))})")
+        fields = {"type": "layer_normalization", "epsilon": float(ln.eps), "axis": ln_axis(module.axes, rank)}
+        return TorchImport(fields, torch_tensors(module))
     inner = _moved_inner(module)
     ln = inner if inner is not None else module
     if type(ln) is not nn.LayerNorm:

@@ -20,9 +20,11 @@ back as the sum ``bias_ih + bias_hh`` (what torch computes with) and the gradien
 ``grad(bias_ih)``, so an unfrozen ``bias_hh`` shows up as a failing ``step`` row instead of being
 hidden. The GRU has two biases on both sides (Keras ``reset_after=True``): both stay trainable.
 
-Keras ``reset_after=False`` (reset gate applied before the recurrent matmul) and SimpleRNN
-activations other than tanh/relu have no torch twin: ``torch_only_if`` names them and the spec
-is rejected (exit 2).
+Keras ``reset_after=False`` (reset gate applied before the recurrent matmul, the original GRU)
+has no ``nn.GRU`` twin: the torch side is ``GRUResetBefore``, written from its equations with
+torch's parameter names, gate order and one bias ``bias_ih_l0`` (3U,) like Keras's (3U,).
+SimpleRNN activations other than tanh/relu, and a bidirectional GRU with ``reset_after=False``,
+have no torch twin: ``torch_only_if`` names them and the spec is rejected (exit 2).
 """
 from __future__ import annotations
 
@@ -66,6 +68,46 @@ def _sequence_module(rnn, return_sequences: bool):
     return Sequence()
 
 
+def _gru_reset_before(features: int, units: int, bias: bool, dtype):
+    """torch's side of Keras ``GRU(reset_after=False)``, written out (torch's gate order r, z, n):
+
+        r_t = sigmoid(x_t W_ir^T + b_r + h_{t-1} W_hr^T)
+        z_t = sigmoid(x_t W_iz^T + b_z + h_{t-1} W_hz^T)
+        n_t = tanh(x_t W_in^T + b_n + (r_t * h_{t-1}) W_hn^T)      (reset before the matmul)
+        h_t = (1 - z_t) * n_t + z_t * h_{t-1},   h_0 = 0
+
+    Parameters ``weight_ih_l0`` (3U, F), ``weight_hh_l0`` (3U, U), ``bias_ih_l0`` (3U,); called
+    like ``nn.GRU(batch_first=True)``: x (N, T, F) -> (h_1..h_T (N, T, U), h_T (1, N, U))."""
+    import torch
+    import torch.nn as nn
+
+    class GRUResetBefore(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight_ih_l0 = nn.Parameter(torch.zeros(3 * units, features, dtype=dtype))
+            self.weight_hh_l0 = nn.Parameter(torch.zeros(3 * units, units, dtype=dtype))
+            self.bias_ih_l0 = nn.Parameter(torch.zeros(3 * units, dtype=dtype)) if bias else None
+            self.input_size, self.hidden_size = features, units
+
+        def forward(self, x):
+            gx = x @ self.weight_ih_l0.T  # (N, T, 3U): [r | z | n] input parts
+            if self.bias_ih_l0 is not None:
+                gx = gx + self.bias_ih_l0
+            w_hr, w_hz, w_hn = self.weight_hh_l0.split(units)  # each (U, U)
+            h = x.new_zeros(x.shape[0], units)  # (N, U)
+            out = []
+            for t in range(x.shape[1]):
+                g_r, g_z, g_n = gx[:, t].split(units, dim=-1)  # each (N, U)
+                r = torch.sigmoid(g_r + h @ w_hr.T)
+                z = torch.sigmoid(g_z + h @ w_hz.T)
+                n = torch.tanh(g_n + (r * h) @ w_hn.T)
+                h = (1 - z) * n + z * h
+                out.append(h)
+            return torch.stack(out, dim=1), h[None]  # (N, T, U), (1, N, U)
+
+    return GRUResetBefore()
+
+
 def _torch_builder(kind: str):
     def build(ctx: BuildContext):
         import torch
@@ -80,8 +122,10 @@ def _torch_builder(kind: str):
             rnn = nn.RNN(features, units, nonlinearity=p["activation"], **common)
         elif kind == "lstm":
             rnn = nn.LSTM(features, units, **common)
-        else:
+        elif p["reset_after"]:
             rnn = nn.GRU(features, units, **common)
+        else:
+            rnn = _gru_reset_before(features, units, bias, dtype)
         if bias and kind != "gru":  # one Keras bias = bias_ih alone: bias_hh stays 0 (see module doc)
             with torch.no_grad():
                 rnn.bias_hh_l0.zero_()
@@ -133,7 +177,15 @@ def make_rules(ctx: BuildContext, order: tuple[int, ...] | None = None) -> list[
     if not _use_bias(ctx):
         return rules
     names = ("rnn.bias_ih_l0", "rnn.bias_hh_l0")
-    if kind == "gru":  # (2, 3U) = [bias_ih; bias_hh], each row with the r/z swap
+    if kind == "gru" and not ctx.spec.params["reset_after"]:  # (3U,) = GRUResetBefore's bias_ih_l0
+        def one_to_torch(b, _):
+            return expect_shape(b, (ku,), "gru bias")[perm].copy()
+
+        def one_to_canonical(b, _):
+            return expect_shape(b, (ku,), "torch rnn.bias_ih_l0")[inv].copy()
+
+        rules.append(WeightRule("bias", "rnn.bias_ih_l0", one_to_torch, one_to_canonical))
+    elif kind == "gru":  # (2, 3U) = [bias_ih; bias_hh], each row with the r/z swap
         def gru_to_torch(b, _):
             b = expect_shape(b, (2, ku), "gru bias (reset_after)")
             return b[0, perm].copy(), b[1, perm].copy()
@@ -169,10 +221,12 @@ def _simple_rnn_torch_only_if(ctx: BuildContext) -> str | None:
     return None
 
 
-def _gru_torch_only_if(ctx: BuildContext) -> str | None:
+def _gru_bidirectional_torch_only_if(ctx: BuildContext) -> str | None:
+    """A bidirectional GRU is one ``nn.GRU(bidirectional=True)``, which resets after the matmul."""
     if not ctx.spec.params["reset_after"]:
-        return ("reset_after: expected true (torch nn.GRU applies the reset gate after the recurrent "
-                "matmul, Keras reset_after=true; Keras reset_after=false has no torch twin), got false")
+        return ("reset_after: expected true in a bidirectional gru (torch nn.GRU applies the reset gate after "
+                "the recurrent matmul, Keras reset_after=true; Keras reset_after=false has no bidirectional "
+                "torch twin), got false")
     return None
 
 
@@ -191,7 +245,16 @@ def _from_torch(kind: str):
         from parity.mappings.base import Refused, TorchImport, torch_tensors
 
         cls = getattr(nn, TORCH_CLASSES[kind])
-        if type(module).__qualname__ == "_sequence_module.<locals>.Sequence" and type(module.rnn) is cls:
+        sequence = type(module).__qualname__ == "_sequence_module.<locals>.Sequence"
+        if kind == "gru" and sequence and type(module.rnn).__qualname__ == "_gru_reset_before.<locals>.GRUResetBefore":
+            rnn = module.rnn
+            if rnn.bias_ih_l0 is None or len(ictx.in_shape) != 2 or ictx.in_shape[-1] != rnn.input_size:
+                raise Refused(f"GRUResetBefore({rnn.input_size}, {rnn.hidden_size}) on input (N, "
+                              f"{', '.join(map(str, ictx.in_shape))})")
+            fields = {"type": kind, "units": rnn.hidden_size, "return_sequences": bool(module.return_sequences),
+                      "reset_after": False}
+            return TorchImport(fields, torch_tensors(rnn, "rnn."))
+        if sequence and type(module.rnn) is cls:
             rnn, return_sequences = module.rnn, bool(module.return_sequences)
         elif type(module) is cls:
             if module.bidirectional and module.num_layers == 1:
@@ -317,7 +380,8 @@ GRU_ATLAS = Atlas(
           "          dx_t = d xw W^T, dW = sum x^T d xw, dR = sum h_{t-1}^T d hu, db = [sum d xw; sum d hu]"),
     scratch="scratchnet.GRU(units, return_sequences=return_sequences, reset_after=reset_after)",
     torch=("Sequence(rnn=nn.GRU(F, units, bias=True, batch_first=True)): out, _ = rnn(x); "
-           "y = out if return_sequences else out[:, -1]"),
+           "y = out if return_sequences else out[:, -1]; reset_after=False: Sequence(rnn=GRUResetBefore(F, units)), "
+           "the original GRU written out in torch (n = tanh(W_in x + b_n + W_hn (r * h))), no nn.GRU twin"),
     keras=("keras.layers.GRU(units, activation='tanh', recurrent_activation='sigmoid', use_bias=True, "
            "reset_after=reset_after, return_sequences=return_sequences, use_cudnn=False)"),
     layout=("torch gate order r, z, n vs Keras z, r, h: swap the first two U-wide blocks in every tensor. "
@@ -326,7 +390,8 @@ GRU_ATLAS = Atlas(
             "Two biases exist on both sides (b_hh sits inside r * (...)), so both stay trainable: no reconciliation "
             "needed."),
     defaults=("Keras reset_after=True is the default and the only variant torch has; reset_after=False (reset "
-              "applied before the recurrent matmul, bias (3U,)) has no torch twin and is rejected; Keras "
+              "applied before the recurrent matmul, bias (3U,) = GRUResetBefore's bias_ih_l0 in torch's gate order) has no "
+              "nn.GRU twin (written out; refused inside bidirectional, which is one nn.GRU); Keras "
               "use_cudnn pinned to False"),
     notes="Keras 3 variables live in the cell (gru/gru_cell/kernel) and are named kernel, recurrent_kernel, bias.")
 
@@ -347,6 +412,6 @@ register(
                  scratch_class="LSTM", trainable=True, parameter_shapes=_gate_shapes(4)),
     LayerMapping(type="gru", family="recurrent", atlas=GRU_ATLAS, torch=_torch_builder("gru"),
                  keras=_keras_builder("gru"), rules=make_rules, from_torch=_from_torch("gru"),
-                 from_keras=_from_keras("gru"), torch_only_if=_gru_torch_only_if,
+                 from_keras=_from_keras("gru"),
                  scratch_class="GRU", trainable=True, parameter_shapes=_gate_shapes(3)),
 )

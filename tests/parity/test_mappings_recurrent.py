@@ -87,7 +87,8 @@ def test_conversion_rejects_wrong_shape():
 
 
 # -- no torch twin -> SpecError --------------------------------------------------------------------
-@pytest.mark.parametrize("layer,field", [({"type": "gru", "units": U, "reset_after": False}, "reset_after"),
+@pytest.mark.parametrize("layer,field", [({"type": "bidirectional", "layer": {"type": "gru", "units": U, "reset_after": False}},
+                                          "layer.reset_after"),
                                          ({"type": "simple_rnn", "units": U, "activation": "sigmoid"}, "activation")])
 def test_no_torch_twin_is_a_spec_error(layer, field):
     with pytest.raises(SpecError, match=rf"layers\[0\]: {field}: expected .*torch"):
@@ -142,4 +143,51 @@ def test_planted_unfrozen_bias_hh_fails_the_bias_step(monkeypatch):
 def test_atlas_states_the_reconciliations():
     lstm, gru = parity.mappings.REGISTRY["lstm"].atlas, parity.mappings.REGISTRY["gru"].atlas
     assert "FROZEN" in lstm.layout and "bias_ih + bias_hh" in lstm.layout
-    assert "r, z, n" in gru.layout and "no torch twin" in gru.defaults
+    assert "r, z, n" in gru.layout and "no nn.GRU twin" in gru.defaults and "GRUResetBefore" in gru.torch
+
+
+# -- Keras GRU(reset_after=False): torch's side written out (GRUResetBefore) ------------------------
+GRU_BEFORE = {"type": "gru", "units": U, "return_sequences": True, "reset_after": False}
+
+
+def test_gru_reset_before_rules_round_trip_on_its_module():
+    ctx = BuildContext(LayerSpec("gru", GRU_BEFORE), (T, F), (T, U), SAME, "float64")
+    module, _ = layer_mapping("gru").torch(ctx)
+    rng = np.random.default_rng(3)
+    shapes = {"kernel": (F, 3 * U), "recurrent_kernel": (U, 3 * U), "bias": (3 * U,)}
+    for rule in make_rules(ctx):
+        a = rng.standard_normal(shapes[rule.canonical])
+        t = rule.to_torch(a, ctx)
+        assert tuple(module.get_parameter(rule.torch).shape) == t.shape
+        np.testing.assert_array_equal(rule.to_canonical(t, ctx), a)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gru_reset_before_agrees_three_ways(dtype):
+    res = run_case(spec(GRU_BEFORE, optimizer={"type": "adam", "learning_rate": 0.0078125, "beta_1": 0.875,
+                                               "beta_2": 0.9375, "epsilon": 1e-30}, steps=2, dtype=dtype))
+    assert res.passed, failing(res)[:3]
+    assert failing(res) == [] and any(r["tensor"] == "0_gru" and r["backend_b"] == "torch" for r in res.rows)
+
+
+def test_planted_gru_reset_after_in_torch_blames_torch(monkeypatch):
+    """torch built as nn.GRU (reset applied after the recurrent matmul, its bias_hh zero and frozen)
+    where the spec says reset_after=False: the GRU output differs in torch only."""
+    import torch
+    import torch.nn as nn
+
+    mapping = parity.mappings.REGISTRY["gru"]
+
+    def after(ctx):
+        module, layout = mapping.torch(ctx)
+        rnn = nn.GRU(F, U, batch_first=True, dtype=torch.float64)
+        with torch.no_grad():
+            rnn.bias_hh_l0.zero_()
+        rnn.bias_hh_l0.requires_grad_(False)
+        module.rnn = rnn
+        return module, layout
+
+    monkeypatch.setitem(parity.mappings.REGISTRY, "gru", dataclasses.replace(mapping, torch=after))
+    res = run_case(spec(GRU_BEFORE))
+    bad = failing(res, "output", "0_gru")
+    assert bad and {r["odd_one_out"] for r in bad} == {"torch"}

@@ -22,8 +22,8 @@ except SystemExit as exc:
 print(json.dumps({"exit": code, "loaded": [m for m in %r if m in sys.modules]}), file=sys.stderr)
 """ % (FRAMEWORKS,)
 
-UNSUPPORTED = {"name": "gru-no-reset", "seed": 0, "input_shape": [2, 3, 4],
-               "layers": [{"type": "gru", "units": 3, "reset_after": False}],
+UNSUPPORTED = {"name": "rnn-sigmoid", "seed": 0, "input_shape": [2, 3, 4],
+               "layers": [{"type": "simple_rnn", "units": 3, "activation": "sigmoid"}],
                "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "sgd", "learning_rate": 0.1}, "steps": 1}
 
 
