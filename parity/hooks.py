@@ -17,6 +17,10 @@ Hook names (the values each takes):
 - ``"stop_gradient"``: a collection of ``(layer name, input index)`` edges that carry no gradient
   back (torch ``detach()``, ``tf.stop_gradient``, a zero in scratchnet's fan-out sum): the forward
   is unchanged, the gradient reaching that input through that layer is dropped.
+- ``"round_off"`` (scratchnet only): a ``numpy.random.Generator``; every layer's output and every
+  gradient it returns are multiplied by (1 + s u), s = +-1 drawn from it per element, u the
+  dtype's unit roundoff, in float64 and rounded back: one rounding error in every intermediate
+  (rule grad-condition's reruns, ``parity.run.condition_runs``).
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ HOOKS: dict[str, str] = {
     "optimizer": "factory(convention) -> an optimizer with scratchnet's apply(params, grads), stepping the "
                  "backend's own parameters instead of its framework's optimizer",
     "stop_gradient": "(layer name, input index) edges whose gradient is dropped (the forward unchanged)",
+    "round_off": "a numpy Generator: every scratchnet layer's output and returned gradients moved by one rounding, "
+                 "(1 + s u) with random signs s",
 }
 
 
@@ -46,3 +52,8 @@ def stopped(hooks: Mapping[str, Any] | None) -> frozenset[tuple[str, int]]:
 def optimizer_factory(hooks: Mapping[str, Any] | None) -> Callable[[str], Any] | None:
     """The ``optimizer`` hook's factory, or None."""
     return check(hooks).get("optimizer")
+
+
+def round_off(hooks: Mapping[str, Any] | None):
+    """The ``round_off`` hook's Generator, or None."""
+    return check(hooks).get("round_off")

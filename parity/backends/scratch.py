@@ -11,7 +11,7 @@ from parity.spec import scratch_layer
 
 
 def build_model(case: PreparedCase, convention: str = "keras", stop_gradient: frozenset = frozenset(),
-                follow: dict[str, dict] | None = None):
+                follow: dict[str, dict] | None = None, round_off=None):
     """The case's scratchnet ``Model``, weights loaded; ``stop_gradient``: ``(layer name, input
     index)`` edges whose gradient the layer's backward returns as zeros (hook ``stop_gradient`` of
     ``parity.hooks``); ``follow``: layer name -> extra constructor keywords (a framework's constant
@@ -26,6 +26,8 @@ def build_model(case: PreparedCase, convention: str = "keras", stop_gradient: fr
         dropped = [i for i in range(len(node.inputs)) if (node.name, i) in stop_gradient]
         if dropped:
             _drop_gradients(layer, dropped, many=len(node.inputs) > 1)
+        if round_off is not None:
+            _round_off(layer, round_off)
         nodes.append((layer, list(node.inputs)))
     model = sn.Model(nodes)
     model.build(case.spec.input_shape[1:], case.spec.dtype, np.random.default_rng([case.spec.seed, 0]))  # data draw from seed alone
@@ -51,6 +53,29 @@ def _drop_gradients(layer, dropped: list[int], many: bool) -> None:
     layer.backward = stopped_backward
 
 
+def _rounded(a, rng):
+    """a (1 + s u), s = +-1 from ``rng`` per element, computed in float64 and rounded to a's dtype."""
+    if a is None or a.dtype.kind != "f":
+        return a
+    u = float(np.finfo(a.dtype).eps) / 2
+    return (a * (1 + u * rng.choice([-1.0, 1.0], a.shape))).astype(a.dtype)
+
+
+def _round_off(layer, rng) -> None:
+    """Hook ``round_off`` on this one layer instance: its output and the gradients its backward
+    returns each moved by one rounding."""
+    forward, backward = layer.forward, layer.backward
+
+    def rounded_forward(*args, **kwargs):
+        return _rounded(forward(*args, **kwargs), rng)
+
+    def rounded_backward(*args, **kwargs):
+        dxs = backward(*args, **kwargs)
+        return [_rounded(dx, rng) for dx in dxs] if isinstance(dxs, list) else _rounded(dxs, rng)
+
+    layer.forward, layer.backward = rounded_forward, rounded_backward
+
+
 def parameter_keys(spec) -> list[str]:
     """The trainable parameters' keys (``<layer>/<name>``) of the spec's model, built without data."""
     import scratchnet as sn
@@ -69,7 +94,7 @@ def run(case: PreparedCase, convention: str = "keras", name: str = "scratch",
     spec's, ``follow``: layer name -> extra layer keywords (counterfactual reruns). ``hooks``:
     code-level changes (``parity.hooks``)."""
     spec = case.spec
-    model = build_model(case, convention, backend_hooks.stopped(hooks), follow)
+    model = build_model(case, convention, backend_hooks.stopped(hooks), follow, backend_hooks.round_off(hooks))
     loss = LOSSES[spec.loss.type].scratch(spec.loss.params)
     opt_spec = spec.optimizer
     factory = backend_hooks.optimizer_factory(hooks)
