@@ -15,7 +15,11 @@ one meaning in one of them:
 - a conv2d_transpose's (padding, output_padding) is the first spelling (valid before same, no
   output_padding before the smallest) with the same output size and crop;
 - a multi_head_attention's ``value_dim`` equal to its key_dim, and ``output_shape`` equal to the
-  query's feature size, are null (their defaults' meaning).
+  query's feature size, are null (their defaults' meaning); its inputs [q, v, v] are [q, v] and
+  [q, q] is [q] (a key that is the value, a value that is the query);
+- a symmetric ``zero_padding2d`` read only by a "valid" conv2d or depthwise_conv2d is that
+  convolution's ``padding`` (Keras's ResNet and MobileNet write ``ZeroPadding2D(1)`` +
+  ``Conv2D(strides=2)``, torch ``Conv2d(padding=1, stride=2)``: zeros either way).
 ``rename_weights(weights, spec)`` renames weight keys the same way.
 """
 from __future__ import annotations
@@ -64,10 +68,54 @@ def _fields(raw: dict, node) -> dict:
         found = _spec_for(fields, node.in_shape, [(ho, top) for ho, top, _ in geometry(ctx)])
         return {**raw, "padding": found["padding"],
                 "output_padding": None if found["output_padding"] is None else list(found["output_padding"])}
-    if kind == "multi_head_attention":
+    if kind == "multi_head_attention":  # (its inputs: _attention_inputs)
         return {**raw, "value_dim": None if raw["value_dim"] in (None, raw["key_dim"]) else raw["value_dim"],
                 "output_shape": None if raw["output_shape"] in (None, node.in_shape[-1]) else raw["output_shape"]}
     return raw
+
+
+def _attention_inputs(inputs: list[str]) -> list[str]:
+    """[query, value, key] without its defaults: key is value, value is query (Keras's ``mha(x, x)``
+    and torch's ``mha(x, x, x)`` are the self-attention [x])."""
+    if len(inputs) == 3 and inputs[2] == inputs[1]:
+        inputs = inputs[:2]
+    if len(inputs) == 2 and inputs[1] == inputs[0]:
+        inputs = inputs[:1]
+    return inputs
+
+
+def _symmetric(padding) -> tuple[int, int] | None:
+    """A zero_padding2d's (p_h, p_w) when it pads top as bottom and left as right, else None."""
+    if isinstance(padding, int):
+        return padding, padding
+    if all(isinstance(p, int) for p in padding):
+        return tuple(padding)
+    (t, b), (l, r) = padding
+    return (t, l) if t == b and l == r else None
+
+
+def _fold_padding(parsed: CaseSpec) -> CaseSpec:
+    """``parsed`` with each symmetric zero_padding2d that only a "valid" conv2d / depthwise_conv2d
+    reads moved into that convolution's padding (the docstring's last rule)."""
+    data = parsed.to_dict()
+    layers = [{**raw, "name": node.name, "inputs": list(node.inputs)} for node, raw in zip(plan_of(parsed), data["layers"])]
+    readers: dict[str, list[int]] = {}
+    for i, raw in enumerate(layers):
+        for name in raw["inputs"]:
+            readers.setdefault(name, []).append(i)
+    dropped = set()
+    for i, raw in enumerate(layers):
+        if raw["type"] != "zero_padding2d" or len(readers.get(raw["name"], [])) != 1:
+            continue
+        conv = layers[readers[raw["name"]][0]]
+        pads = _symmetric(raw["padding"])
+        if conv["type"] in ("conv2d", "depthwise_conv2d") and conv["padding"] == "valid" and pads is not None:
+            conv["padding"], conv["inputs"] = list(pads), list(raw["inputs"])
+            dropped.add(i)
+    if not dropped:
+        return parsed
+    data["layers"] = [raw for i, raw in enumerate(layers) if i not in dropped]
+    return parse_spec(data, parsed.source)
 
 
 FUSED = ("dense", "conv2d", "depthwise_conv2d", "conv1d")  # types whose ``activation`` field may be a layer of its own
@@ -77,7 +125,7 @@ def _normal(spec, split_activations: bool = False) -> tuple[dict, dict[str, str]
     """(normal form, output renames, weight renames, the original name of each normal layer)."""
     from parity.mappings.activations import _defaults
 
-    parsed = _parsed(spec)
+    parsed = _fold_padding(_parsed(spec))
     plan = plan_of(parsed)
     data = parsed.to_dict()
     outputs, weights, layers, origin = {"input": "input"}, {}, [], []
@@ -85,6 +133,8 @@ def _normal(spec, split_activations: bool = False) -> tuple[dict, dict[str, str]
         raw = {k: v for k, v in raw.items() if k not in ("name", "inputs")}
         raw = _fields(raw, node)
         inputs = [outputs[n] for n in node.inputs]
+        if raw["type"] == "multi_head_attention":
+            inputs = _attention_inputs(inputs)
         parts = [raw]
         if split_activations and raw["type"] in FUSED and raw["activation"] != "linear":
             act = raw["activation"]

@@ -15,7 +15,7 @@ Recurrent layers: ``out, (h, c) = self.lstm(x)`` then ``out`` (return_sequences)
 or ``h[-1]`` / ``h[0]`` / ``h.squeeze(0)`` (the last step) are read as one spec layer.
 1-d layers: torch's ``nn.Conv1d`` and 1-d pools take (N, C, T); ``x.transpose(1, 2)`` (or
 ``x.permute(0, 2, 1)``) of an (N, T, C) sequence gives that view, on which ``nn.Conv1d``,
-``nn.MaxPool1d``, ``nn.AvgPool1d`` and activations read as spec layers, ``x.amax(dim=2)`` /
+``nn.BatchNorm1d``, ``nn.MaxPool1d``, ``nn.AvgPool1d``, dropout and activations read as spec layers, ``x.amax(dim=2)`` /
 ``x.mean(dim=2)`` as global pools over T, and the transpose back as nothing (anything else on
 the view is refused). ``x.view(x.size(0), -1)`` and ``x.reshape(x.shape[0], -1)`` read as flatten; a flatten of an
 already flat (N, F) tensor (after ``nn.AdaptiveAvgPool2d(1)``, read as a global pool) is dropped.
@@ -267,10 +267,11 @@ class _Walker:
         kind = self._layer(name).layer.type if name in self.shapes and name != "input" else ""
         if kind in ("global_average_pool1d", "global_max_pool1d"):
             return name
-        if kind in ("conv1d", "max_pool1d", "average_pool1d") or REGISTRY[kind].family == "activations":
+        if kind in ("conv1d", "max_pool1d", "average_pool1d", "batch_normalization", "dropout") or \
+                REGISTRY[kind].family == "activations":
             return ("nct", name)
-        raise refuse(where, cls, "on a transposed (N, C, T) sequence: only Conv1d, 1-d pools and activations "
-                     "read as spec layers there")
+        raise refuse(where, cls, "on a transposed (N, C, T) sequence: only Conv1d, BatchNorm1d, 1-d pools, dropout "
+                     "and activations read as spec layers there")
 
     # -- one module -------------------------------------------------------------------------------
     def _module(self, module, path: str, inputs: list[str], hints: dict, views: list[bool] | None = None):

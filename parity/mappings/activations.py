@@ -303,9 +303,25 @@ def _call(name: str, target, args, kwargs, ictx) -> dict | None:
     return None
 
 
+def _keras_relu(layer) -> tuple[str, dict]:
+    """``keras.layers.ReLU(max_value, negative_slope, threshold)``: y = max_value where x >= max_value,
+    x where threshold <= x < max_value, negative_slope * (x - threshold) below: ``ReLU()`` is relu,
+    ``ReLU(6.0)`` relu6 (Keras's MobileNets), ``ReLU(negative_slope=a)`` leaky_relu(a)."""
+    from parity.mappings.base import Refused
+
+    cap = None if layer.max_value is None else float(layer.max_value)
+    slope, threshold = float(layer.negative_slope or 0.0), float(layer.threshold or 0.0)
+    if threshold == 0.0 and slope == 0.0 and cap in (None, 6.0):
+        return ("relu", {}) if cap is None else ("relu6", {})
+    if threshold == 0.0 and cap is None:
+        return ("leaky_relu", {"negative_slope": slope})
+    raise Refused(f"ReLU(max_value={layer.max_value}, negative_slope={layer.negative_slope}, threshold="
+                  f"{layer.threshold}): parity reads ReLU(), ReLU(6.0) and ReLU(negative_slope=a)")
+
+
 def _keras_claim(name: str, layer, ictx) -> dict | None:
-    """``Activation(fn)`` naming ``name`` (any activation but linear), ``Softmax(axis)``, ``ReLU()``,
-    ``LeakyReLU(negative_slope)``, ``ELU(alpha)``."""
+    """``Activation(fn)`` naming ``name`` (any activation but linear), ``Softmax(axis)``, ``ReLU()``
+    (and ``ReLU(6.0)``, ``ReLU(negative_slope=a)``), ``LeakyReLU(negative_slope)``, ``ELU(alpha)``."""
     import keras
 
     rank = len(ictx.in_shape) + 1
@@ -314,8 +330,8 @@ def _keras_claim(name: str, layer, ictx) -> dict | None:
     elif isinstance(layer, keras.layers.Softmax):
         axis = layer.axis if isinstance(layer.axis, int) else None
         found = ("softmax", {"axis": -1 if axis % rank == rank - 1 else axis % rank}) if axis is not None else None
-    elif isinstance(layer, keras.layers.ReLU) and layer.max_value is None and not layer.negative_slope and not layer.threshold:
-        found = ("relu", {})
+    elif isinstance(layer, keras.layers.ReLU):
+        found = _keras_relu(layer)
     elif isinstance(layer, keras.layers.LeakyReLU):
         found = ("leaky_relu", {"negative_slope": float(layer.negative_slope)})
     elif isinstance(layer, keras.layers.ELU):

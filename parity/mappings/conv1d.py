@@ -250,6 +250,28 @@ def _pool1d_from_torch(module, ictx, kind: str):
                         "padding": padding}, {})
 
 
+_POOL1D_ARGS = {"max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+                "avg": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")}
+
+
+def _pool1d_call(target, args, kwargs, ictx, kind: str):
+    """``F.max_pool1d(x, k, ...)`` / ``F.avg_pool1d(x, k, ...)`` on the (N, C, T) view: read as the
+    module with the same arguments."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    if target is not (F.max_pool1d if kind == "max" else F.avg_pool1d) or args[:1] != (TENSOR,):
+        return None
+    names = _POOL1D_ARGS[kind]
+    if len(args) - 1 > len(names) or not all(isinstance(a, (int, bool, tuple, list, type(None))) for a in args[1:]):
+        return None
+    given = {**dict(zip(names, args[1:])), **kwargs}
+    if kind == "max" and (given.get("dilation", 1) not in (1, (1,), [1]) or given.get("return_indices")):
+        raise Refused("F.max_pool1d with dilation or return_indices has no Keras twin")
+    found = _pool1d_from_torch((nn.MaxPool1d if kind == "max" else nn.AvgPool1d)(**given), ictx, kind)
+    return None if found is None else found.fields
+
+
 def _one(v) -> tuple[int]:
     return (int(v),) if isinstance(v, int) else (int(v[0]),)
 
@@ -396,11 +418,13 @@ register(
                  torch=lambda ctx: _torch_pool1d(ctx, "max"), keras=lambda ctx: _keras_pool1d(ctx, "max"),
                  scratch_class="MaxPool1D", value_preserving=True, shift_preserving=True,
                  from_torch=lambda m, ictx: _pool1d_from_torch(m, ictx, "max"),
+                 from_torch_call=lambda t, a, k, ictx: _pool1d_call(t, a, k, ictx, "max"),
                  from_keras=lambda l, ictx: _pool1d_from_keras(l, ictx, "max")),
     LayerMapping(type="average_pool1d", family="conv1d", atlas=_pool_atlas("avg"),
                  torch=lambda ctx: _torch_pool1d(ctx, "avg"), keras=lambda ctx: _keras_pool1d(ctx, "avg"),
                  scratch_class="AveragePool1D", value_preserving=True, shift_preserving=True,
                  from_torch=lambda m, ictx: _pool1d_from_torch(m, ictx, "avg"),
+                 from_torch_call=lambda t, a, k, ictx: _pool1d_call(t, a, k, ictx, "avg"),
                  from_keras=lambda l, ictx: _pool1d_from_keras(l, ictx, "avg")),
     LayerMapping(
         type="global_average_pool1d", family="conv1d",

@@ -260,6 +260,10 @@ def _bn_from_torch(module, ictx):
     if bn.num_features != ictx.in_shape[-1]:
         raise Refused(f"nn.{name}({bn.num_features}) on {ictx.in_shape[-1]} channels")
     fields = {"type": "batch_normalization", "momentum": 1.0 - float(bn.momentum), "epsilon": float(bn.eps)}
+    if inner is None and ictx.in_layout.kind == "channels_first" and len(ictx.in_shape) == 2:
+        # nn.BatchNorm1d on the (N, C, T) view of a sequence (x.transpose(1, 2)): the spec's layer on
+        # (N, T, C), which the harness builds as MovedChannels(inner=BatchNorm1d)
+        return TorchImport(fields, torch_tensors(bn, "inner."))
     return TorchImport(fields, torch_tensors(module))
 
 

@@ -349,3 +349,98 @@ def test_transformer_encoder_with_a_mask_or_dropout_is_refused():
         parity.from_torch(layer, (2, 5, 8))
     with pytest.raises(imp.ImportRefused, match=r"^layer \(TransformerEncoderLayer\): called with masks"):
         parity.from_torch(Masked(), (2, 5, 8))
+
+
+# -- torch vs Keras twins (compare_models): the spellings each framework's authors use --------------
+keras = pytest.importorskip("keras")
+
+
+def test_keras_relu_layer_spellings():
+    from keras import layers as L
+
+    model = keras.Sequential([keras.Input((6,)), L.Dense(5), L.ReLU(6.0), L.Dense(4), L.ReLU(negative_slope=0.125),
+                              L.Dense(3), L.ReLU()])
+    spec, _ = parity.from_keras(model, (2, 6))
+    assert [l["type"] for l in spec["layers"]][1::2] == ["relu6", "leaky_relu", "relu"]
+    assert spec["layers"][3]["negative_slope"] == 0.125
+    odd = keras.Sequential([keras.Input((6,)), L.ReLU(threshold=0.5, name="thresholded")])
+    with pytest.raises(imp.ImportRefused, match=r"^thresholded \(ReLU\): ReLU\(max_value=None, negative_slope=0.0, "
+                                                r"threshold=0.5\)"):
+        parity.from_keras(odd, (2, 6))
+
+
+def _strided_torch():
+    """torch's stride-2 3x3 conv with padding=1 (torchvision's ResNet downsampling, MobileNet's stem)."""
+    torch.manual_seed(8)
+    return _randomise_bn(nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(4),
+                                       nn.ReLU6(inplace=True), nn.Flatten(), nn.Linear(4 * 4 * 3, 2)))
+
+
+def _strided_keras(pad):
+    """Keras's spelling of it (keras.applications' ResNet and MobileNet): ZeroPadding2D + a valid conv."""
+    from keras import layers as L
+
+    return keras.Sequential([keras.Input((7, 6, 3)), L.ZeroPadding2D(pad), L.Conv2D(4, 3, strides=2, use_bias=False),
+                             L.BatchNormalization(momentum=0.9, epsilon=1e-5), L.Activation("relu6"), L.Flatten(), L.Dense(2)])
+
+
+def test_zero_padding_then_valid_conv_is_torch_padding():
+    x = np.random.default_rng(0).standard_normal((2, 7, 6, 3))
+    r = parity.compare_models(_strided_torch(), _strided_keras(1), x)
+    assert r.passed, r.message
+    spec, _ = parity.from_keras(_strided_keras(1), (2, 7, 6, 3))
+    assert imp.normalise(spec)["layers"][0]["padding"] == [1, 1]  # Keras's own spec keeps both layers
+    assert [l["type"] for l in spec["layers"]][:2] == ["zero_padding2d", "conv2d"]
+    # padding only bottom and right is TensorFlow's "same" for this stride: another architecture than torch's
+    from parity.porting import ModelsDiffer
+
+    with pytest.raises(ModelsDiffer, match="layer 0 differs"):
+        parity.compare_models(_strided_torch(), _strided_keras(((0, 1), (0, 1))), x)
+
+
+def test_self_attention_spelled_mha_x_x_and_mha_x_x_x_is_one_architecture():
+    from keras import layers as L
+
+    inp = keras.Input((5, 8))
+    a = L.MultiHeadAttention(num_heads=2, key_dim=4)(inp, inp)  # Keras: (query, value)
+    x = L.LayerNormalization(epsilon=1e-5)(L.Add()([inp, a]))
+    f = L.Dense(8)(L.Dense(12, activation="gelu")(x))
+    model = keras.Model(inp, L.LayerNormalization(epsilon=1e-5)(L.Add()([x, f])))
+    torch.manual_seed(9)
+    r = parity.compare_models(PostNormEncoder().double().eval(), model, np.random.default_rng(1).standard_normal((2, 5, 8)))
+    assert r.passed, r.message
+
+
+class AudioNet(nn.Module):
+    """A 1-d conv audio net on (N, T, C) clips: torch's Conv1d/BatchNorm1d on the transposed view."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(2, 6, kernel_size=5, stride=2)
+        self.bn1 = nn.BatchNorm1d(6)
+        self.conv2 = nn.Conv1d(6, 8, kernel_size=3, padding=1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = x.transpose(1, 2)
+        x = F.max_pool1d(F.relu(self.bn1(self.conv1(x))), 2)
+        return self.fc(F.relu(self.conv2(x)).mean(dim=2))
+
+
+def test_batchnorm1d_and_functional_pool_on_the_transposed_sequence():
+    from keras import layers as L
+
+    torch.manual_seed(10)
+    m = AudioNet().eval()
+    with torch.no_grad():
+        m.bn1.running_mean.uniform_(-0.5, 0.5)
+        m.bn1.running_var.uniform_(0.5, 1.5)
+    spec, w = parity.from_torch(m, (2, 30, 2))
+    assert [l["type"] for l in spec["layers"]] == ["conv1d", "batch_normalization", "relu", "max_pool1d", "conv1d",
+                                                  "relu", "global_average_pool1d", "dense"]
+    np.testing.assert_array_equal(w["bn1/moving_variance"], m.bn1.running_var.numpy())
+    k = keras.Sequential([keras.Input((30, 2)), L.Conv1D(6, 5, strides=2), L.BatchNormalization(momentum=0.9, epsilon=1e-5),
+                          L.ReLU(), L.MaxPooling1D(2), L.Conv1D(8, 3, padding="same", activation="relu"),
+                          L.GlobalAveragePooling1D(), L.Dense(4)])
+    r = parity.compare_models(m, k, np.random.default_rng(2).standard_normal((2, 30, 2)).astype("float32"))
+    assert r.passed, r.message
