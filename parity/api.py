@@ -12,11 +12,10 @@ into exit 2 with its one line).
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Union
 
 from parity import verdicts
 from parity.spec import CaseSpec, SpecError, load_spec, parse_spec
@@ -32,12 +31,35 @@ def as_spec(spec: SpecLike, dtype: str | None = None) -> CaseSpec:
     if isinstance(spec, CaseSpec):
         parsed = spec
     elif isinstance(spec, dict):
-        parsed = parse_spec(json.loads(json.dumps(spec)))  # a deep copy the parser may keep
+        parsed = parse_spec(_plain(spec))  # a deep copy the parser may keep
     elif isinstance(spec, (str, os.PathLike)):
         parsed = load_spec(Path(spec))
     else:
         raise SpecError("<spec>", "spec", f"expected a path, a dict or a CaseSpec, got {type(spec).__name__}")
     return parsed.with_dtype(dtype) if dtype is not None else parsed
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A deep copy of a spec dict built in Python, numpy scalars and arrays made Python numbers and
+    lists (``{"units": np.int64(3)}``, ``"input_shape": x.shape``), so that the parser reads them as
+    their JSON twins. Anything else is kept for the parser to refuse, naming its field (a set, an
+    object); below ``MAX_DEPTH`` + 1 levels nothing is copied (a self-containing dict stays finite,
+    and the parser refuses the nesting)."""
+    import numpy as np
+
+    from parity.spec.parse import MAX_DEPTH
+
+    if depth > MAX_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist(), depth)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 @dataclass
@@ -109,6 +131,12 @@ def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None
     from parity.run import run_case
 
     parsed = as_spec(spec, dtype)
+    variants = _variants(variants)
+    if initial is not None and not isinstance(initial, Mapping):
+        raise ValueError(f"initial: expected a dict of weights keyed <layer>/<param>, got {type(initial).__name__}")
+    if data is not None and (not isinstance(data, (tuple, list)) or len(data) != 2):
+        raise ValueError(f"data: expected an (x, y) pair (y None to draw the targets), got "
+                         f"{type(data).__name__}{f' of {len(data)}' if isinstance(data, (tuple, list)) else ''}")
     if dtype is not None and variants:
         import dataclasses
 
@@ -117,8 +145,37 @@ def check(spec: SpecLike, dtype: str | None = None, variants: dict | None = None
     return Result(run_case(parsed, variants=variants, data=data, initial=initial))
 
 
+def _variants(variants) -> dict | None:
+    """``check``'s ``variants`` checked: a dict of backend name -> ``parity.run.Variant``, whose
+    ``spec`` may be given as anything ``check`` takes (a path, a dict, a CaseSpec); ValueError
+    naming the entry otherwise."""
+    import dataclasses
+
+    from parity.run import Variant
+
+    if variants is None:
+        return None
+    if not isinstance(variants, Mapping):
+        raise ValueError(f"variants: expected a dict of backend name -> parity.run.Variant, got {type(variants).__name__}")
+    out = {}
+    for name, v in variants.items():
+        if not isinstance(v, Variant):
+            raise ValueError(f"variants[{name!r}]: expected a parity.run.Variant(spec=, initial=, hooks=), got "
+                             f"{type(v).__name__}")
+        if v.spec is not None and not isinstance(v.spec, CaseSpec):
+            v = dataclasses.replace(v, spec=as_spec(v.spec))
+        if v.initial is not None and not isinstance(v.initial, Mapping):
+            raise ValueError(f"variants[{name!r}].initial: expected a dict of weights keyed <layer>/<param>, got "
+                             f"{type(v.initial).__name__}")
+        out[name] = v
+    return out
+
+
 def check_many(specs: Iterable[SpecLike], dtype: str | None = None) -> list[Result]:
     """``check`` for several cases; every spec is parsed before any case runs."""
+    if isinstance(specs, (str, os.PathLike, dict, CaseSpec)) or not isinstance(specs, Iterable):
+        raise SpecError("<specs>", "specs", f"expected an iterable of specs (paths, dicts or CaseSpecs), got "
+                        f"{type(specs).__name__}" + (" (one spec: use check)" if specs is not None else ""))
     parsed = [as_spec(s, dtype) for s in specs]
     return [check(s) for s in parsed]
 

@@ -50,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", choices=["float32", "float64"], help="override the specs' dtype")
     run.add_argument("--out", default="parity-out", help="output folder (default: parity-out)")
     run.add_argument("-j", "--jobs", default="1", metavar="N",
-                     help="run the cases in N worker processes (results identical to -j 1; default 1)")
+                     help="run the cases in N worker processes, at most one per case and max(2, CPUs) (results "
+                          "identical to -j 1; default 1)")
     run.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                      help="hand the cases to this dask.distributed scheduler (the [cluster] extra; workers "
                           "started with --nthreads 1); results identical to -j 1")
@@ -148,8 +149,8 @@ def _shard(args, specs):
 def cmd_run(args) -> int:
     jobs = _jobs(args.jobs)
     out = check_out(args.out)
-    if args.junit_xml:
-        _check_file_target(Path(args.junit_xml), "--junit-xml")
+    if args.junit_xml is not None:
+        _check_file_target(args.junit_xml, "--junit-xml")
     selection = _load(args)
     specs, positions, part = _shard(args, selection)
     from parity.run import check_supported
@@ -255,10 +256,27 @@ def cmd_merge(args) -> int:
     return verdicts.exit_code(r["verdict"] for r in records)
 
 
-def _check_file_target(path: Path, option: str) -> None:
+def _check_file_target(value: str | Path, option: str) -> None:
+    """``--junit-xml FILE``: a file parity may (re)write. A file already there is replaced only
+    when it is empty or a JUnit XML file (a ``<testsuite``/``<testsuites`` in its first KiB): a typo
+    naming the user's spec or notes must not overwrite them."""
+    if not str(value).strip():
+        raise UsageError(f"{option}: expected a file path, got an empty string")
+    path = Path(value)
     parent = path.resolve().parent
     if path.is_dir():
         raise UsageError(f"{option} {printable(str(path))}: is a folder")
+    if os.path.lexists(path):
+        if not path.is_file():
+            raise UsageError(f"{option} {printable(str(path))}: exists and is not a regular file")
+        try:
+            with open(path, "rb") as f:
+                head = f.read(1024)
+        except OSError:  # unreadable: not known to be ours
+            head = b"?"
+        if head.strip() and b"<testsuite" not in head:
+            raise UsageError(f"{option} {printable(str(path))}: exists and is not a JUnit XML file (not "
+                             "overwritten: remove it or name another file)")
     if not parent.is_dir():
         raise UsageError(f"{option} {printable(str(path))}: parent folder {printable(str(parent))} does not exist")
     if not os.access(parent, os.W_OK):

@@ -48,7 +48,7 @@ def read_shard(folder: str) -> dict:
     path = Path(folder) / SHARD_FILE
     shown = printable(str(folder))
     if not Path(folder).is_dir():
-        raise UsageError(f"merge: {shown}: no such folder")
+        raise UsageError(f"merge: {shown}: {'is not a folder' if Path(folder).exists() else 'no such folder'}")
     if not path.is_file():
         raise UsageError(f"merge: {shown}: no {SHARD_FILE} (not written by parity run --shard I/N)")
     try:
@@ -60,7 +60,33 @@ def read_shard(folder: str) -> dict:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         got = record.get("format") if isinstance(record, dict) else type(record).__name__
         raise UsageError(f"merge: {printable(str(path))}: expected shard format {FORMAT}, got {got!r}")
+    problem = _malformed(record)
+    if problem:
+        raise UsageError(f"merge: {printable(str(path))}: not a shard record ({problem})")
     return record
+
+
+def _malformed(record: dict) -> str | None:
+    """What in a format-1 record does not have the documented form (the module doc), or None."""
+    from parity.run import CaseResult
+
+    def whole(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    shard, selection, cases = record.get("shard"), record.get("selection"), record.get("cases")
+    if not (isinstance(shard, list) and len(shard) == 2 and all(whole(v) for v in shard) and 1 <= shard[0] <= shard[1]):
+        return f"shard: expected [I, N] with 1 <= I <= N, got {shard!r}"[:200]
+    if not (isinstance(selection, list) and all(isinstance(c, list) and len(c) == 2 and all(isinstance(v, str) for v in c)
+                                                for c in selection)):
+        return "selection: expected a list of [name, dtype]"
+    if not isinstance(cases, list):
+        return "cases: expected a list of [position, result, error]"
+    for case in cases:
+        if not (isinstance(case, list) and len(case) == 3 and whole(case[0]) and 0 <= case[0] < len(selection)
+                and (case[1] is None or isinstance(case[1], CaseResult)) and (case[2] is None or isinstance(case[2], str))
+                and (case[1] is None) != (case[2] is None)):
+            return "cases: expected [position in the selection, a CaseResult or None, an error line or None]"
+    return None
 
 
 def join(folders: list[str]) -> tuple[list, list]:

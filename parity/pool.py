@@ -4,7 +4,10 @@
 order the workers finish in:
 
 - ``jobs == 1``: every case in this process, one after the other (``parity.api.check``).
-- ``jobs > 1``: a ``concurrent.futures.ProcessPoolExecutor`` of ``jobs`` processes started with
+- ``jobs > 1``: a ``concurrent.futures.ProcessPoolExecutor`` of ``workers(jobs, len(specs))``
+  processes (``jobs``, but no more than the cases nor than ``max(2, the CPUs this process may
+  use)``: each worker imports torch and TensorFlow, ~1 GB, so ``-j 100000`` must not start
+  thousands of them; the results do not depend on the count) started with
   the ``spawn`` method, so each worker is a fresh interpreter with its own torch, TensorFlow and
   Keras state (no fork of a process whose framework thread pools are already running). A worker
   runs ``parity.api.check`` on the pickled ``CaseSpec`` and sends the pickled
@@ -97,6 +100,17 @@ def _dask_outcomes(specs: Sequence, client) -> Iterator[Outcome]:
         raise
 
 
+def workers(jobs: int, cases: int) -> int:
+    """How many worker processes ``-j jobs`` starts for ``cases`` cases (the module doc)."""
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(jobs, cases, max(2, cpus)))
+
+
 def outcomes(specs: Sequence, jobs: int = 1, client=None) -> Iterator[Outcome]:
     """One Outcome per spec, in order: in this process, in ``jobs`` local workers, or (``client``,
     from ``connect``) as tasks of a dask cluster."""
@@ -109,7 +123,7 @@ def outcomes(specs: Sequence, jobs: int = 1, client=None) -> Iterator[Outcome]:
             yield Outcome(spec, result, error)
         return
     ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(specs)), mp_context=ctx, initializer=_worker_init)
+    pool = cf.ProcessPoolExecutor(max_workers=workers(jobs, len(specs)), mp_context=ctx, initializer=_worker_init)
     try:
         futures = [pool.submit(run_one, spec) for spec in specs]
         for spec, future in zip(specs, futures):

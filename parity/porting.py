@@ -80,6 +80,9 @@ def compare_models(torch_module, keras_model, x, y=None, loss=None, optimizer=No
     if weights not in ("torch", "own"):
         raise ValueError(f"weights: expected 'torch' or 'own', got {weights!r}")
     x = np.asarray(x)
+    if x.ndim < 2 or x.dtype.kind not in "fiu":
+        raise ValueError(f"x: expected a batch of numbers (N, ...) with a per-sample axis, batch first, got shape "
+                         f"{x.shape} of dtype {x.dtype}")
     options = dict(loss=loss, optimizer=optimizer, steps=steps)
     t_spec, t_weights = from_torch(torch_module, x.shape, training=training, **options)
     k_spec, k_weights = from_keras(keras_model, x.shape, training=training, **options)

@@ -91,24 +91,44 @@ def _own_data(spec: CaseSpec, x0: np.ndarray, y0: np.ndarray, data) -> tuple[np.
     if (x.dtype.kind in "iu") != (x0.dtype.kind in "iu"):
         raise ValueError(f"data: x must be {'integer token ids' if x0.dtype.kind in 'iu' else 'floats'}, "
                          f"got dtype {x.dtype}")
+    if x.dtype.kind in "iu":
+        low, high = 0, plan_of(spec).layers[0].spec.params["input_dim"]
+        if x.size and not (low <= x.min() and x.max() < high):
+            raise ValueError(f"data: x holds token ids in [{x.min()}, {x.max()}], the embedding takes [{low}, {high})")
+    elif x.dtype.kind != "f" or not np.isfinite(x).all():
+        raise ValueError(f"data: x must be finite floats, got {'NaN or inf' if x.dtype.kind == 'f' else x.dtype}")
     x = x.astype(x0.dtype)
     if y is None:
         return x, y0
     y = np.asarray(y)
     if y.shape != y0.shape:
         raise ValueError(f"data: y has shape {y.shape}, the loss {spec.loss.type} takes targets of shape {y0.shape}")
+    if y.dtype.kind not in "fiu" or not np.isfinite(y).all():
+        raise ValueError(f"data: y must be finite numbers, got {'NaN or inf' if y.dtype.kind == 'f' else y.dtype}")
+    if y0.dtype.kind in "iu" and (np.any(y != np.round(y)) or y.min() < 0 or y.max() >= plan_of(spec).output.out_shape[-1]):
+        raise ValueError(f"data: y must be class ids in [0, {plan_of(spec).output.out_shape[-1]}) for "
+                         f"{spec.loss.type}, got values in [{y.min()}, {y.max()}]")
     return x, y.astype(y0.dtype)
 
 
 def _same_weights(reference: dict[str, np.ndarray], weights, what: str) -> dict[str, np.ndarray]:
     """``weights`` cast to ``reference``'s dtypes, once checked to have its keys and shapes (a
     ValueError starting with ``what`` names up to three that differ)."""
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"{what.split(':')[0]}: expected a dict of weights keyed <layer>/<param>, got {type(weights).__name__}")
     want = {k: v.shape for k, v in reference.items()}
     got = {k: np.shape(v) for k, v in weights.items()}
     if want != got:
         diff = sorted(set(want.items()) ^ set(got.items()))[:3]
         raise ValueError(f"{what} keys and shapes; differ at {diff}")
-    return {k: np.asarray(weights[k]).astype(v.dtype) for k, v in reference.items()}
+    out = {}
+    for k, v in reference.items():
+        w = np.asarray(weights[k])
+        if w.dtype.kind not in "fiu" or not np.isfinite(w).all():
+            raise ValueError(f"{what.split(':')[0]}: {k!r} must be finite numbers, got "
+                             f"{'NaN or inf' if w.dtype.kind == 'f' else w.dtype}")
+        out[k] = w.astype(v.dtype)
+    return out
 
 
 def sample_weights(spec: CaseSpec) -> np.ndarray | None:

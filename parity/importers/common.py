@@ -134,6 +134,35 @@ def prune(items: list[Imported], output: str) -> list[Imported]:
     return kept
 
 
+def checked_arguments(input_shape, loss, optimizer, shape_required: bool = True):
+    """``from_torch`` / ``from_keras``'s arguments before any model is walked: ``input_shape`` a
+    sequence of positive ints, batch first (a tuple; None allowed where not ``shape_required``);
+    ``loss`` / ``optimizer`` None, a type name (``"adam"``) or a spec object (a dict, checked by the
+    parser later). ImportRefused (a ValueError) naming the argument otherwise."""
+    if input_shape is None and not shape_required:
+        shape = None
+    else:
+        try:
+            dims = list(input_shape)
+        except TypeError:
+            dims = None
+        if (dims is None or isinstance(input_shape, (str, bytes, dict)) or not dims
+                or not all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d > 0
+                           for d in dims)):
+            raise ImportRefused(f"input_shape: expected positive ints, batch first (e.g. (4, 28, 28, 1)), got "
+                                f"{input_shape!r}"[:200])
+        shape = tuple(int(d) for d in dims)
+    sections = []
+    for what, value in (("loss", loss), ("optimizer", optimizer)):
+        if isinstance(value, str):
+            value = {"type": value}
+        elif value is not None and not isinstance(value, dict):
+            raise ImportRefused(f"{what}: expected a type name or a spec object {{\"type\": ...}}, got "
+                                f"{type(value).__name__}")
+        sections.append(value)
+    return shape, *sections
+
+
 def assemble(items: list[Imported], input_shape, dtype: str, name: str, loss, optimizer, steps: int, seed: int,
              training: bool) -> dict:
     """The spec dict: every layer with its ``name`` and ``inputs`` spelled out."""

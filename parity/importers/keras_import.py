@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.importers.common import (Imported, ImportRefused, assemble, check_reproduces, claim, import_context,
+from parity.importers.common import (Imported, ImportRefused, assemble, check_reproduces, checked_arguments, claim, import_context,
                                      parse_layer, prune, refuse, seeded_input, spec_name)
 from parity.mappings import REGISTRY
 from parity.mappings.base import SAME
@@ -32,6 +32,9 @@ def from_keras(model, input_shape=None, *, name: str | None = None, loss: dict |
     layer and its class for anything it cannot map."""
     import keras
 
+    input_shape, loss, optimizer = checked_arguments(input_shape, loss, optimizer, shape_required=False)
+    if not isinstance(model, keras.Model):
+        raise ImportRefused(f"model: expected a keras.Model, got {type(model).__name__}")
     if not model.built or not getattr(model, "inputs", None):
         raise ImportRefused(f"{model.name} ({type(model).__name__}): build the model first (an Input, or model.build)")
     if len(model.inputs) != 1 or len(model.outputs) != 1:

@@ -40,7 +40,7 @@ import operator
 
 import numpy as np
 
-from parity.importers.common import (Imported, ImportRefused, assemble, build_context, check_reproduces, claim,
+from parity.importers.common import (Imported, ImportRefused, assemble, build_context, checked_arguments, check_reproduces, claim,
                                      import_context, parse_layer, prune, refuse, seeded_input, spec_name, torch_layout)
 from parity.mappings import REGISTRY
 from parity.mappings.base import SAME, TENSOR, Layout
@@ -71,7 +71,9 @@ def from_torch(module, input_shape, *, name: str | None = None, loss: dict | Non
     """
     import torch
 
-    input_shape = tuple(int(d) for d in input_shape)
+    input_shape, loss, optimizer = checked_arguments(input_shape, loss, optimizer)
+    if not isinstance(module, torch.nn.Module):
+        raise ImportRefused(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     dtype = _dtype_of(module)
     walker = _Walker(module, input_shape, dtype)
     items, output = walker.walk()

@@ -27,9 +27,17 @@ def write_artifacts(results, folder: Path, not_run: list | None = None) -> None:
 def write_report(results, out: Path, not_run: list | None = None) -> Path:
     """``write_artifacts`` published into ``out`` as ``parity run --out`` does."""
     from parity.report import publish
+    from parity.spec.errors import printable
 
-    out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with publish.OutputFolder(out) as folder:
-        folder.publish(lambda staging: write_artifacts(results, staging, not_run))
+    shown = Path(out)
+    out = shown.resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with publish.OutputFolder(out) as folder:
+            folder.publish(lambda staging: write_artifacts(results, staging, not_run))
+    except publish.PublishError as exc:
+        raise publish.PublishError(f"{printable(str(shown))}: {exc}") from None
+    except (FileExistsError, NotADirectoryError):
+        raise publish.PublishError(f"{printable(str(shown))}: a file stands where a folder of the path "
+                                   "should be") from None
     return out

@@ -78,7 +78,7 @@ LONGEST_SUFFIX = len(".parity-stage-") + 10 + 1 + 16 + len("-old") + len("-trash
 TRASH = "-trash"
 
 
-class PublishError(Exception):
+class PublishError(ValueError):
     """The folder cannot take a report (the message names the path, as given, in one line)."""
 
 
@@ -93,7 +93,9 @@ def lock_path(out: Path) -> Path:
 def _stages(out: Path) -> list[Path]:
     prefix = f".{out.name}.parity-stage-"
     try:
-        return sorted(p for p in out.parent.iterdir() if p.name.startswith(prefix))
+        # only folders: a file of that name is not a stage this module made, and is never removed
+        return sorted(p for p in out.parent.iterdir()
+                      if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink())
     except FileNotFoundError:
         return []
 
@@ -148,6 +150,9 @@ class OutputFolder:
 
 def publish(out: Path, write: Callable[[Path], None]) -> None:
     """Steps 1-5 of the module doc; the caller holds the lock."""
+    if os.path.lexists(out) and (out.is_symlink() or not out.is_dir()):
+        # the swap exchanges whatever is at ``out``: a user's file would end up as a stage
+        raise PublishError("exists and is not a folder")
     stage = out.parent / f".{out.name}.parity-stage-{os.getpid()}-{secrets.token_hex(8)}"
     stage.mkdir()
     with contextlib.suppress(OSError):  # the new folder keeps the old one's permissions

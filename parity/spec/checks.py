@@ -235,6 +235,10 @@ def _target_shape_check() -> _Check:
 # hold 255 bytes a name (NAME_MAX on ext4, xfs, btrfs, tmpfs; 255 UTF-16 units on APFS, NTFS), and
 # half of that is left for what the harness and its users add around the name.
 MAX_NAME_LENGTH = 128
+# A layer name is the first part of its tensor keys (``<name>/<param>``, ``<name>/query/kernel``):
+# each is a member name in tensors.npz (a zip holds at most 65535 bytes a member name) and a cell of
+# results.csv and the report. Room for the deepest import (fx names joined by ``_``) is left.
+MAX_LAYER_NAME_LENGTH = 256
 
 
 def _name_check() -> _Check:

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
-from parity.spec.checks import (_BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
+from parity.spec.checks import (MAX_LAYER_NAME_LENGTH, _BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.plan import plan_case
@@ -127,6 +127,9 @@ def _graph_fields(source: str, raw: dict, path: str, index: int, kind: str,
     elif not isinstance(name, str) or not _LAYER_NAME.fullmatch(name):
         _fail(source, _join(path, "name"), "expected a layer name of letters, digits, _ and -", name,
               typed=not isinstance(name, str))
+    elif len(name) > MAX_LAYER_NAME_LENGTH:
+        raise SpecError(source, _join(path, "name"), f"expected a layer name of at most {MAX_LAYER_NAME_LENGTH} "
+                        f"characters (it starts every tensor key of the layer), got one of {len(name)}")
     inputs = raw.get("inputs", _MISSING)
     if inputs is _MISSING:
         return name, (previous if previous is not None else "input",)
@@ -316,8 +319,8 @@ def _refuse_missing_loss_fields(source: str, raw: Any) -> None:
     """A loss option on a loss type that has none (label_smoothing on sparse crossentropy,
     sample_weight on sum_squared_error, ...): refused with the reason, before the generic
     unknown-key check would say less."""
-    if not isinstance(raw, dict) or raw.get("type") not in _LOSSES:
-        return
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or raw["type"] not in _LOSSES:
+        return  # (a type that is not a string is refused by _typed_section, naming loss.type)
     accepted = {f.name for f in _LOSSES[raw["type"]]}
     for key in raw:
         if key in LOSS_FIELD_REFUSALS and key not in accepted:

@@ -2,7 +2,7 @@
 defaults (the tables the parser fills specs from), and the other names a spec may use."""
 from __future__ import annotations
 
-from parity.spec.checks import (_ACTIVATION, _BOOL, _FINITE, _NONNEG, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
+from parity.spec.checks import (MAX_LAYER_NAME_LENGTH, _ACTIVATION, _BOOL, _FINITE, _NONNEG, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
                                 _UNIT_CLOSED, _UNIT_OPEN, _WEIGHTS, _axes_check, _axis_check, _Check, _choice_check,
                                 _F, _Field, _float_check, _is_int, _layer_object_check, _learning_rate_check,
                                 _optional, _padding_1d_check, _pair_check, _strings_check, _target_shape_check,
@@ -82,8 +82,9 @@ _LAYERS: dict[str, tuple[_Field, ...]] = {
 # Keys every layer may carry besides its type's fields (DESIGN.md "Graphs"): key -> (default, what it
 # accepts, JSON Schema). parse._graph_fields checks their form, parity.spec.plan what they refer to.
 LAYER_GRAPH_KEYS: dict[str, tuple[str, str, dict]] = {
-    "name": ("`<index>_<type>`", 'letters, digits, _ and -; unique after defaults; not "input" (the model\'s '
-             "input); tensor keys are `<name>/<param>`", {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}),
+    "name": ("`<index>_<type>`", f'at most {MAX_LAYER_NAME_LENGTH} letters, digits, _ and -; unique after defaults; '
+             'not "input" (the model\'s input); tensor keys are `<name>/<param>`',
+             {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": MAX_LAYER_NAME_LENGTH}),
     "inputs": ("the layer before (the first: the input)", 'a list of names of earlier layers, or "input"; '
                "merges take two or more (subtract two), multi_head_attention [query], [query, value] or "
                "[query, value, key], every other layer one. The model's output is the last "
