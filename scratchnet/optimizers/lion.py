@@ -11,9 +11,9 @@ from scratchnet.optimizers.base import Optimizer, decoupled_weight_decay, unit_i
 def lion_keras(p, g, m, learning_rate, beta_1, beta_2):
     """Keras Lion.  p - lr sign(m b1 + g (1 - b1));  m = m b2 + g (1 - b2).  Returns (p_new, m)."""
     dt = p.dtype.type
-    c = m * dt(beta_1) + g * dt(1.0 - beta_1)
+    c = m * dt(beta_1) + g * (dt(1.0) - dt(beta_1))  # Keras: 1 - beta of the cast beta, in the variable's dtype
     p = p - dt(learning_rate) * np.sign(c)
-    return p, m * dt(beta_2) + g * dt(1.0 - beta_2)
+    return p, m * dt(beta_2) + g * (dt(1.0) - dt(beta_2))
 
 
 def lion_paper(p, g, m, learning_rate, beta_1, beta_2, weight_decay=0.0):

@@ -22,6 +22,8 @@ def nadam_keras(p, g, m, v, u_product, t, learning_rate, beta_1, beta_2, epsilon
     ``decay`` is the 0.96 of u_t and u_t1 (``TF_DECAY``: as TensorFlow rounds it).
 
         u_t = mu_t, u_t1 = mu_{t+1};  m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2)
+        (b1, b2 cast to the variable's dtype first, every 1 - b computed in it, as Keras does: in
+        float32 1 - float32(0.999) is 1.3e-5 off 0.001, the same factor in v and in 1 - b2^t)
         m_hat = u_t1 m / (1 - u_product u_t1) + (1 - u_t) g / (1 - u_product)
         v_hat = v / (1 - b2^t);  p - (m_hat lr) / (sqrt(v_hat) + eps)
 
@@ -31,8 +33,8 @@ def nadam_keras(p, g, m, v, u_product, t, learning_rate, beta_1, beta_2, epsilon
     u_t = dt(beta_1 * (1.0 - 0.5 * decay ** (t * momentum_decay)))
     u_t1 = dt(beta_1 * (1.0 - 0.5 * decay ** ((t + 1) * momentum_decay)))
     u_prod, u_prod_1 = dt(u_product), dt(u_product) * u_t1
-    m = m + (g - m) * dt(1 - beta_1)
-    v = v + (np.square(g) - v) * dt(1 - beta_2)
+    m = m + (g - m) * (dt(1) - dt(beta_1))  # Keras: (1 - beta_1) of the cast beta_1, in the variable's dtype
+    v = v + (np.square(g) - v) * (dt(1) - dt(beta_2))  # float32: 1 - float32(0.999), as in 1 - beta_2^t below
     m_hat = (u_t1 * m) / (dt(1) - u_prod_1) + ((dt(1) - u_t) * g) / (dt(1) - u_prod)
     v_hat = v / (dt(1) - dt(beta_2) ** dt(t))
     return p - (m_hat * dt(learning_rate)) / (np.sqrt(v_hat) + dt(epsilon)), m, v
