@@ -25,7 +25,27 @@ def _torch(ctx: BuildContext):
     in_features = ctx.in_shape[-1]
     modules = {"linear": nn.Linear(in_features, p["units"], bias=p["use_bias"], dtype=dtype),
                "act": act.torch_module(p["activation"], act._fn_params(p), SAME, len(ctx.out_shape) + 1, ctx.dtype)}
-    return nn.Sequential(OrderedDict(modules)), SAME  # spec refuses dense on an unflattened image
+    dense = nn.Sequential(OrderedDict(modules))
+    if ctx.in_layout.kind == "channels_first":  # an image: Keras acts on the last (channel) axis
+        return _channels_last(dense), ctx.in_layout
+    return dense, SAME
+
+
+def _channels_last(dense):
+    """A torch module applying ``dense`` (Linear, then the activation, on the last dim) to an NCHW
+    image's channels: y = dense(x.movedim(1, -1)).movedim(-1, 1), so the output stays NCHW with
+    ``units`` channels. Parameters live under ``inner.``."""
+    import torch.nn as nn
+
+    class ChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = dense
+
+        def forward(self, x):
+            return self.inner(x.movedim(1, -1)).movedim(-1, 1)  # (N, C, H, W) -> (N, H, W, C) -> back
+
+    return ChannelsLast()
 
 
 def _keras(ctx: BuildContext):
@@ -47,9 +67,10 @@ def _rules(ctx: BuildContext) -> list[WeightRule]:
     def weight_to_canonical(w, _):
         return expect_shape(w, (units, fan_in), "torch linear.weight").T[perm].copy()  # (in, units)
 
-    rules = [WeightRule("kernel", "linear.weight", kernel_to_torch, weight_to_canonical)]
+    prefix = "inner." if ctx.in_layout.kind == "channels_first" else ""
+    rules = [WeightRule("kernel", prefix + "linear.weight", kernel_to_torch, weight_to_canonical)]
     if ctx.spec.params["use_bias"]:
-        rules.append(identity_rule("bias", "linear.bias", (units,)))
+        rules.append(identity_rule("bias", prefix + "linear.bias", (units,)))
     return rules
 
 
@@ -57,6 +78,14 @@ def _from_torch(module, ictx):
     """``nn.Linear`` (activation linear), or the harness's ``Sequential(linear=, act=)``."""
     import torch.nn as nn
 
+    from parity.mappings.base import Refused
+
+    tensors = None
+    if type(module).__qualname__ == "_channels_last.<locals>.ChannelsLast":
+        if ictx.in_layout.kind != "channels_first":
+            raise Refused("the harness's channels-last Dense wrapper on a tensor that is not an NCHW image")
+        module = module.inner
+        tensors = torch_tensors(module.linear, "inner.linear.")
     if isinstance(module, nn.Linear):
         linear, fields = module, {"activation": "linear"}
     elif isinstance(module, nn.Sequential) and list(module._modules) == ["linear", "act"]:
@@ -65,7 +94,7 @@ def _from_torch(module, ictx):
     else:
         return None
     return TorchImport({"type": "dense", "units": linear.out_features, "use_bias": linear.bias is not None, **fields},
-                       torch_tensors(linear, "linear."))
+                       tensors if tensors is not None else torch_tensors(linear, "linear."))
 
 
 def _from_keras(layer, ictx):
@@ -86,7 +115,8 @@ register(LayerMapping(
         math=("forward: z = x W + b, y = act(z)        x (N, I), W (I, U), b (U,)\n"
               "backward: dz = act'(z) * dy, dx = dz W^T, dW = x^T dz, db = sum_n dz"),
         scratch="scratchnet.Dense(units, activation=activation, use_bias=use_bias)",
-        torch="nn.Sequential(linear=nn.Linear(I, units, bias=use_bias), act=<activation module>)",
+        torch=("nn.Sequential(linear=nn.Linear(I, units, bias=use_bias), act=<activation module>); on an NCHW "
+               "image wrapped as dense(x.movedim(1, -1)).movedim(-1, 1) (Keras acts on the channels)"),
         keras="keras.layers.Dense(units, activation=activation, use_bias=use_bias)",
         layout=("kernel (I, U) = torch linear.weight (U, I) transposed; after a Flatten of an NCHW image "
                 "the rows are permuted too: kernel = weight.T[perm], perm = arange(C*H*W).reshape(C,H,W)"
@@ -96,8 +126,6 @@ register(LayerMapping(
         notes="Dense on an (N, ..., I) tensor acts on the last axis in all three frameworks."),
     torch=_torch, keras=_keras, rules=_rules, scratch_class="Dense", trainable=True,
     parameter_shapes=lambda p, s: [("kernel", (s[-1], p["units"]))],
-    check_input=lambda layer, s, case: ("", "dense expects (F,) or (T, F) input: flatten an image first (torch's "
-                                        "NCHW layout would put W last)", s) if len(s) >= 3 else None,
     deviations=lambda ctx: act.deviations(ctx.spec.params["activation"], act._fn_params(ctx.spec.params), ctx.dtype,
                                           layer=True),
     from_torch=_from_torch, from_keras=_from_keras,

@@ -95,8 +95,6 @@ Extra checks made here, each because a backend would refuse or misread the model
 - depthwise_conv2d: unequal strides, e.g. [2, 1] (TensorFlow's depthwise kernel supports only
   equal row and column strides; it fails in float64, and ``--dtype`` may change the dtype later).
 - pooling with int padding: at most half the pool size per axis (torch refuses more).
-- dense on an image (a 3-d per-sample input): Keras applies it to the channel axis but torch's
-  NCHW layout would put W last, so flatten first. Dense on (F,) or (T, F) is fine.
 - softmax / log_softmax ``axis`` must name a non-batch axis of the layer's input.
 - batch_normalization in training mode needs more than one value per channel (torch refuses).
 - sgd ``nesterov`` needs ``momentum > 0`` (torch refuses).

@@ -386,13 +386,42 @@ def test_kernel_larger_than_input():
     assert err.path == "layers[0]" and "kernel_size" in str(err)
 
 
-def test_dense_after_unflattened_image():
-    need("Conv2D")
-    d = base()
-    d["input_shape"] = [2, 5, 7, 3]
-    d["layers"] = [{"type": "conv2d", "filters": 2, "kernel_size": 3}, {"type": "dense", "units": 3}]
-    err = error_of(d)
-    assert err.path == "layers[1]" and "flatten" in str(err)
+DENSE_ON_IMAGE = {"name": "dense-on-image", "seed": 3, "input_shape": [2, 3, 5, 5],
+                  "layers": [{"type": "dense", "units": 4, "activation": "tanh"}, {"type": "conv2d", "filters": 2, "kernel_size": 2},
+                             {"type": "flatten"}, {"type": "dense", "units": 3}],
+                  "loss": {"type": "mean_squared_error"}, "optimizer": {"type": "sgd", "learning_rate": 0.125}, "steps": 1}
+
+
+def test_dense_on_an_unflattened_image_acts_on_the_channels_in_all_three():
+    """Keras's Dense on (N, H, W, C) acts on C; torch's side moves NCHW's channels last around it."""
+    from parity.run import run_case
+
+    res = run_case(parse_spec(DENSE_ON_IMAGE))
+    assert res.passed, [r for r in res.rows if not r["passed"]][:3]
+    assert any(r["tensor"] == "0_dense" and r["backend_b"] == "torch" for r in res.rows)
+
+
+def test_dense_on_an_image_acting_on_w_in_torch_is_caught(monkeypatch):
+    """Planted: torch's Linear applied to the NCHW tensor as is (its last dim is W). W == C == units
+    == 5 on purpose, so the planted module runs and its output has the expected shape; N, H stay distinct."""
+    import torch.nn as nn
+
+    from parity.mappings import dense
+    from parity.run import run_case
+
+    class OnW(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    monkeypatch.setattr(dense, "_channels_last", OnW)
+    case = {**DENSE_ON_IMAGE, "layers": [{**DENSE_ON_IMAGE["layers"][0], "units": 5}, *DENSE_ON_IMAGE["layers"][1:]]}
+    res = run_case(parse_spec(case))
+    bad = [r for r in res.rows if not r["passed"] and r["quantity"] == "output" and r["tensor"] == "0_dense"]
+    assert bad and {r["odd_one_out"] for r in bad} == {"torch"}
 
 
 def test_conv_strides_with_dilation_refused():
