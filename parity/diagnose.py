@@ -263,20 +263,36 @@ def _from_results(folder, dtype):
 
     from parity.cli_checks import UsageError
     from parity.spec import load_catalog
+    from parity.spec.errors import printable
 
     path = Path(folder) / "results.csv"
     if not path.is_file():
         raise UsageError(f"{folder}: expected a spec file, a catalog case name or a folder with results.csv")
     failing = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("passed", "").lower() not in ("true", "1"):
-                failing.setdefault((row["case"], row["dtype"]), None)
+    shown = printable(str(path))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in ("case", "dtype", "passed") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UsageError(f"{shown}: expected the columns of parity run's results.csv, got none named "
+                                 f"{', '.join(missing)}")
+            for row in reader:
+                if (row.get("passed") or "").lower() not in ("true", "1"):
+                    if row["dtype"] not in ("float32", "float64"):
+                        raise UsageError(f"{shown}: line {reader.line_num}: dtype: expected float32 or float64, "
+                                         f"got {printable(str(row['dtype']))[:60]!r}")
+                    failing.setdefault((row["case"], row["dtype"]), None)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{shown}: expected UTF-8 text, got {exc.reason} at byte {exc.start}") from None
+    except csv.Error as exc:
+        raise UsageError(f"{shown}: expected CSV, got {exc}") from None
     catalog = {s.name: s for s in load_catalog()}
     specs = []
     for name, d in failing:
         if name not in catalog:
-            raise UsageError(f"{path}: case {name!r} is not a catalog case: run parity diagnose on its spec file")
+            raise UsageError(f"{shown}: case {printable(str(name))[:130]!r} is not a catalog case: run parity "
+                             "diagnose on its spec file")
         specs.append(catalog[name].with_dtype(dtype or d))
     return specs
 

@@ -373,3 +373,25 @@ def test_from_torch_takes_a_loss_type_name():
     assert spec["loss"] == {"type": "huber"} and spec["optimizer"] == {"type": "adam"}
     with pytest.raises(SpecError, match=r"loss\.type: expected a loss type"):
         parity.from_torch(torch.nn.Linear(3, 2), (2, 3), loss="nosuch")
+
+
+# --- diagnose RESULT_DIR -------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, text", [
+    (b"a,b\n1,2\n", "expected the columns of parity run's results.csv, got none named case, dtype, passed"),
+    (b"", "got none named case, dtype, passed"),
+    (b"case,dtype,passed\nopt-adam,\xff\xfe,False\n", "expected UTF-8 text, got invalid start byte"),
+    (b"case,dtype,passed\nopt-adam,float16,False\n", "line 2: dtype: expected float32 or float64, got 'float16'"),
+    (b'case,dtype,passed\n"' + b"x" * 200000 + b'",float64,False\n', "expected CSV, got field larger than field limit"),
+    (b"case,dtype,passed\nopt-adam\n", "line 2: dtype: expected float32 or float64, got 'None'"),
+    (b"case,dtype,passed\nmy-own,float64,False\n", "case 'my-own' is not a catalog case"),
+])
+def test_diagnose_of_a_hostile_results_folder_is_one_line(tmp_path, monkeypatch, capsys, content, text):
+    """(A results.csv without a case column was a KeyError traceback, one not in UTF-8 a
+    UnicodeDecodeError.)"""
+    _no_case_may_run(monkeypatch)
+    (tmp_path / "res").mkdir()
+    (tmp_path / "res" / "results.csv").write_bytes(content)
+    assert main(["diagnose", str(tmp_path / "res")]) == 2
+    err = _one_error_line(capsys)
+    assert "results.csv: " in err and text in err, err
