@@ -196,7 +196,8 @@ def resolve(name: str) -> str:
 
     near = difflib.get_close_matches(key, list(table), n=1, cutoff=0.6)
     hint = f"; did you mean {table[near[0]]!r}?" if near else ""
-    raise KeyError(f"unknown type {name!r}{hint} (python -m parity.atlas lists them all)")
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    raise KeyError(f"unknown type {shown!r}{hint} (python -m parity.atlas lists them all)")
 
 
 def main(argv=None) -> None:

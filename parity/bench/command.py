@@ -142,9 +142,7 @@ def cmd_bench(args) -> int:
                                 threadpools=threads_mod.threadpools(), notes=notes)
     finally:
         limiter.restore_original_limits()
-    out.mkdir(exist_ok=True)
-    summary.write_csv(rows, out / "benchmarks.csv")
-    (out / "benchmarks.md").write_text(text, encoding="utf-8")
+    _write_both(out, lambda path: summary.write_csv(rows, path), lambda path: path.write_text(text, encoding="utf-8"))
     for r in rows:
         print(f"{r['case']:32s} {r['dtype']:8s} {r['backend']:8s} median {r['median_s'] * 1e3:9.4f} ms  "
               f"ratio to torch {r['ratio_to_torch']:5.2f}  peak extra {r['peak_extra_bytes']} B")
@@ -152,3 +150,25 @@ def cmd_bench(args) -> int:
         print(f"note: {n}")
     print(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.csv'}")
     return 0
+
+
+def _write_both(out: Path, write_csv, write_md) -> None:
+    """benchmarks.csv and benchmarks.md into ``out`` (made if absent; other files in it are left
+    alone): each written to a temporary file beside it, and both renamed in only once both are
+    complete, so a failed or interrupted write leaves the previous pair, never half a file or a
+    csv from one run beside the md of another."""
+    import os
+
+    out.mkdir(exist_ok=True)
+    pending = []
+    try:
+        for name, write in (("benchmarks.csv", write_csv), ("benchmarks.md", write_md)):
+            tmp = out / f".{name}.parity-tmp-{os.getpid()}"
+            pending.append((tmp, out / name))
+            write(tmp)
+        for tmp, final in pending:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in pending:
+            if tmp.exists():
+                tmp.unlink()

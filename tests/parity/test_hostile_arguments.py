@@ -395,3 +395,30 @@ def test_diagnose_of_a_hostile_results_folder_is_one_line(tmp_path, monkeypatch,
     assert main(["diagnose", str(tmp_path / "res")]) == 2
     err = _one_error_line(capsys)
     assert "results.csv: " in err and text in err, err
+
+
+def test_explain_of_a_very_long_name_is_one_short_line(capsys):
+    assert main(["explain", "x" * 10000]) == 2
+    err = _one_error_line(capsys)
+    assert len(err) < 200 and "unknown type 'xxx" in err, err
+
+
+def test_bench_writes_its_pair_whole_or_not_at_all(tmp_path):
+    """A failure while writing benchmarks.md keeps the previous csv and md (no half-written pair,
+    no temporary file left); the user's own files in the folder are never touched."""
+    from parity.bench.command import _write_both
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    _write_both(out, lambda p: p.write_text("csv 1"), lambda p: p.write_text("md 1"))
+
+    def broken_md(p):
+        p.write_text("half")
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        _write_both(out, lambda p: p.write_text("csv 2"), broken_md)
+    assert sorted(p.name for p in out.iterdir()) == ["benchmarks.csv", "benchmarks.md", "mine.txt"]
+    assert (out / "benchmarks.csv").read_text() == "csv 1" and (out / "benchmarks.md").read_text() == "md 1"
+    _write_both(out, lambda p: p.write_text("csv 3"), lambda p: p.write_text("md 3"))
+    assert (out / "benchmarks.csv").read_text() == "csv 3" and (out / "mine.txt").read_text() == "mine"
