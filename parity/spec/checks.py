@@ -45,15 +45,29 @@ def _int_check(low: int, desc: str) -> _Check:
     return _Check(desc, fn, {"type": "integer", "minimum": low})
 
 
+# The largest number a spec field may hold: float32's largest finite value. Every framework may keep
+# a hyperparameter in float32 (Keras's optimizer variables, ``--dtype float32``, the tf-rounding
+# rerun's float32-exact values), where a larger one is inf; a spec that needs inf is no spec.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _representable(x: float) -> bool:
+    """Finite, and finite in float32 too (``FLOAT32_MAX``)."""
+    return math.isfinite(x) and abs(x) <= FLOAT32_MAX
+
+
 def _float_check(desc: str, ok: Callable[[float], bool], schema: dict | None = None) -> _Check:
     def fn(v):
         if not _is_number(v):
             raise _Bad(typed=True)
         v = float(v)
-        if not math.isfinite(v) or not ok(v):
+        if math.isfinite(v) and not _representable(v) and ok(v):
+            raise _Bad(f"expected {desc} of at most {FLOAT32_MAX:.4g} in size (float32's largest: the frameworks "
+                       "may keep it in float32)")
+        if not _representable(v) or not ok(v):
             raise _Bad()
         return v
-    return _Check(desc, fn, {"type": "number", **(schema or {})})
+    return _Check(desc, fn, {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX, **(schema or {})})
 
 
 def _bool_check() -> _Check:
@@ -175,7 +189,7 @@ def _weights_check() -> _Check:
     def fn(v):
         if not isinstance(v, (list, tuple)) or not v:
             raise _Bad(typed=not isinstance(v, (list, tuple)))
-        if not all(_is_number(x) and math.isfinite(float(x)) and x >= 0 for x in v):
+        if not all(_is_number(x) and _representable(float(x)) and x >= 0 for x in v):
             raise _Bad()
         return tuple(float(x) for x in v)
     return _Check("a non-empty list of finite numbers >= 0, one per class", fn,
@@ -284,7 +298,10 @@ def _learning_rate_check(schedules: tuple[str, ...]) -> _Check:
             return v
         if not _is_number(v):
             raise _Bad(typed=True)
-        if not (math.isfinite(float(v)) and float(v) > 0):
+        if math.isfinite(float(v)) and not _representable(float(v)):
+            raise _Bad(f"expected a number > 0 of at most {FLOAT32_MAX:.4g} (float32's largest: the frameworks keep "
+                       "the learning rate in float32), or a schedule object")
+        if not (_representable(float(v)) and float(v) > 0):
             raise _Bad()
         return float(v)
     return _Check(f'a finite number > 0, or a schedule object {{"schedule": {" | ".join(map(json.dumps, schedules))}, '

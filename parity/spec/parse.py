@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import json
 import re
 from typing import Any
 
 from parity.spec.cases import CaseSpec, FrozenDict, InputSpec, LayerSpec, LossSpec, OptimizerSpec
-from parity.spec.checks import (MAX_LAYER_NAME_LENGTH, _BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
+from parity.spec.checks import (FLOAT32_MAX, MAX_LAYER_NAME_LENGTH, _BOOL, _NONNEG, _POS, _Check, _F, _Field, _choice_check, _is_int, _name_check,
                                 _optional, _shape_check)
 from parity.spec.errors import _MISSING, _REQUIRED, SpecError, _Bad, _fail, _join
 from parity.spec.plan import plan_case
@@ -211,6 +212,26 @@ def _parse_schedule(source: str, raw: dict, path: str) -> FrozenDict:
     return FrozenDict({"schedule": name, **params})
 
 
+def _check_schedule_range(source: str, lr: Any, steps: int) -> None:
+    """An exponential_decay with ``decay_rate`` > 1 grows: its learning rate at the last update
+    (step ``steps`` reads the schedule at ``steps - 1``; one step more is allowed for, where a
+    framework reads it after the last update) must stay within float32 (``FLOAT32_MAX``), where
+    the frameworks keep it; beyond that one side computes inf and another raises OverflowError.
+    Checked in log space (the value itself may not be a float)."""
+    if not isinstance(lr, dict) or lr.get("schedule") != "exponential_decay":
+        return
+    rate = lr["decay_rate"]
+    if rate <= 1:
+        return
+    p = steps / lr["decay_steps"]
+    if lr["staircase"]:
+        p = math.floor(p)
+    if math.log(lr["initial_learning_rate"]) + p * math.log(rate) > math.log(FLOAT32_MAX):
+        _fail(source, "optimizer.learning_rate.decay_rate", f"expected a rate whose learning rate stays at most "
+              f"{FLOAT32_MAX:.4g} (float32's largest) over the {steps} steps (initial_learning_rate * decay_rate ** "
+              f"{p:g} is larger)", rate)
+
+
 def _check_optimizer_options(source: str, params: dict) -> None:
     """A schedule's fields; at most one of clipnorm, clipvalue and global_clipnorm (Keras refuses two)."""
     if isinstance(params.get("learning_rate"), dict):
@@ -300,6 +321,7 @@ def parse_spec(data: dict, source: str = "<spec>") -> CaseSpec:
               "without momentum)", True)
 
     steps = _value(source, "steps", _NONNEG, get("steps", 1))
+    _check_schedule_range(source, optimizer.params["learning_rate"], steps)
     if steps and not any(layer.type in _TRAINABLE_LAYERS for layer in layers):
         _fail(source, "steps", "expected 0 for a model without trainable parameters (the optimizer has "
               "nothing to update; torch refuses an empty parameter list)", steps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from parity.spec.checks import (MAX_LAYER_NAME_LENGTH, _ACTIVATION, _BOOL, _FINITE, _NONNEG, _NONNEG_F, _PADDING, _POS, _POSITIVE, _SIZE,
                                 _UNIT_CLOSED, _UNIT_OPEN, _WEIGHTS, _axes_check, _axis_check, _Check, _choice_check,
                                 _F, _Field, _float_check, _is_int, _layer_object_check, _learning_rate_check,
-                                _optional, _padding_1d_check, _pair_check, _strings_check, _target_shape_check,
+                                _optional, _padding_1d_check, _pair_check, _representable, _strings_check, _target_shape_check,
                                 _window_padding_check, _zero_padding_check)
 from parity.spec.errors import _Bad
 
@@ -150,7 +150,7 @@ def _rate_list_check() -> _Check:
         if not isinstance(v, (list, tuple)) or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
                                                        for x in v):
             raise _Bad(typed=not isinstance(v, (list, tuple)))
-        if not v or not all(x > 0 and x == x and x != float("inf") for x in v):
+        if not v or not all(x > 0 and _representable(float(x)) for x in v):
             raise _Bad()
         return tuple(float(x) for x in v)
     return _Check("a non-empty list of learning rates (finite numbers > 0)", fn,

@@ -422,3 +422,55 @@ def test_bench_writes_its_pair_whole_or_not_at_all(tmp_path):
     assert (out / "benchmarks.csv").read_text() == "csv 1" and (out / "benchmarks.md").read_text() == "md 1"
     _write_both(out, lambda p: p.write_text("csv 3"), lambda p: p.write_text("md 3"))
     assert (out / "benchmarks.csv").read_text() == "csv 3" and (out / "mine.txt").read_text() == "mine"
+
+
+# --- numbers float32 cannot hold ---------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, path", [
+    ({"optimizer": {"type": "sgd", "learning_rate": 1e300}}, "optimizer.learning_rate"),
+    ({"optimizer": {"type": "adam", "weight_decay": 1e300}}, "optimizer.weight_decay"),
+    ({"optimizer": {"type": "sgd", "learning_rate": {"schedule": "cosine_decay", "initial_learning_rate": 1e300,
+                                                       "decay_steps": 2}}}, "optimizer.learning_rate.initial_learning_rate"),
+    ({"loss": {"type": "huber", "delta": 1e39}}, "loss.delta"),
+    ({"layers": [{"type": "dense", "units": 2}, {"type": "leaky_relu", "negative_slope": -1e300}]},
+     "layers[1].negative_slope"),
+])
+def test_a_number_float32_cannot_hold_is_refused_by_field(changes, path):
+    """(Each was an OverflowError or "value out of range" crash inside a backend, with numpy's
+    overflow RuntimeWarnings, once the case ran.)"""
+    with pytest.raises(SpecError, match=rf"^x\.json: {__import__('re').escape(path)}: expected .*3\.403e\+38"):
+        parse_spec(dict(GOOD, **changes), "x.json")
+    ok = json.loads(json.dumps(dict(GOOD, **changes)).replace("1e+300", "1e+38").replace("1e+39", "1e+38"))
+    parse_spec(ok, "x.json")
+
+
+def test_piecewise_and_class_weights_past_float32_are_refused():
+    lr = {"schedule": "piecewise_constant_decay", "boundaries": [1], "values": [0.1, 1e300]}
+    with pytest.raises(SpecError, match=r"optimizer\.learning_rate\.values: expected"):
+        parse_spec(dict(GOOD, optimizer={"type": "sgd", "learning_rate": lr}), "x.json")
+    cce = dict(GOOD, layers=[{"type": "dense", "units": 3}, {"type": "softmax"}],
+               loss={"type": "categorical_crossentropy", "class_weight": [1, 1e300, 1]})
+    with pytest.raises(SpecError, match=r"loss\.class_weight: expected"):
+        parse_spec(cce, "x.json")
+
+
+def test_an_exponential_schedule_that_grows_past_float32_within_the_steps_is_refused():
+    """decay_rate 1e30 over 20 steps: lr0 * 1e30 ** 20 overflowed Python's float in the
+    schedule (OverflowError, the case an ``error``); a growing rate that stays in range runs."""
+    def lr(rate, steps, staircase=False, decay_steps=1):
+        return dict(GOOD, steps=steps, optimizer={"type": "sgd", "learning_rate": {
+            "schedule": "exponential_decay", "initial_learning_rate": 0.1, "decay_steps": decay_steps,
+            "decay_rate": rate, "staircase": staircase}})
+    with pytest.raises(SpecError, match=r"optimizer\.learning_rate\.decay_rate: expected a rate whose learning rate "
+                                        r"stays at most 3\.403e\+38 .* over the 20 steps"):
+        parse_spec(lr(1e30, 20), "x.json")
+    parse_spec(lr(1e30, 1), "x.json")  # 0.1 * 1e30 ** 1
+    parse_spec(lr(1.5, 20), "x.json")
+    parse_spec(lr(1e30, 20, staircase=True, decay_steps=100), "x.json")  # floor(20 / 100) = 0
+
+
+def test_the_json_schema_bounds_numbers_by_float32():
+    from parity.spec import reference
+    from parity.spec.checks import FLOAT32_MAX
+
+    assert json.dumps(FLOAT32_MAX) in reference.json_text()
