@@ -42,3 +42,14 @@ def test_diagnose_names_the_forgotten_flatten_order():
     diagnosis = result.diagnose()
     assert [[f.switch for f in flips] for flips in diagnosis.explained] == [["flatten_order"]]
     assert "permuted from C,H,W to H,W,C order" in diagnosis.sentences()[0]
+
+
+def test_public_resnet_block_port():
+    """torchvision's BasicBlock and its keras.applications-style port (ZeroPadding2D + a valid
+    stride-2 conv, one ReLU module reused in torch) are one architecture, through one SGD step."""
+    import resnet_block
+
+    x = np.random.default_rng(1).standard_normal((2, 9, 8, 3)).astype("float32")
+    result = parity.compare_models(resnet_block.make_torch(), resnet_block.keras_model(), x, steps=1,
+                                   optimizer={"type": "sgd", "learning_rate": 0.05, "momentum": 0.5})
+    assert result.passed, result.message

@@ -20,6 +20,7 @@ def _example():
 
 
 @pytest.mark.parametrize("name", ["test_architecture_matches", "test_converted_weights_match",
-                                  "test_forgotten_flatten_order_is_found_at_the_dense_layer"])
+                                  "test_forgotten_flatten_order_is_found_at_the_dense_layer",
+                                  "test_public_resnet_block_port"])
 def test_example(name):
     getattr(_example(), name)()
