@@ -86,6 +86,28 @@ def _upsampling_from_torch(module, ictx):
     return TorchImport({"type": "up_sampling2d", "size": tuple(int(f) for f in scale), "interpolation": up.mode}, {})
 
 
+_INTERPOLATE_ARGS = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
+
+
+def _upsampling_call(target, args, kwargs, ictx):
+    """``F.interpolate(x, scale_factor=2, mode="nearest")`` (U-Nets, FPNs): read as the
+    ``nn.Upsample`` with the same arguments; recompute_scale_factor and antialias refused."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    from parity.mappings.base import TENSOR, Refused
+
+    if target is not F.interpolate or args[:1] != (TENSOR,) or len(args) - 1 > len(_INTERPOLATE_ARGS):
+        return None
+    given = {**dict(zip(_INTERPOLATE_ARGS, args[1:])), **kwargs}
+    if given.pop("recompute_scale_factor", None) or given.pop("antialias", False):
+        raise Refused("F.interpolate(recompute_scale_factor=True or antialias=True): Keras's UpSampling2D has neither")
+    if any(hasattr(v, "op") or v == TENSOR for v in given.values()):
+        return None
+    found = _upsampling_from_torch(nn.Upsample(**given), ictx)
+    return None if found is None else found.fields
+
+
 def _upsampling_from_keras(layer, ictx):
     import keras
 
@@ -156,7 +178,7 @@ register(
                    f"rtol {BILINEAR_FLOAT64_RTOL} from this layer on. Nearest is ops.repeat: exact.")),
         torch=_torch_upsampling, keras=_keras_upsampling, deviations=_upsampling_deviations,
         scratch_class="UpSampling2D", value_preserving=True, shift_preserving=True,
-        from_torch=_upsampling_from_torch, from_keras=_upsampling_from_keras),
+        from_torch=_upsampling_from_torch, from_torch_call=_upsampling_call, from_keras=_upsampling_from_keras),
     LayerMapping(
         type="zero_padding2d", family="resize",
         atlas=Atlas(

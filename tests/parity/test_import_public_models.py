@@ -444,3 +444,29 @@ def test_batchnorm1d_and_functional_pool_on_the_transposed_sequence():
                           L.GlobalAveragePooling1D(), L.Dense(4)])
     r = parity.compare_models(m, k, np.random.default_rng(2).standard_normal((2, 30, 2)).astype("float32"))
     assert r.passed, r.message
+
+
+def test_functional_interpolate_in_a_decoder():
+    class Decoder(nn.Module):
+        """A U-Net / FPN decoder step: upsample by F.interpolate, concatenate the skip, convolve."""
+
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.fuse = nn.Conv2d(7, 2, 1)
+
+        def forward(self, x):
+            h = F.interpolate(F.relu(self.down(x)), scale_factor=2, mode="bilinear", align_corners=False)
+            return self.fuse(torch.cat([x, h], dim=1))
+
+    torch.manual_seed(11)
+    spec, _ = parity.from_torch(Decoder().eval(), (2, 6, 4, 3))
+    up = spec["layers"][2]
+    assert (up["type"], up["size"], up["interpolation"]) == ("up_sampling2d", [2, 2], "bilinear")
+
+    class Corners(Decoder):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+
+    with pytest.raises(imp.ImportRefused, match=r"^interpolate \(interpolate\): nn.Upsample\(.*align_corners=True\)"):
+        parity.from_torch(Corners(), (2, 6, 4, 3))
