@@ -854,9 +854,10 @@ def _tf_rounding(res: CaseResult, rounded: dict, a, b, t, key, quantity, m, allo
     loose = [d for d in res.deviations if "step" in d.quantities and d.backend in (a, b) and d.follow is None]
     if loose and not agrees:  # a declared deviation no rerun removes is allowed in the rerun, propagated as ever
         dev = max(loose, key=lambda d: d.rtol)
-        dev_allowance = propagated(res, a, b, t, key, quantity, dev.rtol)
-        agrees = compare.passes_elementwise(va, vb, rerun.metrics, dev.rtol, dev_allowance)
-        bound += float(np.max(dev_allowance)) if dev_allowance is not None else dev.rtol * m.scale
+        dev_allowance = propagated(res, a, b, t, key, quantity, dev.rtol)  # None: a state row (no gradient)
+        agrees = (compare.passes(rerun.metrics, dev.rtol) if dev_allowance is None else
+                  compare.passes_elementwise(va, vb, rerun.metrics, dev.rtol, dev_allowance))
+        bound += dev.rtol * m.scale if dev_allowance is None else float(np.max(dev_allowance))
         within = f" within the declared deviation's propagated allowance ({dev.reason.split(',')[0]})"
     changed = ", ".join(f"{k}={res.spec.optimizer.params[k]}" for k in rounded if rounded[k] != res.spec.optimizer.params[k])
     ok = agrees and np.isfinite(bound) and m.max_abs <= bound  # inf: not a rounding
