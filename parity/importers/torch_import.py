@@ -510,6 +510,10 @@ class _Walker:
         if node.op == "call_method":
             if target in ("size",) and tuple(node.args[1:]) == (0,):
                 return ("batch",)
+            if target == "size":
+                raise refuse(prefix + node.name, "size", "x.size() beyond x.size(0) feeds a hand-written reshape "
+                             "(nanoGPT's B, T, C = x.size() splitting attention heads): no spec layer reads it (an "
+                             "nn.MultiheadAttention does)")
             if target == "contiguous":
                 return values[node.args[0]]
             src = values.get(node.args[0])

@@ -470,3 +470,26 @@ def test_functional_interpolate_in_a_decoder():
 
     with pytest.raises(imp.ImportRefused, match=r"^interpolate \(interpolate\): nn.Upsample\(.*align_corners=True\)"):
         parity.from_torch(Corners(), (2, 6, 4, 3))
+
+
+class NanoGPTAttention(nn.Module):
+    """nanoGPT's CausalSelfAttention: heads split by hand from ``x.size()``."""
+
+    def __init__(self, n_embd=8, n_head=2):
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.n_head, self.n_embd = n_head, n_embd
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+def test_hand_split_attention_heads_are_refused_in_one_line_naming_the_idiom():
+    with pytest.raises(imp.ImportRefused, match=r"^size \(size\): x.size\(\) beyond x.size\(0\) feeds a hand-written "
+                                                r"reshape .*\(an nn.MultiheadAttention does\)$"):
+        parity.from_torch(NanoGPTAttention(), (2, 6, 8))
