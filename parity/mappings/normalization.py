@@ -221,7 +221,10 @@ def _ln_keras(ctx: BuildContext):
     import keras
 
     axis = ctx.spec.params["axis"]
-    return keras.layers.LayerNormalization(axis=list(axis) if isinstance(axis, (list, tuple)) else axis,
+    # NOTE: Keras sorts an axis list as written (``sorted([2, -1]) == [-1, 2]``) and lays gamma out
+    # in that order: (C, W) where the canonical layout (sorted positive axes) is (W, C). The same
+    # axes given as sorted positive indices give Keras the canonical layout.
+    return keras.layers.LayerNormalization(axis=list(ln_axes(ctx)) if isinstance(axis, (list, tuple)) else axis,
                                            epsilon=ctx.spec.params["epsilon"])
 
 

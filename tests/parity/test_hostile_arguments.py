@@ -474,3 +474,20 @@ def test_the_json_schema_bounds_numbers_by_float32():
     from parity.spec.checks import FLOAT32_MAX
 
     assert json.dumps(FLOAT32_MAX) in reference.json_text()
+
+
+def test_layer_normalization_axes_of_mixed_signs_run_in_keras():
+    """axis [2, -1] on (N, H, W, C): Keras sorts the list as written ([-1, 2]) and shaped gamma
+    (C, W) against the canonical (W, C); the shape-asserted weight copy raised AssertionError."""
+    from parity.mappings import REGISTRY
+    from parity.mappings.base import BuildContext
+    from parity.spec import plan_of
+
+    spec = parse_spec(dict(GOOD, input_shape=[3, 6, 5, 4], layers=[
+        {"type": "layer_normalization", "axis": [2, -1]}, {"type": "flatten"}, {"type": "dense", "units": 2}]))
+    node = plan_of(spec).layers[0]
+    layer = REGISTRY["layer_normalization"].keras(BuildContext.of(node, spec.dtype))
+    layer.build((None, 6, 5, 4))
+    assert tuple(layer.gamma.shape) == (5, 4)
+    r = parity.check(spec)
+    assert r.passed, r.verdict
