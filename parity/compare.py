@@ -205,8 +205,8 @@ RULES: tuple[Rule, ...] = (
          "implementations (measured up to 34x apart) from a silent TF32 or float16 computation (2^13 coarser)"),
     Rule("grad-condition", "excuse", "noise",
          "max|a - b| <= 2 e + rtol * scale; e = max|g' - g| of scratchnet's gradient rerun with every weight and "
-         "input element, every layer's output and every gradient a layer passes down scaled by (1 +- u), u the "
-         "dtype's unit roundoff, the largest over 4 random sign patterns",
+         "input element (in float64 also every layer's output and every gradient a layer passes down) scaled by "
+         "(1 +- u), u the dtype's unit roundoff, the largest over 4 random sign patterns",
          "grad rows (and the gradients a followed constant's rerun compares)",
          "a gradient left small by cancellation (terms of 0.05 summing to 2.5e-7) moves by more than rtol of "
          "itself when its inputs move by one rounding: the rerun measures that condition instead of assuming it; "
