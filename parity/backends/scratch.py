@@ -53,7 +53,7 @@ def _drop_gradients(layer, dropped: list[int], many: bool) -> None:
     layer.backward = stopped_backward
 
 
-def _rounded(a, rng):
+def rounded(a, rng):
     """a (1 + s u), s = +-1 from ``rng`` per element, computed in float64 and rounded to a's dtype."""
     if a is None or a.dtype.kind != "f":
         return a
@@ -67,11 +67,11 @@ def _round_off(layer, rng) -> None:
     forward, backward = layer.forward, layer.backward
 
     def rounded_forward(*args, **kwargs):
-        return _rounded(forward(*args, **kwargs), rng)
+        return rounded(forward(*args, **kwargs), rng)
 
     def rounded_backward(*args, **kwargs):
         dxs = backward(*args, **kwargs)
-        return [_rounded(dx, rng) for dx in dxs] if isinstance(dxs, list) else _rounded(dxs, rng)
+        return [rounded(dx, rng) for dx in dxs] if isinstance(dxs, list) else rounded(dxs, rng)
 
     layer.forward, layer.backward = rounded_forward, rounded_backward
 
